@@ -1,0 +1,215 @@
+"""The one place that makes boto3 clients, per region, and turns AWS failures into mldr errors.
+
+Clients come from the Airflow AWS connection the topology names for a region (through the
+Amazon provider's `AwsBaseHook`, so `endpoint_url`, credentials and role assumption come
+from the connection), or, for the CLI without Airflow, from the environment: the same
+`AIRFLOW_CONN_<ID>` variables the sandbox writes, else boto3's default chain.
+
+Every client has explicit connect/read timeouts and botocore's standard retry mode: a region
+that stops answering surfaces as `RegionUnreachable` within seconds, never as a hang.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from mldr.errors import AwsError, RegionUnreachable
+from mldr.topology import Topology
+
+_UNREACHABLE = (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, ConnectionClosedError)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per-call limits. The defaults keep a dead region's worst case near connect + 2 x read."""
+
+    connect: float = 2.0
+    read: float = 5.0
+    max_attempts: int = 2
+
+    def botocore_config(self) -> Config:
+        return Config(
+            connect_timeout=self.connect,
+            read_timeout=self.read,
+            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            # Path-style works with any endpoint (sandbox IPs included) and with real S3.
+            s3={"addressing_style": "path"},
+            max_pool_connections=32,
+        )
+
+
+DEFAULT_TIMEOUTS = Timeouts()
+#: For health probes and preflight: one attempt, short read; a stopped region answers "no" fast.
+PROBE_TIMEOUTS = Timeouts(connect=1.0, read=2.0, max_attempts=1)
+#: For large transfers where a single read may legitimately take longer.
+TRANSFER_TIMEOUTS = Timeouts(connect=2.0, read=30.0, max_attempts=3)
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What a client needs from an Airflow AWS connection."""
+
+    endpoint_url: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    region_name: str | None = None
+
+
+def parse_airflow_connection(value: str) -> ConnectionSettings:
+    """Parse an `AIRFLOW_CONN_*` value, in Airflow's JSON or URI form, into settings."""
+    value = value.strip()
+    if value.startswith("{"):
+        data = json.loads(value)
+        extra = data.get("extra") or {}
+        if isinstance(extra, str):
+            extra = json.loads(extra) if extra else {}
+        return ConnectionSettings(
+            endpoint_url=extra.get("endpoint_url"),
+            aws_access_key_id=data.get("login") or extra.get("aws_access_key_id"),
+            aws_secret_access_key=data.get("password") or extra.get("aws_secret_access_key"),
+            region_name=extra.get("region_name"),
+        )
+    parts = urlsplit(value)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    return ConnectionSettings(
+        endpoint_url=query.get("endpoint_url"),
+        aws_access_key_id=unquote(parts.username) if parts.username else None,
+        aws_secret_access_key=unquote(parts.password) if parts.password else None,
+        region_name=query.get("region_name"),
+    )
+
+
+def connection_env_var(conn_id: str) -> str:
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+class ClientSource(Protocol):
+    def make(self, *, service: str, region: str, conn_id: str, config: Config) -> Any: ...
+
+
+class EnvironmentSource:
+    """Clients from `AIRFLOW_CONN_<ID>` in the environment, else boto3's default chain."""
+
+    def make(self, *, service: str, region: str, conn_id: str, config: Config) -> Any:
+        raw = os.environ.get(connection_env_var(conn_id))
+        settings = parse_airflow_connection(raw) if raw else ConnectionSettings()
+        session = boto3.session.Session(
+            aws_access_key_id=settings.aws_access_key_id,
+            aws_secret_access_key=settings.aws_secret_access_key,
+            region_name=region,
+        )
+        return session.client(service, region_name=region, endpoint_url=settings.endpoint_url, config=config)
+
+
+class AirflowHookSource:
+    """Clients through the Amazon provider's hook: the connection's endpoint, keys, role."""
+
+    def make(self, *, service: str, region: str, conn_id: str, config: Config) -> Any:
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        hook = AwsBaseHook(aws_conn_id=conn_id, client_type=service, region_name=region, config=config)
+        return hook.get_conn()
+
+
+def _running_in_airflow_task() -> bool:
+    return bool(os.environ.get("AIRFLOW_CTX_DAG_ID")) or os.environ.get("MLDR_CLIENTS") == "airflow"
+
+
+class ClientFactory:
+    """Makes and caches boto3 clients for the topology's regions and global services."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        source: ClientSource | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+    ) -> None:
+        self.topology = topology
+        self.source: ClientSource = source or (
+            AirflowHookSource() if _running_in_airflow_task() else EnvironmentSource()
+        )
+        self.timeouts = timeouts
+        self._cache: dict[tuple[str, str, str, Timeouts], Any] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls, topology: Topology, **kwargs: Any) -> ClientFactory:
+        return cls(topology, source=EnvironmentSource(), **kwargs)
+
+    @classmethod
+    def from_airflow(cls, topology: Topology, **kwargs: Any) -> ClientFactory:
+        return cls(topology, source=AirflowHookSource(), **kwargs)
+
+    def _client(self, service: str, region: str, conn_id: str, timeouts: Timeouts | None) -> Any:
+        limits = timeouts or self.timeouts
+        key = (service, region, conn_id, limits)
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = self.source.make(
+                    service=service, region=region, conn_id=conn_id, config=limits.botocore_config()
+                )
+            return self._cache[key]
+
+    def client(self, service: str, region: str, *, timeouts: Timeouts | None = None) -> Any:
+        """A client for `service` in one of the topology's data regions."""
+        conn_id = self.topology.region(region).connection_id
+        return self._client(service, region, conn_id, timeouts)
+
+    def route53(self, *, timeouts: Timeouts | None = None) -> Any:
+        """Route 53 is global; it has its own connection (the sandbox's global server)."""
+        return self._client("route53", "us-east-1", self.topology.inference.route53_connection_id, timeouts)
+
+    def control_clients(self, *, timeouts: Timeouts | None = None) -> list[tuple[str, Any]]:
+        """DynamoDB clients for each replica of the control-state table, in preference order."""
+        return [
+            (r.region, self._client("dynamodb", r.region, r.connection_id, timeouts))
+            for r in self.topology.control_state.replicas
+        ]
+
+
+@contextmanager
+def aws_call(resource: str, *, region: str | None = None) -> Iterator[None]:
+    """Wrap boto errors raised inside with the resource they concern."""
+    try:
+        yield
+    except _UNREACHABLE as exc:
+        raise RegionUnreachable(
+            f"no answer ({type(exc).__name__}); the region may be down - check its health, "
+            "or fail over in unplanned mode",
+            resource=resource,
+            region=region,
+        ) from exc
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise AwsError(
+            f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}", resource=resource, region=region
+        ) from exc
+    except BotoCoreError as exc:
+        raise AwsError(str(exc), resource=resource, region=region) from exc
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code behind an `AwsError` (or a raw ClientError), if any."""
+    cause = exc.__cause__ if isinstance(exc, AwsError) else exc
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Code"))
+    return None

@@ -1,0 +1,95 @@
+"""One exception tree for mldr.
+
+Every error a user can see derives from `MldrError` and carries a message that says what is
+wrong and what to do. boto errors are wrapped at the boundary (`mldr.aws`) with the resource
+they concern, so a failed runbook step names the bucket, table or region that failed.
+"""
+
+from __future__ import annotations
+
+
+class MldrError(Exception):
+    """Root of every error mldr raises on purpose."""
+
+    #: Exit code the CLI uses for this error.
+    exit_code: int = 1
+
+
+class ConfigurationError(MldrError):
+    """The user's input (topology, params, flags) is invalid. Nothing was changed."""
+
+    exit_code = 2
+
+
+class TopologyError(ConfigurationError):
+    """The topology document is malformed; `problems` lists every problem by field path."""
+
+    def __init__(self, problems: list[str], *, source: str = "topology") -> None:
+        self.problems = problems
+        self.source = source
+        listing = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"{source} is invalid ({len(problems)} problem{'s' if len(problems) != 1 else ''}):\n{listing}"
+        )
+
+
+class TopologyNotFound(ConfigurationError):
+    """No topology document could be located."""
+
+
+class UnknownRegion(ConfigurationError):
+    def __init__(self, region: str, known: list[str]) -> None:
+        self.region = region
+        super().__init__(f"unknown region {region!r}: this topology has {', '.join(known)}")
+
+
+class UnknownDataset(ConfigurationError):
+    def __init__(self, dataset: str, known: list[str]) -> None:
+        self.dataset = dataset
+        super().__init__(f"unknown dataset {dataset!r}: this topology has {', '.join(known)}")
+
+
+class AwsError(MldrError):
+    """An AWS call failed; `resource` names what it concerned (bucket, table, region...)."""
+
+    def __init__(self, message: str, *, resource: str, region: str | None = None) -> None:
+        self.resource = resource
+        self.region = region
+        where = f" in {region}" if region else ""
+        super().__init__(f"{resource}{where}: {message}")
+
+
+class RegionUnreachable(AwsError):
+    """A region's endpoint did not answer in time (outage, network, stopped sandbox region)."""
+
+
+class SandboxError(MldrError):
+    """The local sandbox could not be started, inspected or changed."""
+
+
+class CheckFailed(MldrError):
+    """A read-only check found a problem (verification mismatch, replication lag over RPO)."""
+
+
+class ReplicationLagExceeded(CheckFailed):
+    pass
+
+
+class VerificationFailed(CheckFailed):
+    pass
+
+
+class FailoverPreconditionFailed(MldrError):
+    """A runbook's preflight refused to go on; nothing was changed."""
+
+
+class LeaseHeld(FailoverPreconditionFailed):
+    """Another operation holds the DR lease."""
+
+
+class FencingConflict(MldrError):
+    """A compare-and-set on the fencing token lost to a concurrent writer."""
+
+
+class WriteFenced(MldrError):
+    """A write was attempted in a region whose buckets are fenced."""
