@@ -43,13 +43,13 @@ class Timeouts:
 
     connect: float = 2.0
     read: float = 5.0
-    max_attempts: int = 2
+    max_attempts: int = 2  # total attempts, the first included
 
     def botocore_config(self) -> Config:
         return Config(
             connect_timeout=self.connect,
             read_timeout=self.read,
-            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
             # Path-style works with any endpoint (sandbox IPs included) and with real S3.
             s3={"addressing_style": "path"},
             max_pool_connections=32,

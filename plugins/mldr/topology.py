@@ -340,7 +340,7 @@ def _airflow_variable() -> str | None:
         return None
     try:
         value = Variable.get(TOPOLOGY_VARIABLE, default=None)
-    except Exception:  # noqa: BLE001 - no Airflow context/DB: the variable is simply not available
+    except Exception:
         return None
     return value if isinstance(value, str) else (json.dumps(value) if value is not None else None)
 

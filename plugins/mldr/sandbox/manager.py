@@ -1,0 +1,458 @@
+"""Start, inspect, break and stop the local two-region sandbox (`mldr sandbox ...`).
+
+Processes, all on 127.0.0.1 with free ports recorded in `.sandbox/state.json`:
+moto for the global services and for each region, the replicator, an inference server per
+region and the edge. `down` stops every process it started, by pid, also after a fault left
+some stopped (SIGSTOP), and checks that no listener is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mldr.errors import SandboxError, UnknownRegion
+from mldr.sandbox import provision as prov
+
+log = logging.getLogger("mldr.sandbox")
+
+DEFAULT_PRIMARY = "us-east-1"
+DEFAULT_SECONDARY = "us-west-2"
+REQUIRED_MODULES = ("moto", "werkzeug", "fastapi", "uvicorn", "httpx", "sklearn", "boto3")
+START_TIMEOUT = 30.0
+
+
+def sandbox_dir() -> Path:
+    return Path(os.environ.get("MLDR_SANDBOX_DIR", ".sandbox")).resolve()
+
+
+@dataclass
+class ProcessRecord:
+    name: str
+    pid: int
+    port: int
+    module: str
+    log: str
+    region: str | None = None
+
+
+@dataclass
+class SandboxState:
+    primary: str
+    secondary: str
+    started_at: float
+    processes: dict[str, ProcessRecord] = field(default_factory=dict)
+    moto: dict[str, str] = field(default_factory=dict)
+    edge_url: str = ""
+    replicator_url: str = ""
+    topology_path: str = ""
+    env_path: str = ""
+    ready: bool = False
+
+    @property
+    def regions(self) -> list[str]:
+        return [self.primary, self.secondary]
+
+    def save(self, directory: Path) -> None:
+        (directory / "state.json").write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> SandboxState | None:
+        path = directory / "state.json"
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        data["processes"] = {k: ProcessRecord(**v) for k, v in data["processes"].items()}
+        return cls(**data)
+
+
+# --- process helpers ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _proc_state(pid: int) -> str | None:
+    """The kernel's one-letter state (R, S, T for stopped, Z...), None if the pid is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def _is_ours(record: ProcessRecord) -> bool:
+    """The pid still runs our module (pids are reused; never signal a stranger)."""
+    try:
+        cmdline = Path(f"/proc/{record.pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return record.module in cmdline
+
+
+def process_alive(record: ProcessRecord) -> bool:
+    state = _proc_state(record.pid)
+    return state is not None and state != "Z" and _is_ours(record)
+
+
+def process_stopped(record: ProcessRecord) -> bool:
+    return _proc_state(record.pid) in ("T", "t") and _is_ours(record)
+
+
+def _plugins_path() -> str:
+    return str(Path(__file__).resolve().parents[2])
+
+
+def _spawn(directory: Path, name: str, module: str, args: list[str], port: int, region: str | None) -> ProcessRecord:
+    logs = directory / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{name}.log"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_plugins_path(), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    env["PYTHONUNBUFFERED"] = "1"
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # our signals reach this process alone, not the caller's group
+        )
+    return ProcessRecord(name=name, pid=proc.pid, port=port, module=module, log=str(log_path), region=region)
+
+
+def _wait_until(what: str, check: Callable[[], bool], record: ProcessRecord | None, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if record is not None and not process_alive(record):
+            tail = Path(record.log).read_text(errors="replace")[-1500:] if Path(record.log).exists() else ""
+            hint = " (port in use?)" if "in use" in tail else ""
+            raise SandboxError(f"{record.name} exited during start-up{hint}; its log {record.log} ends:\n{tail}")
+        try:
+            if check():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SandboxError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _get_ok(url: str, timeout: float = 1.0) -> bool:
+    return httpx.get(url, timeout=timeout).status_code == 200
+
+
+def _stop_process(record: ProcessRecord, grace: float = 5.0) -> None:
+    if not process_alive(record):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(record.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+        os.kill(record.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and process_alive(record):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(record.pid, os.WNOHANG)
+        time.sleep(0.05)
+    if process_alive(record):
+        log.warning("%s (pid %d) ignored SIGTERM; killing it", record.name, record.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(record.pid, 0)
+
+
+# --- the sandbox ---------------------------------------------------------------------------
+
+
+class Sandbox:
+    """The sandbox living in one directory (default `./.sandbox`)."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or sandbox_dir()
+
+    @property
+    def state(self) -> SandboxState | None:
+        return SandboxState.load(self.directory)
+
+    def running_state(self) -> SandboxState:
+        state = self.state
+        if state is None or not state.ready:
+            raise SandboxError("the sandbox is not running: start it with `mldr sandbox up`")
+        return state
+
+    def is_running(self) -> bool:
+        state = self.state
+        return bool(state and state.ready and all(process_alive(p) for p in state.processes.values()))
+
+    # -- up --
+
+    def up(
+        self,
+        *,
+        primary: str = DEFAULT_PRIMARY,
+        secondary: str = DEFAULT_SECONDARY,
+        lag_seconds: float = 1.0,
+        probe_interval: float = 1.0,
+        failure_threshold: int = 3,
+        edge_port: int | None = None,
+        progress: Callable[[str], None] = lambda _m: None,
+    ) -> tuple[SandboxState, bool]:
+        """Start the sandbox. Returns (state, started); started is False if it was running."""
+        if self.is_running():
+            state = self.state
+            assert state is not None
+            return state, False
+        if self.state is not None:
+            progress("a previous sandbox did not shut down cleanly; stopping what is left of it")
+            self.down()
+        missing = [m for m in REQUIRED_MODULES if importlib.util.find_spec(m) is None]
+        if missing:
+            raise SandboxError(
+                f"missing dependencies: {', '.join(missing)}; install them with `make install` (uv sync)"
+            )
+        if primary == secondary:
+            raise SandboxError(f"the two sandbox regions must differ (both are {primary})")
+        if edge_port is not None and port_in_use(edge_port):
+            raise SandboxError(f"port {edge_port} on 127.0.0.1 is in use: stop what listens there or pick another")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        state = SandboxState(primary=primary, secondary=secondary, started_at=time.time())
+        try:
+            self._start(state, lag_seconds, probe_interval, failure_threshold, edge_port, progress)
+        except BaseException:
+            state.save(self.directory)
+            self.down()
+            raise
+        state.ready = True
+        state.save(self.directory)
+        progress(f"sandbox ready in {time.monotonic() - started:.1f}s")
+        return state, True
+
+    def _start(
+        self,
+        state: SandboxState,
+        lag_seconds: float,
+        probe_interval: float,
+        failure_threshold: int,
+        edge_port: int | None,
+        progress: Callable[[str], None],
+    ) -> None:
+        d = self.directory
+        procs = state.processes
+
+        def add(record: ProcessRecord) -> ProcessRecord:
+            procs[record.name] = record
+            state.save(d)
+            return record
+
+        for name in ("global", *state.regions):
+            port = free_port()
+            add(_spawn(d, f"moto-{name}", "mldr.sandbox.motoserver", ["--port", str(port), "--name", name], port,
+                       None if name == "global" else name))
+            state.moto[name] = f"http://127.0.0.1:{port}"
+        replicator_port = free_port()
+        config_path = d / "replicator.json"
+        config_path.write_text(json.dumps({"regions": {r: state.moto[r] for r in state.regions},
+                                           "lag_seconds": lag_seconds}))
+        state.replicator_url = f"http://127.0.0.1:{replicator_port}"
+        inference_ports = {r: free_port() for r in state.regions}
+        edge_port = edge_port or free_port()
+        state.edge_url = f"http://127.0.0.1:{edge_port}"
+        layout = prov.SandboxLayout(
+            primary=state.primary,
+            secondary=state.secondary,
+            moto=dict(state.moto),
+            inference_ports=inference_ports,
+            edge_url=state.edge_url,
+            replicator_url=state.replicator_url,
+            probe_interval_seconds=probe_interval,
+            failure_threshold=failure_threshold,
+        )
+        progress("starting moto servers (global, " + ", ".join(state.regions) + ")")
+        for name in ("global", *state.regions):
+            record = procs[f"moto-{name}"]
+            _wait_until(f"moto-{name}", lambda r=record: _get_ok(f"http://127.0.0.1:{r.port}/_mldr/ping"),
+                        record, START_TIMEOUT)
+        progress("provisioning buckets, replication rules, Route 53 failover records, control state")
+        topology = prov.provision(layout)
+        add(_spawn(d, "replicator", "mldr.sandbox.replicator",
+                   ["--config", str(config_path), "--port", str(replicator_port)], replicator_port, None))
+        for region in state.regions:
+            port = inference_ports[region]
+            add(_spawn(d, f"inference-{region}", "mldr.sandbox.inference",
+                       ["--region", region, "--port", str(port), "--s3-endpoint", state.moto[region],
+                        "--bucket", prov.bucket_name("model-artifacts", region)], port, region))
+        add(_spawn(d, "edge", "mldr.sandbox.edge",
+                   ["--port", str(edge_port), "--route53-endpoint", state.moto["global"],
+                    "--zone-id", topology.inference.hosted_zone_id, "--record-name", topology.inference.record_name],
+                   edge_port, None))
+        topology_path = d / "topology.json"
+        topology_path.write_text(topology.to_json())
+        state.topology_path = str(topology_path)
+        env_path = d / "airflow.env"
+        env = prov.airflow_env(layout, str(topology_path))
+        env_path.write_text("".join(f"export {k}='{v}'\n" for k, v in env.items()))
+        state.env_path = str(env_path)
+        state.save(d)
+
+        rep = procs["replicator"]
+        _wait_until("the replicator", lambda: _get_ok(f"{state.replicator_url}/health"), rep, START_TIMEOUT)
+        progress("training the example model in the primary region; replication carries it across")
+        from mldr.ml.train import train_and_publish
+
+        s3 = prov.client("s3", state.moto[state.primary], state.primary)
+        train_and_publish(
+            s3_training=s3,
+            s3_features=s3,
+            s3_artifacts=s3,
+            training_bucket=prov.bucket_name("training-data", state.primary),
+            features_bucket=prov.bucket_name("features", state.primary),
+            artifacts_bucket=prov.bucket_name("model-artifacts", state.primary),
+            region=state.primary,
+        )
+        progress("waiting for both inference servers to load the model and the edge to answer")
+        for region in state.regions:
+            record = procs[f"inference-{region}"]
+            _wait_until(f"inference-{region} healthy", lambda r=record: _get_ok(f"http://127.0.0.1:{r.port}/healthz"),
+                        record, START_TIMEOUT)
+        edge = procs["edge"]
+
+        def edge_answers_primary() -> bool:
+            resolved = httpx.get(f"{state.edge_url}/resolve", timeout=1.0).json()
+            return bool(resolved.get("answer") == state.primary)
+
+        _wait_until("the edge to answer the primary", edge_answers_primary, edge, START_TIMEOUT)
+
+    # -- down --
+
+    def down(self) -> list[str]:
+        """Stop every process the sandbox started; returns their names."""
+        state = self.state
+        if state is None:
+            return []
+        stopped = []
+        for record in reversed(list(state.processes.values())):
+            if process_alive(record):
+                _stop_process(record)
+                stopped.append(record.name)
+        leftovers = [r for r in state.processes.values() if process_alive(r)]
+        if leftovers:
+            raise SandboxError("could not stop: " + ", ".join(f"{r.name} (pid {r.pid})" for r in leftovers))
+        (self.directory / "state.json").unlink(missing_ok=True)
+        return stopped
+
+    # -- status --
+
+    def status(self) -> dict[str, Any]:
+        state = self.state
+        if state is None:
+            return {"running": False, "edge_url": None, "dns_answer": None, "regions": {}}
+        procs = state.processes
+        dns_answer = None
+        checks: dict[str, Any] = {}
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            resolved = httpx.get(f"{state.edge_url}/resolve", timeout=1.0).json()
+            dns_answer = resolved.get("answer")
+            checks = resolved.get("checks", {})
+        regions: dict[str, Any] = {}
+        for region in state.regions:
+            inference = procs.get(f"inference-{region}")
+            moto = procs.get(f"moto-{region}")
+            outage = bool(moto and process_stopped(moto)) or bool(inference and process_stopped(inference))
+            healthy = False
+            if inference and not outage:
+                with contextlib.suppress(httpx.HTTPError):
+                    healthy = _get_ok(f"http://127.0.0.1:{inference.port}/healthz", timeout=1.0)
+            regions[region] = {
+                "s3_endpoint": state.moto.get(region),
+                "inference_url": f"http://127.0.0.1:{inference.port}" if inference else None,
+                "healthy": healthy,
+                "outage": outage,
+                "edge_check": checks.get(region, {}).get("status"),
+            }
+        replication: dict[str, Any] = {}
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            replication = httpx.get(f"{state.replicator_url}/stats", timeout=1.0).json()
+        return {
+            "running": self.is_running(),
+            "edge_url": state.edge_url,
+            "dns_answer": dns_answer,
+            "primary": state.primary,
+            "secondary": state.secondary,
+            "regions": regions,
+            "replication": {"settings": replication.get("settings"), "counts": replication.get("counts")},
+            "topology": state.topology_path,
+            "airflow_env": state.env_path,
+            "processes": {n: {"pid": p.pid, "port": p.port, "alive": process_alive(p)} for n, p in procs.items()},
+        }
+
+    # -- faults --
+
+    def _region_processes(self, state: SandboxState, region: str) -> list[ProcessRecord]:
+        if region not in state.regions:
+            raise UnknownRegion(region, state.regions)
+        return [state.processes[f"moto-{region}"], state.processes[f"inference-{region}"]]
+
+    def region_outage(self, region: str) -> None:
+        """Stop the region's S3 and inference processes (SIGSTOP: clients time out, data survives)."""
+        state = self.running_state()
+        for record in self._region_processes(state, region):
+            os.kill(record.pid, signal.SIGSTOP)
+
+    def heal(self, region: str) -> None:
+        state = self.running_state()
+        for record in self._region_processes(state, region):
+            os.kill(record.pid, signal.SIGCONT)
+
+    def replication(self, action: str, value: str | float | None = None) -> dict[str, Any]:
+        state = self.running_state()
+        url = state.replicator_url
+        payloads: dict[str, dict[str, Any]] = {
+            "pause": {"paused": True},
+            "resume": {"paused": False},
+        }
+        if action in payloads:
+            response = httpx.post(f"{url}/settings", json=payloads[action], timeout=5.0)
+        elif action == "lag":
+            seconds = float(value) if value is not None else -1.0
+            if seconds < 0:
+                raise SandboxError("replication lag needs a number of seconds >= 0, e.g. `lag 5`")
+            response = httpx.post(f"{url}/settings", json={"lag_seconds": seconds}, timeout=5.0)
+        elif action == "fail-keys":
+            if not value:
+                raise SandboxError("fail-keys needs a glob, e.g. `fail-keys 'reports/*.csv'`")
+            current = httpx.get(f"{url}/stats", timeout=5.0).json()["settings"]["fail_globs"]
+            response = httpx.post(f"{url}/settings", json={"fail_globs": [*current, str(value)]}, timeout=5.0)
+        elif action == "clear":
+            response = httpx.post(f"{url}/clear", timeout=5.0)
+        else:
+            raise SandboxError(f"unknown replication fault {action!r}: pause, resume, lag, fail-keys or clear")
+        if response.status_code != 200:
+            raise SandboxError(f"replicator refused {action}: {response.text}")
+        result: dict[str, Any] = response.json()
+        return result

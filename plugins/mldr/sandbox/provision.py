@@ -1,0 +1,304 @@
+"""Provision the sandbox's resources through the AWS APIs, as `infra/` does in a real account.
+
+Buckets (versioned, replication rule primary -> secondary with delete-marker replication),
+the ops buckets, SNS topics, ECS compute records, the Route 53 zone with a health check per
+region and PRIMARY/SECONDARY failover records, and the DR control-state table. Returns the
+topology document describing all of it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from mldr.topology import Topology, parse_topology
+
+ACCOUNT_ID = "123456789012"
+DATASETS: tuple[tuple[str, str, int], ...] = (
+    # name, kind, rpo_seconds
+    ("training-data", "training_data", 60),
+    ("features", "features", 60),
+    ("model-artifacts", "model_artifacts", 30),
+)
+ZONE_NAME = "mldr.sandbox"
+DNS_NAME = f"inference.{ZONE_NAME}"
+CONTROL_TABLE = "mldr-control"
+CLUSTER = "mldr-inference"
+SERVICE = "inference"
+GLOBAL_CONNECTION = "mldr_sandbox_global"
+PROBE_INTERVAL_TAG = "mldr:probe-interval-seconds"
+REPLICATION_ROLE = "mldr-replication"
+
+
+@dataclass(frozen=True)
+class SandboxLayout:
+    """Where the sandbox's processes listen; decided before provisioning."""
+
+    primary: str
+    secondary: str
+    moto: dict[str, str]  # region (and "global") -> endpoint
+    inference_ports: dict[str, int]
+    edge_url: str
+    replicator_url: str
+    probe_interval_seconds: float = 1.0
+    failure_threshold: int = 3
+    active_capacity: int = 2
+    standby_capacity: int = 1
+
+    @property
+    def regions(self) -> list[str]:
+        return [self.primary, self.secondary]
+
+
+def connection_id(region: str) -> str:
+    return f"mldr_sandbox_{region.replace('-', '_')}"
+
+
+def bucket_name(dataset: str, region: str) -> str:
+    return f"mldr-{dataset}-{region}"
+
+
+def ops_bucket_name(region: str) -> str:
+    return f"mldr-ops-{region}"
+
+
+def client(service: str, endpoint: str, region: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(
+            connect_timeout=2, read_timeout=10, retries={"mode": "standard"}, s3={"addressing_style": "path"}
+        ),
+    )
+
+
+def replication_rule(destination_bucket: str) -> dict[str, Any]:
+    """The rule `infra/` creates too: everything, delete markers included, with RTC."""
+    return {
+        "ID": "mldr-dr",
+        "Priority": 1,
+        "Status": "Enabled",
+        "Filter": {"Prefix": ""},
+        "DeleteMarkerReplication": {"Status": "Enabled"},
+        "Destination": {
+            "Bucket": f"arn:aws:s3:::{destination_bucket}",
+            "ReplicationTime": {"Status": "Enabled", "Time": {"Minutes": 15}},
+            "Metrics": {"Status": "Enabled", "EventThreshold": {"Minutes": 15}},
+        },
+    }
+
+
+def _create_bucket(s3: Any, name: str, region: str) -> None:
+    kwargs: dict[str, Any] = {"Bucket": name}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**kwargs)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+
+
+def _provision_region(layout: SandboxLayout, region: str) -> dict[str, Any]:
+    endpoint = layout.moto[region]
+    s3 = client("s3", endpoint, region)
+    for dataset, _, _ in DATASETS:
+        _create_bucket(s3, bucket_name(dataset, region), region)
+    _create_bucket(s3, ops_bucket_name(region), region)
+    topic_arn = client("sns", endpoint, region).create_topic(Name="mldr-alerts")["TopicArn"]
+    ecs = client("ecs", endpoint, region)
+    ecs.create_cluster(clusterName=CLUSTER)
+    ecs.register_task_definition(
+        family="mldr-inference",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "inference", "image": "mldr/inference:sandbox", "essential": True}],
+    )
+    active = region == layout.primary
+    ecs.create_service(
+        cluster=CLUSTER,
+        serviceName=SERVICE,
+        taskDefinition="mldr-inference",
+        desiredCount=layout.active_capacity if active else layout.standby_capacity,
+        launchType="FARGATE",
+    )
+    return {"topic_arn": topic_arn}
+
+
+def _provision_replication(layout: SandboxLayout) -> None:
+    iam = client("iam", layout.moto["global"], "us-east-1")
+    iam.create_role(
+        RoleName=REPLICATION_ROLE,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
+    s3 = client("s3", layout.moto[layout.primary], layout.primary)
+    for dataset, _, _ in DATASETS:
+        s3.put_bucket_replication(
+            Bucket=bucket_name(dataset, layout.primary),
+            ReplicationConfiguration={
+                "Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{REPLICATION_ROLE}",
+                "Rules": [replication_rule(bucket_name(dataset, layout.secondary))],
+            },
+        )
+
+
+def _provision_dns(layout: SandboxLayout) -> dict[str, Any]:
+    r53 = client("route53", layout.moto["global"], "us-east-1")
+    zone_id = r53.create_hosted_zone(Name=ZONE_NAME, CallerReference=f"mldr-{time.time()}")["HostedZone"]["Id"]
+    zone_id = zone_id.split("/")[-1]
+    health_checks: dict[str, str] = {}
+    changes = []
+    for region in layout.regions:
+        check = r53.create_health_check(
+            CallerReference=f"mldr-{region}-{time.time()}",
+            HealthCheckConfig={
+                "IPAddress": "127.0.0.1",
+                "Port": layout.inference_ports[region],
+                "Type": "HTTP",
+                "ResourcePath": "/healthz",
+                # The API allows 10 or 30 s; the sandbox probes faster, per the tag below.
+                "RequestInterval": 10,
+                "FailureThreshold": layout.failure_threshold,
+            },
+        )["HealthCheck"]["Id"]
+        r53.change_tags_for_resource(
+            ResourceType="healthcheck",
+            ResourceId=check,
+            AddTags=[
+                {"Key": PROBE_INTERVAL_TAG, "Value": str(layout.probe_interval_seconds)},
+                {"Key": "Name", "Value": f"mldr-inference-{region}"},
+            ],
+        )
+        health_checks[region] = check
+        changes.append(
+            {
+                "Action": "UPSERT",
+                "ResourceRecordSet": {
+                    "Name": f"{DNS_NAME}.",
+                    "Type": "A",
+                    "SetIdentifier": region,
+                    "Failover": "PRIMARY" if region == layout.primary else "SECONDARY",
+                    "TTL": 1,
+                    "HealthCheckId": check,
+                    "ResourceRecords": [{"Value": "127.0.0.1"}],
+                },
+            }
+        )
+    r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
+    return {"zone_id": zone_id, "health_checks": health_checks}
+
+
+def _provision_control_state(layout: SandboxLayout) -> None:
+    ddb = client("dynamodb", layout.moto["global"], "us-east-1")
+    ddb.create_table(
+        TableName=CONTROL_TABLE,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    from mldr.control_state import initial_lease_item
+
+    ddb.put_item(TableName=CONTROL_TABLE, Item=initial_lease_item(layout.primary))
+
+
+def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[str, Any]) -> dict[str, Any]:
+    region_docs = {}
+    for region in layout.regions:
+        region_docs[region] = {
+            "connection_id": connection_id(region),
+            "ops_bucket": ops_bucket_name(region),
+            "alert_topic_arn": regions[region]["topic_arn"],
+            "endpoint_url": f"http://127.0.0.1:{layout.inference_ports[region]}",
+            "health_check_id": dns["health_checks"][region],
+            "compute": {
+                "kind": "ecs",
+                "cluster": CLUSTER,
+                "service": SERVICE,
+                "active_capacity": layout.active_capacity,
+                "standby_capacity": layout.standby_capacity,
+            },
+        }
+    return {
+        "version": 1,
+        "name": "sandbox",
+        "primary_region": layout.primary,
+        "secondary_region": layout.secondary,
+        "regions": region_docs,
+        "datasets": [
+            {
+                "name": name,
+                "kind": kind,
+                "buckets": {r: bucket_name(name, r) for r in layout.regions},
+                "prefix": "",
+                "rpo_seconds": rpo,
+                "retention": {"noncurrent_days": 30, "min_versions": 1},
+            }
+            for name, kind, rpo in DATASETS
+        ],
+        "inference": {
+            "dns_name": DNS_NAME,
+            "hosted_zone_id": dns["zone_id"],
+            "record_name": f"{DNS_NAME}.",
+            "route53_connection_id": GLOBAL_CONNECTION,
+            "health_path": "/healthz",
+            "url": layout.edge_url,
+        },
+        "control_state": {
+            "table": CONTROL_TABLE,
+            # The sandbox keeps control state on the global server, so it survives either
+            # region's outage; in AWS it is a DynamoDB global table with a replica per region.
+            "replicas": [{"region": layout.primary, "connection_id": GLOBAL_CONNECTION}],
+        },
+        "objectives": {"rto_seconds": 30, "rpo_seconds": 5},
+        "sandbox": {"edge_url": layout.edge_url, "replicator_url": layout.replicator_url},
+    }
+
+
+def provision(layout: SandboxLayout) -> Topology:
+    regions = {region: _provision_region(layout, region) for region in layout.regions}
+    _provision_replication(layout)
+    dns = _provision_dns(layout)
+    _provision_control_state(layout)
+    return parse_topology(topology_document(layout, regions, dns), source="sandbox topology")
+
+
+def airflow_env(layout: SandboxLayout, topology_path: str) -> dict[str, str]:
+    """`AIRFLOW_CONN_*` for every sandbox connection, plus `MLDR_TOPOLOGY`."""
+
+    def conn(endpoint: str, region: str) -> str:
+        return json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": endpoint, "region_name": region},
+            }
+        )
+
+    env = {f"AIRFLOW_CONN_{connection_id(r).upper()}": conn(layout.moto[r], r) for r in layout.regions}
+    env[f"AIRFLOW_CONN_{GLOBAL_CONNECTION.upper()}"] = conn(layout.moto["global"], "us-east-1")
+    env["MLDR_TOPOLOGY"] = topology_path
+    return env

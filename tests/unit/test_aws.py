@@ -1,0 +1,114 @@
+"""The client factory: explicit timeouts, standard retries, endpoint from the connection."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mldr.aws import (
+    PROBE_TIMEOUTS,
+    AirflowHookSource,
+    ClientFactory,
+    Timeouts,
+    aws_call,
+    parse_airflow_connection,
+)
+from mldr.errors import AwsError, RegionUnreachable
+from mldr.topology import load_topology_file
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "topology.json"
+
+
+def conn(endpoint: str) -> str:
+    return json.dumps(
+        {"conn_type": "aws", "login": "AKID", "password": "SECRET", "extra": {"endpoint_url": endpoint}}
+    )
+
+
+def test_parse_connection_json_and_uri() -> None:
+    settings = parse_airflow_connection(conn("http://127.0.0.1:9000"))
+    assert settings.endpoint_url == "http://127.0.0.1:9000"
+    assert (settings.aws_access_key_id, settings.aws_secret_access_key) == ("AKID", "SECRET")
+    uri = parse_airflow_connection("aws://KEY:S%2FECRET@/?endpoint_url=http%3A%2F%2Flocalhost%3A4566")
+    assert uri.endpoint_url == "http://localhost:4566"
+    assert uri.aws_secret_access_key == "S/ECRET"
+
+
+def test_environment_clients_use_connection_endpoint_and_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    topology = load_topology_file(FIXTURE)
+    monkeypatch.setenv("AIRFLOW_CONN_MLDR_AWS_US_WEST_2", conn("http://127.0.0.1:4999"))
+    factory = ClientFactory.from_environment(topology)
+    s3 = factory.client("s3", "us-west-2")
+    assert s3.meta.endpoint_url == "http://127.0.0.1:4999"
+    assert s3.meta.region_name == "us-west-2"
+    assert s3.meta.config.connect_timeout == Timeouts().connect
+    assert s3.meta.config.read_timeout == Timeouts().read
+    assert s3.meta.config.retries["mode"] == "standard"
+    probe = factory.client("s3", "us-west-2", timeouts=PROBE_TIMEOUTS)
+    assert probe.meta.config.read_timeout == PROBE_TIMEOUTS.read
+    assert factory.client("s3", "us-west-2") is s3  # cached
+
+
+def test_airflow_hook_source_reads_endpoint_from_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    topology = load_topology_file(FIXTURE)
+    monkeypatch.setenv("AIRFLOW_CONN_MLDR_AWS_US_EAST_1", conn("http://127.0.0.1:4888"))
+    s3 = ClientFactory(topology, source=AirflowHookSource()).client("s3", "us-east-1")
+    assert s3.meta.endpoint_url == "http://127.0.0.1:4888"
+    assert s3.meta.config.read_timeout == Timeouts().read
+    assert s3.meta.config.retries["mode"] == "standard"
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A listener that accepts and never answers: what a SIGSTOPped region looks like."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(sock.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield sock.getsockname()[1]
+    stop.set()
+    thread.join()
+    for c in accepted:
+        c.close()
+    sock.close()
+
+
+def test_stopped_region_is_a_clear_timeout_within_seconds(
+    silent_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topology = load_topology_file(FIXTURE)
+    monkeypatch.setenv("AIRFLOW_CONN_MLDR_AWS_US_EAST_1", conn(f"http://127.0.0.1:{silent_server}"))
+    s3 = ClientFactory.from_environment(topology, timeouts=PROBE_TIMEOUTS).client("s3", "us-east-1")
+    started = time.monotonic()
+    with pytest.raises(RegionUnreachable) as info, aws_call("bucket mldr-x", region="us-east-1"):
+        s3.head_bucket(Bucket="mldr-x")
+    elapsed = time.monotonic() - started
+    assert elapsed < PROBE_TIMEOUTS.read * PROBE_TIMEOUTS.max_attempts + 1.5
+    assert "bucket mldr-x in us-east-1: no answer" in str(info.value)
+
+
+def test_client_errors_are_wrapped_with_the_resource() -> None:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(AwsError, match=r"bucket b in us-east-1: NoSuchBucket: gone"), aws_call(
+        "bucket b", region="us-east-1"
+    ):
+        raise ClientError({"Error": {"Code": "NoSuchBucket", "Message": "gone"}}, "HeadBucket")
