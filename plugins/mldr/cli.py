@@ -189,13 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
     repl.add_argument("value", nargs="?", default=None)
     repl.set_defaults(handler=cmd_sandbox_fault)
 
-    for register in _extra_commands:
+    for register in _extra_commands_list():
         register(sub)
     return parser
 
 
-# Later modules (checks, runbooks, drills) add their commands here.
-_extra_commands: list[Callable[[Any], None]] = []
+def _extra_commands_list() -> list[Callable[[Any], None]]:
+    from mldr import cli_ops
+
+    return [cli_ops.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -87,6 +87,9 @@ class Region(_Model):
     )
     health_check_id: str = Field(min_length=1, description="Route 53 health check of the endpoint")
     compute: Compute
+    replication_role_arn: str | None = Field(
+        default=None, description="IAM role S3 assumes to replicate from this region's buckets"
+    )
 
 
 class Inference(_Model):

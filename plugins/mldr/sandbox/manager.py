@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from mldr import http
 from mldr.errors import SandboxError, UnknownRegion
 from mldr.sandbox import provision as prov
 
@@ -164,7 +166,7 @@ def _wait_until(what: str, check: Callable[[], bool], record: ProcessRecord | No
 
 
 def _get_ok(url: str, timeout: float = 1.0) -> bool:
-    return httpx.get(url, timeout=timeout).status_code == 200
+    return http.get(url, timeout=timeout).status_code == 200
 
 
 def _stop_process(record: ProcessRecord, grace: float = 5.0) -> None:
@@ -270,6 +272,10 @@ class Sandbox:
             state.save(d)
             return record
 
+        # Everything that does not need provisioned resources starts at once: on two cores the
+        # processes' imports (moto, scikit-learn) overlap with each other and with provisioning.
+        trainer = threading.Thread(target=importlib.import_module, args=("mldr.ml.train",), daemon=True)
+        trainer.start()
         for name in ("global", *state.regions):
             port = free_port()
             add(_spawn(d, f"moto-{name}", "mldr.sandbox.motoserver", ["--port", str(port), "--name", name], port,
@@ -280,7 +286,15 @@ class Sandbox:
         config_path.write_text(json.dumps({"regions": {r: state.moto[r] for r in state.regions},
                                            "lag_seconds": lag_seconds}))
         state.replicator_url = f"http://127.0.0.1:{replicator_port}"
+        add(_spawn(d, "replicator", "mldr.sandbox.replicator",
+                   ["--config", str(config_path), "--port", str(replicator_port)], replicator_port, None))
         inference_ports = {r: free_port() for r in state.regions}
+        for region in state.regions:
+            port = inference_ports[region]
+            add(_spawn(d, f"inference-{region}", "mldr.sandbox.inference",
+                       ["--region", region, "--port", str(port), "--s3-endpoint", state.moto[region],
+                        "--bucket", prov.bucket_name("model-artifacts", region), "--reload-seconds", "0.5"],
+                       port, region))
         edge_port = edge_port or free_port()
         state.edge_url = f"http://127.0.0.1:{edge_port}"
         layout = prov.SandboxLayout(
@@ -293,20 +307,13 @@ class Sandbox:
             probe_interval_seconds=probe_interval,
             failure_threshold=failure_threshold,
         )
-        progress("starting moto servers (global, " + ", ".join(state.regions) + ")")
+        progress("starting moto servers (global, " + ", ".join(state.regions) + "), replicator, inference servers")
         for name in ("global", *state.regions):
             record = procs[f"moto-{name}"]
             _wait_until(f"moto-{name}", lambda r=record: _get_ok(f"http://127.0.0.1:{r.port}/_mldr/ping"),
                         record, START_TIMEOUT)
         progress("provisioning buckets, replication rules, Route 53 failover records, control state")
         topology = prov.provision(layout)
-        add(_spawn(d, "replicator", "mldr.sandbox.replicator",
-                   ["--config", str(config_path), "--port", str(replicator_port)], replicator_port, None))
-        for region in state.regions:
-            port = inference_ports[region]
-            add(_spawn(d, f"inference-{region}", "mldr.sandbox.inference",
-                       ["--region", region, "--port", str(port), "--s3-endpoint", state.moto[region],
-                        "--bucket", prov.bucket_name("model-artifacts", region)], port, region))
         add(_spawn(d, "edge", "mldr.sandbox.edge",
                    ["--port", str(edge_port), "--route53-endpoint", state.moto["global"],
                     "--zone-id", topology.inference.hosted_zone_id, "--record-name", topology.inference.record_name],
@@ -323,6 +330,7 @@ class Sandbox:
         rep = procs["replicator"]
         _wait_until("the replicator", lambda: _get_ok(f"{state.replicator_url}/health"), rep, START_TIMEOUT)
         progress("training the example model in the primary region; replication carries it across")
+        trainer.join()
         from mldr.ml.train import train_and_publish
 
         s3 = prov.client("s3", state.moto[state.primary], state.primary)
@@ -343,7 +351,7 @@ class Sandbox:
         edge = procs["edge"]
 
         def edge_answers_primary() -> bool:
-            resolved = httpx.get(f"{state.edge_url}/resolve", timeout=1.0).json()
+            resolved = http.get(f"{state.edge_url}/resolve", timeout=1.0).json()
             return bool(resolved.get("answer") == state.primary)
 
         _wait_until("the edge to answer the primary", edge_answers_primary, edge, START_TIMEOUT)
@@ -376,7 +384,7 @@ class Sandbox:
         dns_answer = None
         checks: dict[str, Any] = {}
         with contextlib.suppress(httpx.HTTPError, ValueError):
-            resolved = httpx.get(f"{state.edge_url}/resolve", timeout=1.0).json()
+            resolved = http.get(f"{state.edge_url}/resolve", timeout=1.0).json()
             dns_answer = resolved.get("answer")
             checks = resolved.get("checks", {})
         regions: dict[str, Any] = {}
@@ -397,7 +405,7 @@ class Sandbox:
             }
         replication: dict[str, Any] = {}
         with contextlib.suppress(httpx.HTTPError, ValueError):
-            replication = httpx.get(f"{state.replicator_url}/stats", timeout=1.0).json()
+            replication = http.get(f"{state.replicator_url}/stats", timeout=1.0).json()
         return {
             "running": self.is_running(),
             "edge_url": state.edge_url,
@@ -437,19 +445,19 @@ class Sandbox:
             "resume": {"paused": False},
         }
         if action in payloads:
-            response = httpx.post(f"{url}/settings", json=payloads[action], timeout=5.0)
+            response = http.post(f"{url}/settings", json=payloads[action], timeout=5.0)
         elif action == "lag":
             seconds = float(value) if value is not None else -1.0
             if seconds < 0:
                 raise SandboxError("replication lag needs a number of seconds >= 0, e.g. `lag 5`")
-            response = httpx.post(f"{url}/settings", json={"lag_seconds": seconds}, timeout=5.0)
+            response = http.post(f"{url}/settings", json={"lag_seconds": seconds}, timeout=5.0)
         elif action == "fail-keys":
             if not value:
                 raise SandboxError("fail-keys needs a glob, e.g. `fail-keys 'reports/*.csv'`")
-            current = httpx.get(f"{url}/stats", timeout=5.0).json()["settings"]["fail_globs"]
-            response = httpx.post(f"{url}/settings", json={"fail_globs": [*current, str(value)]}, timeout=5.0)
+            current = http.get(f"{url}/stats", timeout=5.0).json()["settings"]["fail_globs"]
+            response = http.post(f"{url}/settings", json={"fail_globs": [*current, str(value)]}, timeout=5.0)
         elif action == "clear":
-            response = httpx.post(f"{url}/clear", timeout=5.0)
+            response = http.post(f"{url}/clear", timeout=5.0)
         else:
             raise SandboxError(f"unknown replication fault {action!r}: pause, resume, lag, fail-keys or clear")
         if response.status_code != 200:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -278,10 +279,20 @@ def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[
 
 
 def provision(layout: SandboxLayout) -> Topology:
-    regions = {region: _provision_region(layout, region) for region in layout.regions}
-    _provision_replication(layout)
-    dns = _provision_dns(layout)
-    _provision_control_state(layout)
+    # Each moto server loads a service's backend on first use (about a second each), so the
+    # regions and the global server are provisioned side by side.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        region_jobs = {region: pool.submit(_provision_region, layout, region) for region in layout.regions}
+
+        def global_services() -> dict[str, Any]:
+            dns = _provision_dns(layout)
+            _provision_control_state(layout)
+            return dns
+
+        dns_job = pool.submit(global_services)
+        regions = {region: job.result() for region, job in region_jobs.items()}
+        _provision_replication(layout)
+        dns = dns_job.result()
     return parse_topology(topology_document(layout, regions, dns), source="sandbox topology")
 
 

@@ -509,6 +509,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per feed poll buries the log
     config = json.loads(Path(args.config).read_text())
     replicator = Replicator(config["regions"], lag_seconds=float(config.get("lag_seconds", 1.0)))
     _Handler.replicator = replicator

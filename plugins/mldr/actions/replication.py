@@ -1,0 +1,109 @@
+"""Which way replication flows: from the active region to the other one.
+
+After a failover the new active region's buckets replicate back to the old primary (data
+written after the switch is protected as soon as the old region returns), and the old
+primary's rules are removed so a resync cannot ping-pong. Failback restores the original
+direction. When a region cannot be reached its part is reported as pending, for the next
+run (failback) to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mldr.aws import ClientFactory, aws_call, error_code
+from mldr.errors import AwsError, RegionUnreachable
+from mldr.topology import Topology
+
+log = logging.getLogger(__name__)
+
+RULE_ID = "mldr-dr"
+
+
+def replication_rule(destination_bucket: str) -> dict[str, Any]:
+    """Everything, delete markers included, with Replication Time Control (as infra/ does)."""
+    return {
+        "ID": RULE_ID,
+        "Priority": 1,
+        "Status": "Enabled",
+        "Filter": {"Prefix": ""},
+        "DeleteMarkerReplication": {"Status": "Enabled"},
+        "Destination": {
+            "Bucket": f"arn:aws:s3:::{destination_bucket}",
+            "ReplicationTime": {"Status": "Enabled", "Time": {"Minutes": 15}},
+            "Metrics": {"Status": "Enabled", "EventThreshold": {"Minutes": 15}},
+        },
+    }
+
+
+def current_rules(s3: Any, bucket: str, region: str) -> dict[str, Any] | None:
+    try:
+        with aws_call(f"replication of {bucket}", region=region):
+            config: dict[str, Any] = s3.get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]
+            return config
+    except AwsError as exc:
+        if error_code(exc) == "ReplicationConfigurationNotFoundError":
+            return None
+        raise
+
+
+def _role_arn(factory: ClientFactory, topology: Topology, source: str, target: str, bucket_pair: tuple[str, str]) -> str:
+    configured = topology.region(source).replication_role_arn
+    if configured:
+        return configured
+    for region, bucket in ((source, bucket_pair[0]), (target, bucket_pair[1])):
+        try:
+            config = current_rules(factory.client("s3", region), bucket, region)
+        except RegionUnreachable:
+            continue
+        if config and config.get("Role"):
+            return str(config["Role"])
+    raise AwsError(
+        f"no replication role known for {source}: set regions.{source}.replication_role_arn in the topology",
+        resource=bucket_pair[0],
+        region=source,
+    )
+
+
+def set_direction(factory: ClientFactory, topology: Topology, *, source: str, target: str) -> dict[str, Any]:
+    """Make every dataset replicate source -> target; returns what was done and what is pending."""
+    done: list[str] = []
+    pending: list[str] = []
+    for dataset in topology.datasets:
+        src_bucket, dst_bucket = dataset.buckets[source], dataset.buckets[target]
+        role = _role_arn(factory, topology, source, target, (src_bucket, dst_bucket))
+        s3_src = factory.client("s3", source)
+        wanted = {"Role": role, "Rules": [replication_rule(dst_bucket)]}
+        try:
+            existing = current_rules(s3_src, src_bucket, source)
+            if existing != wanted:
+                with aws_call(f"replication of {src_bucket}", region=source):
+                    s3_src.put_bucket_replication(Bucket=src_bucket, ReplicationConfiguration=wanted)
+                done.append(f"{src_bucket} -> {dst_bucket}")
+        except RegionUnreachable as exc:
+            pending.append(f"enable {src_bucket} -> {dst_bucket}: {exc}")
+        s3_dst = factory.client("s3", target)
+        try:
+            if current_rules(s3_dst, dst_bucket, target) is not None:
+                with aws_call(f"replication of {dst_bucket}", region=target):
+                    s3_dst.delete_bucket_replication(Bucket=dst_bucket)
+                done.append(f"removed rules of {dst_bucket}")
+        except RegionUnreachable as exc:
+            pending.append(f"remove rules of {dst_bucket}: {exc}")
+    if done:
+        log.info("replication now %s -> %s: %s", source, target, "; ".join(done))
+    for item in pending:
+        log.warning("replication change pending (region unreachable): %s", item)
+    return {"direction": f"{source} -> {target}", "changed": done, "pending": pending}
+
+
+def direction_of(factory: ClientFactory, topology: Topology, dataset_name: str) -> list[str]:
+    """Read-only: the regions whose bucket of this dataset has an enabled rule."""
+    dataset = topology.dataset(dataset_name)
+    sources = []
+    for region, bucket in dataset.buckets.items():
+        config = current_rules(factory.client("s3", region), bucket, region)
+        if config and any(r.get("Status") == "Enabled" for r in config.get("Rules", [])):
+            sources.append(region)
+    return sources

@@ -1,0 +1,1 @@
+"""Read-only probes: they observe the DR topology and never change it."""

@@ -1,0 +1,143 @@
+"""Per-version replication status, the one place that knows where to read it.
+
+In AWS, S3 reports it on the source object (`HeadObject` -> `ReplicationStatus`: PENDING,
+COMPLETED, FAILED; REPLICA on the copy). moto does not set it, so in the sandbox the
+replicator serves the same statuses over HTTP (`/status`, `/backlog`). Everything else in
+mldr asks through `status_source(...)` and never cares which one answers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+import httpx
+
+from mldr.aws import ClientFactory, aws_call
+from mldr.errors import AwsError, RegionUnreachable
+from mldr.topology import Topology
+
+
+class ReplicationState(StrEnum):
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    REPLICA = "REPLICA"
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True)
+class BacklogItem:
+    """A source version whose replica is not there (yet)."""
+
+    bucket: str
+    key: str
+    version_id: str
+    state: ReplicationState
+    size: int
+    created_at: float
+    is_delete_marker: bool = False
+    error: str | None = None
+
+    @property
+    def age_seconds(self) -> float:
+        return max(0.0, time.time() - self.created_at)
+
+
+class StatusSource(Protocol):
+    def status(self, *, region: str, bucket: str, key: str, version_id: str | None = None) -> ReplicationState: ...
+
+    def backlog(self, *, region: str, bucket: str) -> list[BacklogItem]: ...
+
+
+class SandboxStatusSource:
+    """The sandbox replicator's status channel."""
+
+    def __init__(self, replicator_url: str, timeout: float = 5.0) -> None:
+        self.url = replicator_url.rstrip("/")
+        self.http = httpx.Client(timeout=timeout)
+
+    def _get(self, path: str, params: dict[str, str]) -> httpx.Response:
+        try:
+            return self.http.get(f"{self.url}{path}", params=params)
+        except httpx.HTTPError as exc:
+            raise RegionUnreachable(
+                f"sandbox replicator did not answer ({exc}); is the sandbox up?", resource="replicator"
+            ) from exc
+
+    def status(self, *, region: str, bucket: str, key: str, version_id: str | None = None) -> ReplicationState:
+        params = {"bucket": bucket, "key": key}
+        if version_id:
+            params["version_id"] = version_id
+        response = self._get("/status", params)
+        if response.status_code == 404:
+            return ReplicationState.UNKNOWN
+        response.raise_for_status()
+        return ReplicationState(response.json()["status"])
+
+    def backlog(self, *, region: str, bucket: str) -> list[BacklogItem]:
+        response = self._get("/backlog", {"bucket": bucket})
+        response.raise_for_status()
+        return [
+            BacklogItem(
+                bucket=e["bucket"],
+                key=e["key"],
+                version_id=e["version_id"],
+                state=ReplicationState(e["status"]),
+                size=int(e["size"]),
+                created_at=float(e["created_at"]),
+                is_delete_marker=bool(e["is_delete_marker"]),
+                error=e.get("error"),
+            )
+            for e in response.json()["backlog"]
+        ]
+
+
+class S3StatusSource:
+    """Real S3: `HeadObject` reports the status on the source version.
+
+    A backlog needs one HEAD per recent version, so it looks only at versions younger than
+    `window_seconds` (anything older and still pending is already an RTC alarm in CloudWatch).
+    """
+
+    def __init__(self, factory: ClientFactory, window_seconds: float = 3600.0) -> None:
+        self.factory = factory
+        self.window = window_seconds
+
+    def status(self, *, region: str, bucket: str, key: str, version_id: str | None = None) -> ReplicationState:
+        s3 = self.factory.client("s3", region)
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        with aws_call(f"s3://{bucket}/{key}", region=region):
+            head = s3.head_object(**kwargs)
+        value = head.get("ReplicationStatus")
+        return ReplicationState(value) if value else ReplicationState.UNKNOWN
+
+    def backlog(self, *, region: str, bucket: str) -> list[BacklogItem]:
+        s3 = self.factory.client("s3", region)
+        cutoff = time.time() - self.window
+        items = []
+        with aws_call(f"bucket {bucket}", region=region):
+            for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+                for v in page.get("Versions", []):
+                    created = v["LastModified"].timestamp()
+                    if created < cutoff:
+                        continue
+                    try:
+                        state = self.status(region=region, bucket=bucket, key=v["Key"], version_id=v["VersionId"])
+                    except AwsError:
+                        continue
+                    if state in (ReplicationState.PENDING, ReplicationState.FAILED):
+                        items.append(
+                            BacklogItem(bucket, v["Key"], v["VersionId"], state, int(v.get("Size", 0)), created)
+                        )
+        return items
+
+
+def status_source(topology: Topology, factory: ClientFactory) -> StatusSource:
+    if topology.sandbox is not None:
+        return SandboxStatusSource(topology.sandbox.replicator_url)
+    return S3StatusSource(factory)

@@ -1,0 +1,115 @@
+"""The audit log: every step's start and end, who, why, the token, the data at risk.
+
+Events are JSON objects written to the ops bucket of both regions (`audit/<operation>/...`),
+so the record survives the loss of either region. A region that does not answer gets its
+events queued in the control-state table and delivered by the next write that reaches it
+(`reconcile`), so both copies end up complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call
+from mldr.control_state import ControlStateStore, now_iso
+from mldr.errors import MldrError
+from mldr.topology import Topology
+
+log = logging.getLogger(__name__)
+
+PREFIX = "audit"
+
+
+def _pending_key(region: str) -> str:
+    return f"audit-pending#{region}"
+
+
+def event_key(event: dict[str, Any]) -> str:
+    return f"{PREFIX}/{event['operation_id']}/{event['at_ms']:015d}-{event['seq']:04d}-{event['event']}.json"
+
+
+class AuditLog:
+    def __init__(self, factory: ClientFactory, topology: Topology, store: ControlStateStore) -> None:
+        self.factory = factory
+        self.topology = topology
+        self.store = store
+        self._seq = 0
+
+    def _put(self, region: str, event: dict[str, Any]) -> None:
+        s3 = self.factory.client("s3", region, timeouts=PROBE_TIMEOUTS)
+        bucket = self.topology.region(region).ops_bucket
+        with aws_call(f"audit log s3://{bucket}", region=region):
+            s3.put_object(
+                Bucket=bucket,
+                Key=event_key(event),
+                Body=json.dumps(event, default=str).encode(),
+                ContentType="application/json",
+            )
+
+    def _queued(self, region: str) -> list[dict[str, Any]]:
+        item = self.store.get_record(_pending_key(region))
+        return json.loads(item["events"]["S"]) if item else []
+
+    def _set_queued(self, region: str, events: list[dict[str, Any]]) -> None:
+        self.store.put_record(_pending_key(region), {"events": {"S": json.dumps(events, default=str)}})
+
+    def record(self, operation_id: str, event: str, **fields: Any) -> dict[str, Any]:
+        self._seq += 1
+        entry = {
+            "operation_id": operation_id,
+            "event": event,
+            "at": now_iso(),
+            "at_ms": int(time.time() * 1000),
+            "seq": self._seq,
+            **fields,
+        }
+        for region in self.topology.region_names:
+            try:
+                self._put(region, entry)
+            except MldrError as exc:
+                log.warning("audit: %s unreachable, event queued for later delivery (%s)", region, exc)
+                self._set_queued(region, [*self._queued(region), entry])
+            else:
+                self._flush(region)
+        return entry
+
+    def _flush(self, region: str) -> int:
+        queued = self._queued(region)
+        if not queued:
+            return 0
+        delivered = 0
+        for entry in queued:
+            try:
+                self._put(region, entry)
+            except MldrError:
+                break
+            delivered += 1
+        self._set_queued(region, queued[delivered:])
+        if delivered:
+            log.info("audit: delivered %d queued event(s) to %s", delivered, region)
+        return delivered
+
+    def reconcile(self) -> dict[str, int]:
+        """Deliver queued events to every region that answers now."""
+        out = {}
+        for region in self.topology.region_names:
+            try:
+                out[region] = self._flush(region)
+            except MldrError:
+                out[region] = 0
+        return out
+
+    def events(self, region: str, operation_id: str) -> list[dict[str, Any]]:
+        """Read one region's copy of an operation's events, oldest first."""
+        s3 = self.factory.client("s3", region)
+        bucket = self.topology.region(region).ops_bucket
+        out = []
+        with aws_call(f"audit log s3://{bucket}", region=region):
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{PREFIX}/{operation_id}/")
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    out.append(json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()))
+        return sorted(out, key=lambda e: (e["at_ms"], e["seq"]))

@@ -1,0 +1,170 @@
+"""Failback: return the service to the topology's primary region after a failover.
+
+preflight -> approval -> fence -> resync -> scale -> switch -> protect -> verify -> record.
+Failback is a planned failover back, preceded by a resync: writes are fenced on the active
+region, its replication to the primary drains, then only what changed while it was active
+(and what the primary had that never made it across) is copied, each copy checksummed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from mldr.actions import compute, fencing, replication, resync, traffic, write_fence
+from mldr.checks.health import region_health, s3_reachable
+from mldr.checks.replication_status import status_source
+from mldr.control_state import Operation, now_iso
+from mldr.errors import FailoverPreconditionFailed, LeaseHeld, MldrError
+from mldr.runbooks import failover
+from mldr.runbooks.common import AlreadyDone, golden_predictions
+from mldr.runbooks.engine import Context, Step
+
+log = logging.getLogger(__name__)
+
+
+def _active(ctx: Context) -> str:
+    return str(ctx.record.result("preflight")["active"])
+
+
+def _target(ctx: Context) -> str:
+    return ctx.topology.primary_region
+
+
+def preflight(ctx: Context) -> dict[str, Any]:
+    topology, target = ctx.topology, _target(ctx)
+    lease = ctx.control.read_lease()
+    if lease.operation is not None and lease.operation.id != ctx.record.id:
+        raise LeaseHeld(f"the DR lease is held by {fencing.describe_holder(lease.operation)}")
+    if lease.active_region == target and lease.operation is None and not lease.fenced_regions:
+        raise AlreadyDone(f"{target} (the primary) is already active; nothing to fail back")
+    active = lease.active_region
+    problems = []
+    health = region_health(ctx.factory, topology, target)
+    if not health.healthy:
+        problems.append(f"primary {health.summary()}")
+    active_ok, why = s3_reachable(ctx.factory, topology, active)
+    if not active_ok:
+        problems.append(f"the active region {active} must be reachable to resync from it: {why}")
+    if problems:
+        raise FailoverPreconditionFailed("failback preflight failed: " + "; ".join(problems))
+    since_item = ctx.control.get_record("last-failover")
+    since = float(since_item["started_epoch"]["N"]) if since_item else 0.0
+    try:
+        baseline = golden_predictions(ctx, timeout=3.0)
+    except MldrError as exc:
+        baseline = {"error": str(exc)}
+    return {
+        "active": active,
+        "target": target,
+        "token_before": lease.fencing_token,
+        "changed_since_epoch": since,
+        "baseline": baseline,
+        "plan": [f"{s.name}: {s.description}" for s in STEPS],
+    }
+
+
+def fence(ctx: Context) -> dict[str, Any]:
+    active, target = _active(ctx), _target(ctx)
+    p = ctx.params
+    op = Operation(
+        id=ctx.record.id, kind="failback", source=active, target=target, mode="planned",
+        started_by=p["requested_by"], reason=p["reason"], started_at=ctx.record.created_at, step="fence",
+    )
+    lease = fencing.take(ctx.control, op)
+    lifted = [
+        d.buckets[target]
+        for d in ctx.topology.datasets
+        if write_fence.lift(ctx.factory.client("s3", target), d.buckets[target], target)
+    ]
+    fenced = []
+    if active != target:
+        s3 = ctx.factory.client("s3", active)
+        for dataset in ctx.topology.datasets:
+            write_fence.fence(s3, dataset.buckets[active], active)
+            fenced.append(dataset.buckets[active])
+    lease = fencing.update(ctx.control, ctx.record.id, fenced_regions=(active,) if active != target else ())
+    return {"fencing_token": lease.fencing_token, "lifted": lifted, "fenced_buckets": fenced, "fenced_at": time.time()}
+
+
+def resync_step(ctx: Context) -> dict[str, Any]:
+    active = _active(ctx)
+    fenced_at = float(ctx.record.result("fence")["fenced_at"])
+    statuses = status_source(ctx.topology, ctx.factory)
+    deadline = time.monotonic() + float(ctx.params.get("drain_timeout_seconds", 300.0))
+    # Let replication deliver what it can first; resync then only repairs what is left.
+    while time.monotonic() < deadline:
+        waiting = [
+            i
+            for d in ctx.topology.datasets
+            for i in statuses.backlog(region=active, bucket=d.buckets[active])
+            if i.created_at <= fenced_at + 1.0 and i.state.value == "PENDING"
+        ]
+        if not waiting:
+            break
+        log.info("failback: %d version(s) still replicating from %s", len(waiting), active)
+        time.sleep(0.25)
+    since = float(ctx.record.result("preflight")["changed_since_epoch"])
+    reports = resync.resync(ctx.factory, ctx.topology, active_region=active, since=since)
+    failures = [f for r in reports for f in r.failures]
+    if failures:
+        raise MldrError(f"resync: {len(failures)} transfer(s) failed, first: {failures[0]}")
+    result = {"datasets": [r.public() for r in reports]}
+    copied = sum(sum(r.copied_to.values()) for r in reports)
+    ctx.say(f"  resync: {copied} object(s) copied, {sum(r.keys_compared for r in reports)} keys compared")
+    return result
+
+
+def scale(ctx: Context) -> dict[str, Any]:
+    return compute.scale_to_active(ctx.factory, ctx.topology, _target(ctx))
+
+
+def switch(ctx: Context) -> dict[str, Any]:
+    target = _target(ctx)
+    result = traffic.switch(ctx.factory, ctx.topology, target)
+    fencing.update(ctx.control, ctx.record.id, active_region=target)
+    return {**result, "active_region": target, "switched_at": time.time()}
+
+
+def protect(ctx: Context) -> dict[str, Any]:
+    active, target = _active(ctx), _target(ctx)
+    result = replication.set_direction(ctx.factory, ctx.topology, source=target, target=active)
+    if result["pending"]:
+        raise MldrError("could not restore the replication direction: " + "; ".join(result["pending"]))
+    s3 = ctx.factory.client("s3", active)
+    result["lifted"] = [d.buckets[active] for d in ctx.topology.datasets if write_fence.lift(s3, d.buckets[active], active)]
+    fencing.update(ctx.control, ctx.record.id, fenced_regions=())
+    result["standby_scaled"] = compute.scale_to_standby(ctx.factory, ctx.topology, active)
+    return result
+
+
+def verify(ctx: Context) -> dict[str, Any]:
+    return failover.verify(ctx)
+
+
+def record(ctx: Context) -> dict[str, Any]:
+    from mldr.runbooks.notify import notify
+
+    summary = (
+        f"failback {ctx.record.id}: {_active(ctx)} -> {_target(ctx)}\n"
+        f"by {ctx.params['requested_by']}: {ctx.params['reason']}\n"
+        f"fencing token {ctx.record.result('fence').get('fencing_token')}"
+    )
+    notify(ctx.factory, ctx.topology, subject=f"mldr failback to {_target(ctx)} completed", message=summary)
+    lease = fencing.release(ctx.control, ctx.record.id)
+    return {"summary": summary, "fencing_token": lease.fencing_token, "completed_at": now_iso()}
+
+
+STEPS: list[Step] = [
+    Step("preflight", "check the primary is healthy and the active region reachable", preflight, holds_lease=False),
+    Step("approval", "record who approved", failover.approval, holds_lease=False),
+    Step("fence", "take the DR lease (token + 1); lift the primary's fence, fence the active region", fence,
+         holds_lease=False),
+    Step("resync", "drain replication, then copy only what changed (checksummed)", resync_step),
+    Step("scale", "scale the primary's compute to active capacity and wait until healthy", scale),
+    Step("switch", "make the primary PRIMARY in Route 53 and confirm the DNS answer", switch),
+    Step("protect", "restore replication primary -> secondary, lift fences, standby capacity", protect),
+    Step("verify", "predict the golden set through the DNS name: primary serves, same answers", verify),
+    Step("record", "audit, notify, release the lease", record),
+]

@@ -1,0 +1,45 @@
+"""Shared fixtures. The sandbox is started once per test session, in its own directory, so a
+developer's own `.sandbox/` is never touched."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mldr.sandbox.manager import Sandbox, SandboxState
+
+
+def _load_env(path: str) -> dict[str, str]:
+    env = {}
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, _, value = line[len("export ") :].partition("=")
+            env[key] = value.strip("'")
+    return env
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A running sandbox shared by the session; its connections are in os.environ."""
+    directory = tmp_path_factory.mktemp("sandbox")
+    previous = dict(os.environ)
+    os.environ["MLDR_SANDBOX_DIR"] = str(directory)
+    box = Sandbox(directory)
+    try:
+        state, _ = box.up()
+        os.environ.update(_load_env(state.env_path))
+        yield box
+    finally:
+        box.down()
+        os.environ.clear()
+        os.environ.update(previous)
+
+
+@pytest.fixture
+def sandbox_state(sandbox: Sandbox) -> SandboxState:
+    state = sandbox.state
+    assert state is not None
+    return state

@@ -1,0 +1,198 @@
+"""The sandbox behaves like two AWS regions: replication, faults, DNS failover, clean shutdown."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from mldr.checks.replication_status import ReplicationState, SandboxStatusSource
+from mldr.sandbox import provision as prov
+from mldr.sandbox.manager import Sandbox, SandboxState
+
+pytestmark = pytest.mark.sandbox
+
+LAG = 1.0  # the sandbox's default replication lag
+MARGIN = 3.0  # replicator poll (0.1 s) + copy + slow CI machine
+
+
+def s3(state: SandboxState, region: str) -> Any:
+    return prov.client("s3", state.moto[region], region)
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not true after {timeout}s")
+
+
+def exists(client: Any, bucket: str, key: str) -> bool:
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except client.exceptions.ClientError:
+        return False
+    return True
+
+
+@pytest.fixture
+def buckets(sandbox_state: SandboxState) -> tuple[str, str]:
+    return (
+        prov.bucket_name("training-data", sandbox_state.primary),
+        prov.bucket_name("training-data", sandbox_state.secondary),
+    )
+
+
+@pytest.fixture
+def clean_replication(sandbox: Sandbox) -> Iterator[None]:
+    yield
+    sandbox.replication("clear")
+
+
+def test_status_reports_a_running_sandbox(sandbox: Sandbox, sandbox_state: SandboxState) -> None:
+    status = sandbox.status()
+    assert status["running"] is True
+    assert status["dns_answer"] == sandbox_state.primary
+    assert status["edge_url"].startswith("http://127.0.0.1:")
+    for region in sandbox_state.regions:
+        assert status["regions"][region]["healthy"] is True
+        assert status["regions"][region]["s3_endpoint"] == sandbox_state.moto[region]
+    # up on a running sandbox is a no-op that says so
+    again, started = sandbox.up()
+    assert started is False
+    assert again.edge_url == sandbox_state.edge_url
+
+
+def test_model_is_served_through_the_edge_from_the_primary(sandbox_state: SandboxState) -> None:
+    model = httpx.get(f"{sandbox_state.edge_url}/model", timeout=5).json()
+    response = httpx.post(
+        f"{sandbox_state.edge_url}/predict", json={"instances": [model["example_instance"]]}, timeout=5
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["region"] == sandbox_state.primary
+    assert len(body["predictions"]) == 1
+
+
+def test_write_replicates_within_the_lag(sandbox_state: SandboxState, buckets: tuple[str, str]) -> None:
+    src, dst = buckets
+    key = f"it/{uuid.uuid4()}.bin"
+    body = uuid.uuid4().bytes * 100
+    s3(sandbox_state, sandbox_state.primary).put_object(
+        Bucket=src, Key=key, Body=body, Metadata={"owner": "it"}, ChecksumAlgorithm="SHA256"
+    )
+    replica = s3(sandbox_state, sandbox_state.secondary)
+    took = wait_for("replica appears", lambda: exists(replica, dst, key), LAG + MARGIN)
+    assert took >= LAG * 0.8, f"replicated in {took:.2f}s, faster than the configured lag"
+    got = replica.get_object(Bucket=dst, Key=key, ChecksumMode="ENABLED")
+    assert got["Body"].read() == body
+    assert got["Metadata"] == {"owner": "it"}
+    assert hashlib.sha256(body).digest().hex() == hashlib.sha256(body).hexdigest()
+
+
+def test_delete_marker_replicates(sandbox_state: SandboxState, buckets: tuple[str, str]) -> None:
+    src, dst = buckets
+    key = f"it/{uuid.uuid4()}.txt"
+    primary = s3(sandbox_state, sandbox_state.primary)
+    replica = s3(sandbox_state, sandbox_state.secondary)
+    primary.put_object(Bucket=src, Key=key, Body=b"to be deleted")
+    wait_for("replica appears", lambda: exists(replica, dst, key), LAG + MARGIN)
+    primary.delete_object(Bucket=src, Key=key)
+    wait_for("delete marker replicates", lambda: not exists(replica, dst, key), LAG + MARGIN)
+    versions = replica.list_object_versions(Bucket=dst, Prefix=key)
+    assert [m["Key"] for m in versions.get("DeleteMarkers", [])] == [key]
+    assert len(versions["Versions"]) == 1  # the data survives behind the marker, as in S3
+
+
+def test_pause_leaves_key_pending_and_resume_delivers(
+    sandbox: Sandbox, sandbox_state: SandboxState, buckets: tuple[str, str], clean_replication: None
+) -> None:
+    src, dst = buckets
+    status = SandboxStatusSource(sandbox_state.replicator_url)
+    key = f"it/{uuid.uuid4()}.txt"
+    sandbox.replication("pause")
+    put = s3(sandbox_state, sandbox_state.primary).put_object(Bucket=src, Key=key, Body=b"paused")
+    replica = s3(sandbox_state, sandbox_state.secondary)
+    time.sleep(LAG + 1.0)
+    assert not exists(replica, dst, key)
+    state = status.status(region=sandbox_state.primary, bucket=src, key=key, version_id=put["VersionId"])
+    assert state is ReplicationState.PENDING
+    assert key in [i.key for i in status.backlog(region=sandbox_state.primary, bucket=src)]
+    sandbox.replication("resume")
+    wait_for("resumed replication delivers", lambda: exists(replica, dst, key), LAG + MARGIN)
+    state = status.status(region=sandbox_state.primary, bucket=src, key=key, version_id=put["VersionId"])
+    assert state is ReplicationState.COMPLETED
+
+
+def test_fail_keys_keeps_a_key_failed(
+    sandbox: Sandbox, sandbox_state: SandboxState, buckets: tuple[str, str], clean_replication: None
+) -> None:
+    src, dst = buckets
+    status = SandboxStatusSource(sandbox_state.replicator_url)
+    tag = uuid.uuid4().hex
+    sandbox.replication("fail-keys", f"it/{tag}/bad-*")
+    primary = s3(sandbox_state, sandbox_state.primary)
+    primary.put_object(Bucket=src, Key=f"it/{tag}/bad-1", Body=b"x")
+    primary.put_object(Bucket=src, Key=f"it/{tag}/good-1", Body=b"y")
+    replica = s3(sandbox_state, sandbox_state.secondary)
+    wait_for("the good key replicates", lambda: exists(replica, dst, f"it/{tag}/good-1"), LAG + MARGIN)
+    time.sleep(0.5)
+    assert not exists(replica, dst, f"it/{tag}/bad-1")
+    state = status.status(region=sandbox_state.primary, bucket=src, key=f"it/{tag}/bad-1")
+    assert state is ReplicationState.FAILED
+    failed = [i for i in status.backlog(region=sandbox_state.primary, bucket=src) if i.key == f"it/{tag}/bad-1"]
+    assert failed and failed[0].state is ReplicationState.FAILED
+
+
+def _resolve(edge_url: str) -> dict[str, Any]:
+    return httpx.get(f"{edge_url}/resolve", timeout=2).json()  # type: ignore[no-any-return]
+
+
+def _snapshot(client: Any, bucket: str) -> dict[str, str]:
+    out = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            body = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            out[obj["Key"]] = hashlib.sha256(body).hexdigest()
+    return out
+
+
+def test_region_outage_fails_over_dns_and_heal_keeps_data(
+    sandbox: Sandbox, sandbox_state: SandboxState, buckets: tuple[str, str]
+) -> None:
+    primary, secondary = sandbox_state.primary, sandbox_state.secondary
+    src, _ = buckets
+    before = _snapshot(s3(sandbox_state, primary), src)
+    assert before, "the seed data should be there"
+    resolved = _resolve(sandbox_state.edge_url)
+    check = resolved["checks"][primary]
+    window = check["interval_seconds"] * check["failure_threshold"]
+    # Detection is interval x threshold; margin: one probe timeout + one interval + the edge's refresh.
+    bound = window + check["interval_seconds"] + 2.0 + 0.5
+    sandbox.region_outage(primary)
+    started = time.monotonic()
+    try:
+        took = wait_for(
+            "the edge answers the secondary",
+            lambda: _resolve(sandbox_state.edge_url)["answer"] == secondary,
+            bound,
+        )
+        assert took >= window * 0.8, f"failed over in {took:.1f}s, before the detection window {window}s"
+        body = httpx.post(
+            f"{sandbox_state.edge_url}/predict", json={"instances": [[5.1, 3.5, 1.4, 0.2]]}, timeout=5
+        ).json()
+        assert body["region"] == secondary
+        assert sandbox.status()["regions"][primary]["outage"] is True
+    finally:
+        sandbox.heal(primary)
+    assert time.monotonic() - started < bound + 10
+    wait_for("the primary answers again", lambda: _resolve(sandbox_state.edge_url)["answer"] == primary, 15)
+    after = _snapshot(s3(sandbox_state, primary), src)
+    assert {k: v for k, v in after.items() if k in before} == before
