@@ -1,0 +1,267 @@
+"""A dataset's primary bucket and its replica in the other region, with S3 Cross-Region Replication."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components._iam import objects, policy_document, service_trust_policy
+from infra.components.secure_bucket import SecureBucket, SecureBucketArgs
+
+#: Replication Time Control: S3's 99.99% "replicated within 15 minutes" SLA; 15 is the only value.
+RTC_MINUTES = 15
+
+
+@dataclass(frozen=True)
+class ReplicatedBucketArgs:
+    primary_region: str
+    replica_region: str
+    #: Key prefix the dataset lives under ('' = whole bucket); only it is replicated.
+    prefix: str
+    #: Replication latency above this raises the latency alarm.
+    rpo_seconds: int
+    noncurrent_days: int
+    min_versions: int
+    #: Object Lock (COMPLIANCE) retention in days on both buckets; None = none.
+    object_lock_days: int | None
+    #: SNS topic in the primary region: replication metrics and their alarms live in the source region.
+    alarm_topic_arn: pulumi.Input[str]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class ReplicatedBucket(pulumi.ComponentResource):
+    """Primary and replica buckets (SSE-KMS, one key per region), replication with RTC, alarms."""
+
+    def __init__(
+        self, name: str, args: ReplicatedBucketArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mldr:index:ReplicatedBucket", name, None, opts)
+        if args.primary_region == args.replica_region:
+            # config.load() refuses this first; the component refuses it too so it cannot be reused wrongly.
+            raise ValueError(
+                f"{name}: replica region must differ from {args.primary_region} (same-region is not DR)"
+            )
+        child = pulumi.ResourceOptions(parent=self)
+        source_region, replica_region = args.primary_region, args.replica_region
+        tags = {**args.tags, "mldr:dataset": name}
+
+        # A key per region: a KMS key never leaves its region, and the replica must stay
+        # readable when the primary region (and its key) is gone.
+        self.primary_key = self._key(name, source_region, tags, child)
+        self.replica_key = self._key(name, replica_region, tags, child)
+
+        def secure(region: str, key: aws.kms.Key, role: str) -> SecureBucket:
+            return SecureBucket(
+                f"{name}-{region}",
+                SecureBucketArgs(
+                    region=region,
+                    kms_key_arn=key.arn,
+                    noncurrent_days=args.noncurrent_days,
+                    min_versions=args.min_versions,
+                    object_lock_days=args.object_lock_days,
+                    tags={**tags, "mldr:bucket-role": role},
+                ),
+                opts=child,
+            )
+
+        self.primary = secure(source_region, self.primary_key, "primary")
+        self.replica = secure(replica_region, self.replica_key, "replica")
+
+        self.role = aws.iam.Role(
+            f"{name}-replication-role",
+            description=f"S3 replication of dataset {name} between {source_region} and {replica_region}",
+            assume_role_policy=service_trust_policy("s3.amazonaws.com"),
+            tags={**tags, "mldr:purpose": "replication"},
+            opts=child,
+        )
+        self.role_policy = aws.iam.RolePolicy(
+            f"{name}-replication-policy",
+            role=self.role.id,
+            policy=self._replication_policy(args),
+            opts=child,
+        )
+
+        self.rule_id = f"{name}-to-{replica_region}"
+        self.replication = aws.s3.BucketReplicationConfig(
+            f"{name}-replication",
+            bucket=self.primary.bucket.id,
+            region=source_region,
+            role=self.role.arn,
+            rules=[
+                aws.s3.BucketReplicationConfigRuleArgs(
+                    id=self.rule_id,
+                    status="Enabled",
+                    priority=1,
+                    filter=aws.s3.BucketReplicationConfigRuleFilterArgs(prefix=args.prefix),
+                    # Deletes must reach the replica too, or a failover resurrects deleted data.
+                    delete_marker_replication=aws.s3.BucketReplicationConfigRuleDeleteMarkerReplicationArgs(
+                        status="Enabled"
+                    ),
+                    # Without this, S3 silently skips every SSE-KMS object, i.e. all of ours.
+                    source_selection_criteria=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaArgs(
+                        sse_kms_encrypted_objects=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaSseKmsEncryptedObjectsArgs(
+                            status="Enabled"
+                        )
+                    ),
+                    destination=aws.s3.BucketReplicationConfigRuleDestinationArgs(
+                        bucket=self.replica.bucket.arn,
+                        storage_class="STANDARD",
+                        encryption_configuration=aws.s3.BucketReplicationConfigRuleDestinationEncryptionConfigurationArgs(
+                            replica_kms_key_id=self.replica_key.arn
+                        ),
+                        replication_time=aws.s3.BucketReplicationConfigRuleDestinationReplicationTimeArgs(
+                            status="Enabled",
+                            time=aws.s3.BucketReplicationConfigRuleDestinationReplicationTimeTimeArgs(
+                                minutes=RTC_MINUTES
+                            ),
+                        ),
+                        # RTC requires metrics; they are also what the alarms below watch.
+                        metrics=aws.s3.BucketReplicationConfigRuleDestinationMetricsArgs(
+                            status="Enabled",
+                            event_threshold=aws.s3.BucketReplicationConfigRuleDestinationMetricsEventThresholdArgs(
+                                minutes=RTC_MINUTES
+                            ),
+                        ),
+                    ),
+                )
+            ],
+            # S3 refuses a replication configuration unless both buckets are already versioned;
+            # and objects written before the role may act would fail to replicate.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[self.primary.versioning, self.replica.versioning, self.role_policy],
+            ),
+        )
+
+        dimensions: dict[str, pulumi.Input[str]] = {
+            "SourceBucket": self.primary.bucket.bucket,
+            "DestinationBucket": self.replica.bucket.bucket,
+            "RuleId": self.rule_id,
+        }
+        where = f"dataset {name}, {source_region} -> {replica_region}"
+        self.failed_alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-replication-failed",
+            region=source_region,
+            alarm_description=(
+                f"Objects failed to replicate ({where}). The replica is missing data: check the "
+                "replication role's policy and both KMS keys, then re-copy the failed keys "
+                "(S3 Batch Replication)."
+            ),
+            namespace="AWS/S3",
+            metric_name="OperationFailedReplication",
+            dimensions=dimensions,
+            statistic="Sum",
+            period=300,
+            evaluation_periods=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[args.alarm_topic_arn],
+            ok_actions=[args.alarm_topic_arn],
+            tags=tags,
+            opts=child,
+        )
+        self.latency_alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-replication-latency",
+            region=source_region,
+            alarm_description=(
+                f"Replication latency is above the dataset's RPO of {args.rpo_seconds}s ({where}): "
+                "a failover now would lose more data than agreed. See the dr_replication_lag DAG."
+            ),
+            namespace="AWS/S3",
+            metric_name="ReplicationLatency",
+            dimensions=dimensions,
+            statistic="Maximum",
+            period=300,
+            evaluation_periods=1,
+            threshold=args.rpo_seconds,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[args.alarm_topic_arn],
+            ok_actions=[args.alarm_topic_arn],
+            tags=tags,
+            opts=child,
+        )
+        self.register_outputs(
+            {
+                "primaryBucket": self.primary.bucket.bucket,
+                "replicaBucket": self.replica.bucket.bucket,
+                "replicationRoleArn": self.role.arn,
+            }
+        )
+
+    @staticmethod
+    def _key(name: str, region: str, tags: Mapping[str, str], opts: pulumi.ResourceOptions) -> aws.kms.Key:
+        return aws.kms.Key(
+            f"{name}-key-{region}",
+            region=region,
+            description=f"SSE-KMS for dataset {name} in {region}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags={**tags, "mldr:region": region},
+            opts=opts,
+        )
+
+    def _replication_policy(self, args: ReplicatedBucketArgs) -> pulumi.Output[str]:
+        """Least privilege for replication in both directions between exactly these two buckets.
+
+        Both directions because after a failover the runbook's protect step replicates the new
+        primary back (T->S) and passes this same role; the bucket and key ARNs stay these four.
+        """
+        buckets = [self.primary.bucket.arn, self.replica.bucket.arn]
+        keys = [self.primary_key.arn, self.replica_key.arn]
+        all_objects = [objects(arn) for arn in buckets]
+        read_object_actions = [
+            "s3:GetObjectVersionForReplication",
+            "s3:GetObjectVersionAcl",
+            "s3:GetObjectVersionTagging",
+        ]
+        if args.object_lock_days:
+            # Replicating locked objects carries their retention, which the role must read.
+            read_object_actions += ["s3:GetObjectRetention", "s3:GetObjectLegalHold"]
+        via_s3 = {
+            "StringEquals": {
+                "kms:ViaService": [
+                    f"s3.{r}.amazonaws.com" for r in (args.primary_region, args.replica_region)
+                ]
+            }
+        }
+        return policy_document(
+            [
+                {
+                    "Sid": "ReadReplicationSource",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                    "Resource": buckets,
+                },
+                {
+                    "Sid": "ReadSourceObjects",
+                    "Effect": "Allow",
+                    "Action": read_object_actions,
+                    "Resource": all_objects,
+                },
+                {
+                    "Sid": "WriteReplicas",
+                    "Effect": "Allow",
+                    "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+                    "Resource": all_objects,
+                },
+                {
+                    "Sid": "DecryptSource",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt"],
+                    "Resource": keys,
+                    "Condition": via_s3,
+                },
+                {
+                    "Sid": "EncryptReplica",
+                    "Effect": "Allow",
+                    "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+                    "Resource": keys,
+                    "Condition": via_s3,
+                },
+            ]
+        )

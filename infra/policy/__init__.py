@@ -1,0 +1,1 @@
+"""mldr's policy pack: mandatory rules for any stack of this program (see rules.py)."""
