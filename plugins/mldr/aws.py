@@ -116,7 +116,9 @@ class EnvironmentSource:
             aws_secret_access_key=settings.aws_secret_access_key,
             region_name=region,
         )
-        return session.client(service, region_name=region, endpoint_url=settings.endpoint_url, config=config)
+        return session.client(  # type: ignore[call-overload]
+            service, region_name=region, endpoint_url=settings.endpoint_url, config=config
+        )
 
 
 class AirflowHookSource:
@@ -201,7 +203,9 @@ def aws_call(resource: str, *, region: str | None = None) -> Iterator[None]:
     except ClientError as exc:
         error = exc.response.get("Error", {})
         raise AwsError(
-            f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}", resource=resource, region=region
+            f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}",
+            resource=resource,
+            region=region,
         ) from exc
     except BotoCoreError as exc:
         raise AwsError(str(exc), resource=resource, region=region) from exc

@@ -136,7 +136,10 @@ def cmd_sandbox_fault(args: argparse.Namespace) -> int:
     sandbox = Sandbox()
     if args.fault == "region-outage":
         sandbox.region_outage(args.region)
-        print(f"{args.region}: S3 and inference stopped (SIGSTOP); `mldr sandbox fault heal --region {args.region}`")
+        print(
+            f"{args.region}: S3 and inference stopped (SIGSTOP); "
+            f"heal with `mldr sandbox fault heal --region {args.region}`"
+        )
     elif args.fault == "heal":
         sandbox.heal(args.region)
         print(f"{args.region}: resumed")
@@ -154,13 +157,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens underneath")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    topo = sub.add_parser("topology", help="the topology document").add_subparsers(dest="action", required=True)
+    topo = sub.add_parser("topology", help="the topology document").add_subparsers(
+        dest="action", required=True
+    )
     topo.add_parser("schema", help="print the JSON Schema").set_defaults(handler=cmd_topology_schema)
     validate = topo.add_parser("validate", help="check a topology file")
     validate.add_argument("file")
     validate.set_defaults(handler=cmd_topology_validate)
     imp = topo.add_parser("import", help="load Pulumi's exported topology into the Airflow Variable")
-    imp.add_argument("--from-pulumi-json", required=True, metavar="FILE", help="`pulumi stack output --json` output")
+    imp.add_argument(
+        "--from-pulumi-json", required=True, metavar="FILE", help="`pulumi stack output --json` output"
+    )
     imp.add_argument("--print", action="store_true", help="validate and print it instead of importing")
     imp.set_defaults(handler=cmd_topology_import)
 
@@ -171,13 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--lag", type=float, default=1.0, help="replication lag in seconds (default 1)")
     up.add_argument("--probe-interval", type=float, default=1.0, help="health-check interval (default 1 s)")
     up.add_argument("--failure-threshold", type=int, default=3, help="failed probes to unhealthy (default 3)")
-    up.add_argument("--edge-port", type=int, default=None, help="fixed port for the edge (default: a free one)")
+    up.add_argument(
+        "--edge-port", type=int, default=None, help="fixed port for the edge (default: a free one)"
+    )
     up.set_defaults(handler=cmd_sandbox_up)
     sandbox.add_parser("down", help="stop every sandbox process").set_defaults(handler=cmd_sandbox_down)
     status = sandbox.add_parser("status", help="what runs, what answers")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=cmd_sandbox_status)
-    fault = sandbox.add_parser("fault", help="inject or heal a fault").add_subparsers(dest="fault", required=True)
+    fault = sandbox.add_parser("fault", help="inject or heal a fault").add_subparsers(
+        dest="fault", required=True
+    )
     outage = fault.add_parser("region-outage", help="stop a region's S3 and inference (SIGSTOP)")
     outage.add_argument("--region", required=True)
     outage.set_defaults(handler=cmd_sandbox_fault)
@@ -222,5 +233,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-

@@ -44,13 +44,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"fencing token:  {lease.fencing_token}")
     print(f"fenced regions: {', '.join(lease.fenced_regions) or 'none'}")
     op = lease.operation
-    print(f"operation:      {'none' if op is None else f'{op.id} {op.kind} {op.source}->{op.target} at step {op.step}'}")
+    doing = "none" if op is None else f"{op.id} {op.kind} {op.source}->{op.target} at step {op.step}"
+    print(f"operation:      {doing}")
     return 0
 
 
 def _approve_interactively(ctx: Any) -> bool:
     pre = ctx.record.result("preflight")
-    print(json.dumps({k: pre.get(k) for k in ("source", "target", "mode", "target_health", "forced")}, indent=2))
+    print(
+        json.dumps({k: pre.get(k) for k in ("source", "target", "mode", "target_health", "forced")}, indent=2)
+    )
     if not sys.stdin.isatty():
         raise ConfigurationError("approval needed but stdin is not a terminal: pass --yes to approve")
     answer = input(f"proceed with {ctx.record.kind} to {ctx.params['target_region']}? type 'yes': ")
@@ -66,8 +69,14 @@ def _run(args: argparse.Namespace, kind: str, target: str, mode: str) -> int:
     topology, factory = _context()
     topology.require_region(target)
     params = OperationParams(
-        kind=kind, target_region=target, mode=validate_mode(mode), reason=reason, requested_by=_who(),
-        dry_run=args.dry_run, force=getattr(args, "force", False), require_approval=not args.yes,
+        kind=kind,
+        target_region=target,
+        mode=validate_mode(mode),
+        reason=reason,
+        requested_by=_who(),
+        dry_run=args.dry_run,
+        force=getattr(args, "force", False),
+        require_approval=not args.yes,
     )
     ctx = open_operation(topology, factory, params, say=_say)
     _say(f"{kind} {ctx.record.id}: to {target} ({mode}){' DRY RUN' if args.dry_run else ''}")
@@ -82,7 +91,11 @@ def _run(args: argparse.Namespace, kind: str, target: str, mode: str) -> int:
         if record.status is OperationStatus.PLANNED:
             for line in record.result("preflight").get("plan", []):
                 print(f"  plan: {line}")
-    return 0 if record.status in (OperationStatus.COMPLETED, OperationStatus.PLANNED, OperationStatus.NOOP) else 1
+    return (
+        0
+        if record.status in (OperationStatus.COMPLETED, OperationStatus.PLANNED, OperationStatus.NOOP)
+        else 1
+    )
 
 
 def cmd_failover(args: argparse.Namespace) -> int:
@@ -105,8 +118,11 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 0
     for r in records:
         total = sum(r.step_seconds().values())
-        print(f"{r.created_at}  {r.id:<44} {r.status.value:<9} to {r.params.get('target_region')} "
-              f"({r.params.get('mode')}, {total:.1f}s) by {r.params.get('requested_by')}: {r.params.get('reason')}")
+        print(
+            f"{r.created_at}  {r.id:<44} {r.status.value:<9} to {r.params.get('target_region')} "
+            f"({r.params.get('mode')}, {total:.1f}s) by {r.params.get('requested_by')}: "
+            f"{r.params.get('reason')}"
+        )
     if not records:
         print("no operations yet")
     return 0

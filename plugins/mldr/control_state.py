@@ -44,7 +44,9 @@ class Operation:
     force: bool = False
 
     def to_item(self) -> dict[str, Any]:
-        return {"M": {k: ({"BOOL": v} if isinstance(v, bool) else {"S": str(v)}) for k, v in asdict(self).items()}}
+        return {
+            "M": {k: ({"BOOL": v} if isinstance(v, bool) else {"S": str(v)}) for k, v in asdict(self).items()}
+        }
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Operation:

@@ -37,15 +37,19 @@ def run(directory: Path) -> int:
         model = http.get(f"{edge}/model", timeout=5).json()
         instance = model["example_instance"]
         before = predict(edge, instance)
-        say(f"2/5 prediction through the edge: {before['predictions']} from {before['region']} "
-            f"(model {before['model_version']})")
+        say(
+            f"2/5 prediction through the edge: {before['predictions']} from {before['region']} "
+            f"(model {before['model_version']})"
+        )
         rows.append(("served before the outage by", before["region"]))
 
         resolved = http.get(f"{edge}/resolve", timeout=5).json()
         check = resolved["checks"][state.primary]
         window = check["interval_seconds"] * check["failure_threshold"]
-        say(f"3/5 region outage: stopping {state.primary} (S3 + inference); health check every "
-            f"{check['interval_seconds']:g}s, {check['failure_threshold']} failures to unhealthy")
+        say(
+            f"3/5 region outage: stopping {state.primary} (S3 + inference); health check every "
+            f"{check['interval_seconds']:g}s, {check['failure_threshold']} failures to unhealthy"
+        )
         sandbox.region_outage(state.primary)
         fault_at = time.monotonic()
         answer = state.primary
@@ -58,8 +62,10 @@ def run(directory: Path) -> int:
             return 1
         after = predict(edge, instance)
         same = after["predictions"] == before["predictions"]
-        say(f"4/5 edge answers {answer} after {detected:.1f}s; prediction {after['predictions']} from "
-            f"{after['region']} ({'same' if same else 'DIFFERENT'} answer)")
+        say(
+            f"4/5 edge answers {answer} after {detected:.1f}s; prediction {after['predictions']} from "
+            f"{after['region']} ({'same' if same else 'DIFFERENT'} answer)"
+        )
         rows += [
             ("detection window (interval x threshold)", f"{window:.1f} s"),
             ("measured time to DNS failover", f"{detected:.1f} s"),

@@ -258,13 +258,13 @@ def _cross_field_problems(doc: dict[str, Any]) -> list[str]:
     seen: set[str] = set()
     buckets_seen: dict[str, str] = {}
     has_models = False
-    for i, dataset in enumerate(_as_list(doc.get("datasets"))):
-        dataset = _as_dict(dataset)
-        name = dataset.get("name")
-        if isinstance(name, str):
-            if name in seen:
-                problems.append(f"datasets[{i}].name: duplicate dataset name {name!r}")
-            seen.add(name)
+    for i, raw in enumerate(_as_list(doc.get("datasets"))):
+        dataset = _as_dict(raw)
+        dataset_name = dataset.get("name")
+        if isinstance(dataset_name, str):
+            if dataset_name in seen:
+                problems.append(f"datasets[{i}].name: duplicate dataset name {dataset_name!r}")
+            seen.add(dataset_name)
         has_models = has_models or dataset.get("kind") == DatasetKind.MODEL_ARTIFACTS.value
         buckets = _as_dict(dataset.get("buckets"))
         for region in dict.fromkeys(pair):
@@ -296,9 +296,11 @@ def _cross_field_problems(doc: dict[str, Any]) -> list[str]:
         if isinstance(active, int) and isinstance(standby, int) and standby > active:
             problems.append(f"{where}.standby_capacity: larger than active_capacity ({active})")
     for i, replica in enumerate(_as_list(_as_dict(doc.get("control_state")).get("replicas"))):
-        region = _as_dict(replica).get("region")
-        if pair and isinstance(region, str) and region not in pair:
-            problems.append(f"control_state.replicas[{i}].region: {region} is not a region of this topology")
+        replica_region = _as_dict(replica).get("region")
+        if pair and isinstance(replica_region, str) and replica_region not in pair:
+            problems.append(
+                f"control_state.replicas[{i}].region: {replica_region} is not a region of this topology"
+            )
     return problems
 
 
@@ -313,7 +315,9 @@ def parse_topology(document: dict[str, Any] | str, *, source: str = "topology") 
         except json.JSONDecodeError as exc:
             raise TopologyError([f"(document): not valid JSON: {exc}"], source=source) from None
     if not isinstance(document, dict):
-        raise TopologyError([f"(document): expected a JSON object, got {type(document).__name__}"], source=source)
+        raise TopologyError(
+            [f"(document): expected a JSON object, got {type(document).__name__}"], source=source
+        )
     problems: list[str] = []
     topology: Topology | None = None
     try:

@@ -147,7 +147,9 @@ def test_fail_keys_keeps_a_key_failed(
     assert not exists(replica, dst, f"it/{tag}/bad-1")
     state = status.status(region=sandbox_state.primary, bucket=src, key=f"it/{tag}/bad-1")
     assert state is ReplicationState.FAILED
-    failed = [i for i in status.backlog(region=sandbox_state.primary, bucket=src) if i.key == f"it/{tag}/bad-1"]
+    failed = [
+        i for i in status.backlog(region=sandbox_state.primary, bucket=src) if i.key == f"it/{tag}/bad-1"
+    ]
     assert failed and failed[0].state is ReplicationState.FAILED
 
 

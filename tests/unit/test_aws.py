@@ -108,7 +108,8 @@ def test_stopped_region_is_a_clear_timeout_within_seconds(
 def test_client_errors_are_wrapped_with_the_resource() -> None:
     from botocore.exceptions import ClientError
 
-    with pytest.raises(AwsError, match=r"bucket b in us-east-1: NoSuchBucket: gone"), aws_call(
-        "bucket b", region="us-east-1"
+    with (
+        pytest.raises(AwsError, match=r"bucket b in us-east-1: NoSuchBucket: gone"),
+        aws_call("bucket b", region="us-east-1"),
     ):
         raise ClientError({"Error": {"Code": "NoSuchBucket", "Message": "gone"}}, "HeadBucket")

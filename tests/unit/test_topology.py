@@ -102,7 +102,9 @@ def test_standby_larger_than_active(doc: dict[str, Any]) -> None:
 
 def test_unknown_region_and_dataset_lookups(doc: dict[str, Any]) -> None:
     t = parse_topology(doc)
-    with pytest.raises(UnknownRegion, match="unknown region 'eu-west-1': this topology has us-east-1, us-west-2"):
+    with pytest.raises(
+        UnknownRegion, match="unknown region 'eu-west-1': this topology has us-east-1, us-west-2"
+    ):
         t.region("eu-west-1")
     with pytest.raises(UnknownDataset, match="unknown dataset 'nope'"):
         t.datasets_named(["nope"])
@@ -127,10 +129,14 @@ def test_loader_sources(doc: dict[str, Any], tmp_path: Path, monkeypatch: pytest
 def test_schema_describes_the_document() -> None:
     schema = json_schema()
     assert schema["properties"]["version"]["const"] == 1
-    assert {"primary_region", "secondary_region", "regions", "datasets", "inference"} <= set(schema["required"])
+    assert {"primary_region", "secondary_region", "regions", "datasets", "inference"} <= set(
+        schema["required"]
+    )
 
 
-def test_cli_validate_and_schema(doc: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_validate_and_schema(
+    doc: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mldr.cli import main
 
     good = tmp_path / "good.json"

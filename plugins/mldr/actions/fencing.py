@@ -42,8 +42,7 @@ def take(store: ControlStateStore, operation: Operation) -> Lease:
     except FencingConflict:
         holder = store.read_lease().operation
         raise LeaseHeld(
-            "another operation took the DR lease first"
-            + (f": {describe_holder(holder)}" if holder else "")
+            "another operation took the DR lease first" + (f": {describe_holder(holder)}" if holder else "")
         ) from None
     log.info("lease taken by %s with fencing token %d", operation.id, new.fencing_token)
     return new

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from mldr.aws import ClientFactory, aws_call, error_code
+from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call, error_code
 from mldr.errors import AwsError, RegionUnreachable
 from mldr.topology import Topology
 
@@ -48,13 +48,15 @@ def current_rules(s3: Any, bucket: str, region: str) -> dict[str, Any] | None:
         raise
 
 
-def _role_arn(factory: ClientFactory, topology: Topology, source: str, target: str, bucket_pair: tuple[str, str]) -> str:
+def _role_arn(
+    factory: ClientFactory, topology: Topology, source: str, target: str, bucket_pair: tuple[str, str]
+) -> str:
     configured = topology.region(source).replication_role_arn
     if configured:
         return configured
     for region, bucket in ((source, bucket_pair[0]), (target, bucket_pair[1])):
         try:
-            config = current_rules(factory.client("s3", region), bucket, region)
+            config = current_rules(factory.client("s3", region, timeouts=PROBE_TIMEOUTS), bucket, region)
         except RegionUnreachable:
             continue
         if config and config.get("Role"):
@@ -68,29 +70,40 @@ def _role_arn(factory: ClientFactory, topology: Topology, source: str, target: s
 
 def set_direction(factory: ClientFactory, topology: Topology, *, source: str, target: str) -> dict[str, Any]:
     """Make every dataset replicate source -> target; returns what was done and what is pending."""
+    from mldr.checks.health import s3_reachable
+
     done: list[str] = []
     pending: list[str] = []
+    # One quick probe per region: a region that is down is skipped at once, not per bucket.
+    reachable = {r: s3_reachable(factory, topology, r) for r in (source, target)}
     for dataset in topology.datasets:
         src_bucket, dst_bucket = dataset.buckets[source], dataset.buckets[target]
-        role = _role_arn(factory, topology, source, target, (src_bucket, dst_bucket))
-        s3_src = factory.client("s3", source)
-        wanted = {"Role": role, "Rules": [replication_rule(dst_bucket)]}
-        try:
-            existing = current_rules(s3_src, src_bucket, source)
-            if existing != wanted:
-                with aws_call(f"replication of {src_bucket}", region=source):
-                    s3_src.put_bucket_replication(Bucket=src_bucket, ReplicationConfiguration=wanted)
-                done.append(f"{src_bucket} -> {dst_bucket}")
-        except RegionUnreachable as exc:
-            pending.append(f"enable {src_bucket} -> {dst_bucket}: {exc}")
-        s3_dst = factory.client("s3", target)
-        try:
-            if current_rules(s3_dst, dst_bucket, target) is not None:
-                with aws_call(f"replication of {dst_bucket}", region=target):
-                    s3_dst.delete_bucket_replication(Bucket=dst_bucket)
-                done.append(f"removed rules of {dst_bucket}")
-        except RegionUnreachable as exc:
-            pending.append(f"remove rules of {dst_bucket}: {exc}")
+        enable = f"enable {src_bucket} -> {dst_bucket}"
+        remove = f"remove rules of {dst_bucket}"
+        if reachable[source][0]:
+            role = _role_arn(factory, topology, source, target, (src_bucket, dst_bucket))
+            wanted = {"Role": role, "Rules": [replication_rule(dst_bucket)]}
+            s3_src = factory.client("s3", source)
+            try:
+                if current_rules(s3_src, src_bucket, source) != wanted:
+                    with aws_call(f"replication of {src_bucket}", region=source):
+                        s3_src.put_bucket_replication(Bucket=src_bucket, ReplicationConfiguration=wanted)
+                    done.append(enable)
+            except RegionUnreachable as exc:
+                pending.append(f"{enable}: {exc}")
+        else:
+            pending.append(f"{enable}: {source} unreachable ({reachable[source][1]})")
+        if reachable[target][0]:
+            s3_dst = factory.client("s3", target)
+            try:
+                if current_rules(s3_dst, dst_bucket, target) is not None:
+                    with aws_call(f"replication of {dst_bucket}", region=target):
+                        s3_dst.delete_bucket_replication(Bucket=dst_bucket)
+                    done.append(remove)
+            except RegionUnreachable as exc:
+                pending.append(f"{remove}: {exc}")
+        else:
+            pending.append(f"{remove}: {target} unreachable ({reachable[target][1]})")
     if done:
         log.info("replication now %s -> %s: %s", source, target, "; ".join(done))
     for item in pending:

@@ -89,7 +89,12 @@ def list_current(s3: Any, bucket: str, region: str, prefix: str = "") -> dict[st
             for v in page.get("Versions", []):
                 if v.get("IsLatest"):
                     out[v["Key"]] = Current(
-                        v["Key"], v["VersionId"], _epoch(v["LastModified"]), v.get("ETag", ""), int(v["Size"]), False
+                        v["Key"],
+                        v["VersionId"],
+                        _epoch(v["LastModified"]),
+                        v.get("ETag", ""),
+                        int(v["Size"]),
+                        False,
                     )
             for m in page.get("DeleteMarkers", []):
                 if m.get("IsLatest"):
@@ -106,7 +111,12 @@ def _same(a: Current | None, b: Current | None) -> bool:
 
 
 def plan(
-    active: dict[str, Current], standby: dict[str, Current], *, active_region: str, standby_region: str, since: float
+    active: dict[str, Current],
+    standby: dict[str, Current],
+    *,
+    active_region: str,
+    standby_region: str,
+    since: float,
 ) -> Iterator[Transfer]:
     """The transfers that make both sides equal (see the module docstring for who wins)."""
     for key in sorted(active.keys() | standby.keys()):
@@ -124,7 +134,9 @@ def plan(
             yield Transfer(key, standby_region, active_region, "delete")
 
 
-def copy_verified(src: Any, dst: Any, *, src_bucket: str, dst_bucket: str, key: str, version_id: str | None) -> int:
+def copy_verified(
+    src: Any, dst: Any, *, src_bucket: str, dst_bucket: str, key: str, version_id: str | None
+) -> int:
     """Copy one object across regions; S3 rejects the put if the bytes don't match SHA-256."""
     kwargs: dict[str, Any] = {"Bucket": src_bucket, "Key": key, "ChecksumMode": "ENABLED"}
     if version_id:
@@ -161,27 +173,52 @@ class _Progress:
                 self.last = now
                 rate = self.done / max(now - self.started, 1e-6)
                 eta = (self.total - self.done) / rate if rate else 0.0
-                log.info("%s: %d of %d (%.0f objects/s, ETA %.0fs)", self.what, self.done, self.total, rate, eta)
+                log.info(
+                    "%s: %d of %d (%.0f objects/s, ETA %.0fs)", self.what, self.done, self.total, rate, eta
+                )
 
 
 def resync_dataset(
-    factory: ClientFactory, dataset: Dataset, *, active_region: str, standby_region: str, since: float
+    factory: ClientFactory,
+    dataset: Dataset,
+    *,
+    active_region: str,
+    standby_region: str,
+    since: float,
+    only_to: str | None = None,
 ) -> DatasetResync:
     started = time.monotonic()
     report = DatasetResync(dataset=dataset.name)
     buckets = dataset.buckets
-    clients = {r: factory.client("s3", r, timeouts=TRANSFER_TIMEOUTS) for r in (active_region, standby_region)}
+    clients = {
+        r: factory.client("s3", r, timeouts=TRANSFER_TIMEOUTS) for r in (active_region, standby_region)
+    }
     with ThreadPoolExecutor(max_workers=2) as pool:
-        fa = pool.submit(list_current, clients[active_region], buckets[active_region], active_region, dataset.prefix)
-        fs = pool.submit(list_current, clients[standby_region], buckets[standby_region], standby_region, dataset.prefix)
+        fa = pool.submit(
+            list_current, clients[active_region], buckets[active_region], active_region, dataset.prefix
+        )
+        fs = pool.submit(
+            list_current, clients[standby_region], buckets[standby_region], standby_region, dataset.prefix
+        )
         active, standby = fa.result(), fs.result()
     report.keys_compared = len(active.keys() | standby.keys())
     transfers = list(
         plan(active, standby, active_region=active_region, standby_region=standby_region, since=since)
     )
+    if only_to is not None:
+        # e.g. after the active region is fenced: it cannot take writes, so nothing may go there
+        blocked = [t for t in transfers if t.target_region != only_to]
+        report.failures += [
+            f"{t.key}: needs a {t.action} into {t.target_region}, which is fenced" for t in blocked
+        ]
+        transfers = [t for t in transfers if t.target_region == only_to]
     log.info(
         "resync %s: %d keys compared, %d to transfer (active %s, standby %s)",
-        dataset.name, report.keys_compared, len(transfers), active_region, standby_region,
+        dataset.name,
+        report.keys_compared,
+        len(transfers),
+        active_region,
+        standby_region,
     )
     progress = _Progress(f"resync {dataset.name}", len(transfers))
     lock = threading.Lock()
@@ -196,8 +233,12 @@ def resync_dataset(
                     report.deleted_in[t.target_region] = report.deleted_in.get(t.target_region, 0) + 1
             else:
                 size = copy_verified(
-                    src, dst, src_bucket=buckets[t.source_region], dst_bucket=buckets[t.target_region],
-                    key=t.key, version_id=current[t.source_region][t.key].version_id,
+                    src,
+                    dst,
+                    src_bucket=buckets[t.source_region],
+                    dst_bucket=buckets[t.target_region],
+                    key=t.key,
+                    version_id=current[t.source_region][t.key].version_id,
                 )
                 with lock:
                     report.copied_to[t.target_region] = report.copied_to.get(t.target_region, 0) + 1
@@ -213,15 +254,33 @@ def resync_dataset(
                 report.failures.append(f"{futures[future].key}: {exc}")
     report.seconds = time.monotonic() - started
     if report.failures:
-        log.error("resync %s: %d transfer(s) failed, first: %s", dataset.name, len(report.failures), report.failures[0])
+        log.error(
+            "resync %s: %d transfer(s) failed, first: %s",
+            dataset.name,
+            len(report.failures),
+            report.failures[0],
+        )
     return report
 
 
 def resync(
-    factory: ClientFactory, topology: Topology, *, active_region: str, since: float, datasets: list[str] | None = None
+    factory: ClientFactory,
+    topology: Topology,
+    *,
+    active_region: str,
+    since: float,
+    datasets: list[str] | None = None,
+    only_to: str | None = None,
 ) -> list[DatasetResync]:
     standby_region = topology.other_region(active_region)
     return [
-        resync_dataset(factory, d, active_region=active_region, standby_region=standby_region, since=since)
+        resync_dataset(
+            factory,
+            d,
+            active_region=active_region,
+            standby_region=standby_region,
+            since=since,
+            only_to=only_to,
+        )
         for d in topology.datasets_named(datasets)
     ]

@@ -21,13 +21,17 @@ from mldr.topology import Topology
 log = logging.getLogger(__name__)
 
 
-def switch(factory: ClientFactory, topology: Topology, target: str, *, timeout: float = 120.0) -> dict[str, object]:
+def switch(
+    factory: ClientFactory, topology: Topology, target: str, *, timeout: float = 120.0
+) -> dict[str, object]:
     """Make `target` the PRIMARY record, wait for INSYNC, and confirm the answer."""
     topology.require_region(target)
     records = failover_records(factory, topology)
     regions = {r.region for r in records}
     if target not in regions:
-        raise MldrError(f"no failover record for {target} under {topology.inference.record_name}: check infra/")
+        raise MldrError(
+            f"no failover record for {target} under {topology.inference.record_name}: check infra/"
+        )
     changes = []
     for record in records:
         role = "PRIMARY" if record.region == target else "SECONDARY"
@@ -45,7 +49,9 @@ def switch(factory: ClientFactory, topology: Topology, target: str, *, timeout: 
             )["ChangeInfo"]
             while change["Status"] != "INSYNC":
                 if time.monotonic() - started > timeout:
-                    raise AwsError(f"change {change['Id']} not INSYNC after {timeout:.0f}s", resource="Route 53")
+                    raise AwsError(
+                        f"change {change['Id']} not INSYNC after {timeout:.0f}s", resource="Route 53"
+                    )
                 time.sleep(1.0)
                 change = r53.get_change(Id=change["Id"])["ChangeInfo"]
         log.info("Route 53: %s is now PRIMARY (change INSYNC in %.1fs)", target, time.monotonic() - started)

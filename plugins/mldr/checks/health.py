@@ -73,7 +73,9 @@ def compute_counts(factory: ClientFactory, topology: Topology, region: str) -> t
             "AutoScalingGroups"
         ]
     if not groups:
-        raise AwsError("group not found", resource=f"Auto Scaling group {compute.auto_scaling_group}", region=region)
+        raise AwsError(
+            "group not found", resource=f"Auto Scaling group {compute.auto_scaling_group}", region=region
+        )
     group = groups[0]
     in_service = sum(1 for i in group.get("Instances", []) if i.get("LifecycleState") == "InService")
     return int(group["DesiredCapacity"]), in_service

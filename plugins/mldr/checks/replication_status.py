@@ -47,7 +47,9 @@ class BacklogItem:
 
 
 class StatusSource(Protocol):
-    def status(self, *, region: str, bucket: str, key: str, version_id: str | None = None) -> ReplicationState: ...
+    def status(
+        self, *, region: str, bucket: str, key: str, version_id: str | None = None
+    ) -> ReplicationState: ...
 
     def backlog(self, *, region: str, bucket: str) -> list[BacklogItem]: ...
 
@@ -67,7 +69,9 @@ class SandboxStatusSource:
                 f"sandbox replicator did not answer ({exc}); is the sandbox up?", resource="replicator"
             ) from exc
 
-    def status(self, *, region: str, bucket: str, key: str, version_id: str | None = None) -> ReplicationState:
+    def status(
+        self, *, region: str, bucket: str, key: str, version_id: str | None = None
+    ) -> ReplicationState:
         params = {"bucket": bucket, "key": key}
         if version_id:
             params["version_id"] = version_id
@@ -106,7 +110,9 @@ class S3StatusSource:
         self.factory = factory
         self.window = window_seconds
 
-    def status(self, *, region: str, bucket: str, key: str, version_id: str | None = None) -> ReplicationState:
+    def status(
+        self, *, region: str, bucket: str, key: str, version_id: str | None = None
+    ) -> ReplicationState:
         s3 = self.factory.client("s3", region)
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if version_id:
@@ -127,12 +133,16 @@ class S3StatusSource:
                     if created < cutoff:
                         continue
                     try:
-                        state = self.status(region=region, bucket=bucket, key=v["Key"], version_id=v["VersionId"])
+                        state = self.status(
+                            region=region, bucket=bucket, key=v["Key"], version_id=v["VersionId"]
+                        )
                     except AwsError:
                         continue
                     if state in (ReplicationState.PENDING, ReplicationState.FAILED):
                         items.append(
-                            BacklogItem(bucket, v["Key"], v["VersionId"], state, int(v.get("Size", 0)), created)
+                            BacklogItem(
+                                bucket, v["Key"], v["VersionId"], state, int(v.get("Size", 0)), created
+                            )
                         )
         return items
 

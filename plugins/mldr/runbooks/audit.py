@@ -21,6 +21,7 @@ from mldr.topology import Topology
 log = logging.getLogger(__name__)
 
 PREFIX = "audit"
+SKIP_UNREACHABLE_SECONDS = 30.0
 
 
 def _pending_key(region: str) -> str:
@@ -37,6 +38,11 @@ class AuditLog:
         self.topology = topology
         self.store = store
         self._seq = 0
+        # A region that did not answer is skipped for a while: one timeout per run, not per event.
+        self._down_until: dict[str, float] = {}
+        # Regions whose queue of undelivered events may not be empty: all of them until we have
+        # looked once, then only those this log queued to. Saves a table read per event.
+        self._maybe_queued: set[str] = set(topology.region_names)
 
     def _put(self, region: str, event: dict[str, Any]) -> None:
         s3 = self.factory.client("s3", region, timeouts=PROBE_TIMEOUTS)
@@ -68,17 +74,25 @@ class AuditLog:
         }
         for region in self.topology.region_names:
             try:
+                if time.monotonic() < self._down_until.get(region, 0.0):
+                    raise MldrError(f"{region} did not answer recently")
                 self._put(region, entry)
             except MldrError as exc:
-                log.warning("audit: %s unreachable, event queued for later delivery (%s)", region, exc)
+                if region not in self._down_until or time.monotonic() >= self._down_until[region]:
+                    log.warning("audit: %s unreachable, events queued for later delivery (%s)", region, exc)
+                self._down_until[region] = time.monotonic() + SKIP_UNREACHABLE_SECONDS
                 self._set_queued(region, [*self._queued(region), entry])
+                self._maybe_queued.add(region)
             else:
                 self._flush(region)
         return entry
 
     def _flush(self, region: str) -> int:
+        if region not in self._maybe_queued:
+            return 0
         queued = self._queued(region)
         if not queued:
+            self._maybe_queued.discard(region)
             return 0
         delivered = 0
         for entry in queued:
@@ -88,6 +102,8 @@ class AuditLog:
                 break
             delivered += 1
         self._set_queued(region, queued[delivered:])
+        if delivered == len(queued):
+            self._maybe_queued.discard(region)
         if delivered:
             log.info("audit: delivered %d queued event(s) to %s", delivered, region)
         return delivered
@@ -95,6 +111,7 @@ class AuditLog:
     def reconcile(self) -> dict[str, int]:
         """Deliver queued events to every region that answers now."""
         out = {}
+        self._maybe_queued = set(self.topology.region_names)
         for region in self.topology.region_names:
             try:
                 out[region] = self._flush(region)
@@ -108,7 +125,9 @@ class AuditLog:
         bucket = self.topology.region(region).ops_bucket
         out = []
         with aws_call(f"audit log s3://{bucket}", region=region):
-            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{PREFIX}/{operation_id}/")
+            pages = s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=f"{PREFIX}/{operation_id}/"
+            )
             for page in pages:
                 for obj in page.get("Contents", []):
                     out.append(json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()))

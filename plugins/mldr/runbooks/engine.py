@@ -81,7 +81,8 @@ class OperationRecord:
         data = json.loads(text)
         data["status"] = OperationStatus(data["status"])
         data["steps"] = {
-            name: StepRecord(**{**step, "status": StepStatus(step["status"])}) for name, step in data["steps"].items()
+            name: StepRecord(**{**step, "status": StepStatus(step["status"])})
+            for name, step in data["steps"].items()
         }
         return cls(**data)
 
@@ -156,7 +157,15 @@ class Context:
         cls, topology: Topology, factory: ClientFactory, record: OperationRecord, say: Callable[[str], None]
     ) -> Context:
         control = ControlStateStore(factory)
-        return cls(topology, factory, control, OperationStore(control), AuditLog(factory, topology, control), record, say)
+        return cls(
+            topology,
+            factory,
+            control,
+            OperationStore(control),
+            AuditLog(factory, topology, control),
+            record,
+            say,
+        )
 
 
 @dataclass(frozen=True)
@@ -184,8 +193,15 @@ def run_step(ctx: Context, step: Step) -> dict[str, Any]:
             state.status, state.error = StepStatus.FAILED, str(exc)
             ctx.operations.save(record)
             raise
-    ctx.audit.record(record.id, "step-start", step=step.name, kind=record.kind, token=token,
-                     by=record.params.get("requested_by"), reason=record.params.get("reason"))
+    ctx.audit.record(
+        record.id,
+        "step-start",
+        step=step.name,
+        kind=record.kind,
+        token=token,
+        by=record.params.get("requested_by"),
+        reason=record.params.get("reason"),
+    )
     ctx.say(f"  {step.name}: {step.description}")
     started = time.monotonic()
     try:

@@ -66,54 +66,83 @@ def preflight(ctx: Context) -> dict[str, Any]:
 
 
 def fence(ctx: Context) -> dict[str, Any]:
+    """Take the lease and open the primary for the resync's writes. The active region keeps
+    serving until `freeze`, so the long part of the resync costs no write downtime."""
     active, target = _active(ctx), _target(ctx)
     p = ctx.params
     op = Operation(
-        id=ctx.record.id, kind="failback", source=active, target=target, mode="planned",
-        started_by=p["requested_by"], reason=p["reason"], started_at=ctx.record.created_at, step="fence",
+        id=ctx.record.id,
+        kind="failback",
+        source=active,
+        target=target,
+        mode="planned",
+        started_by=p["requested_by"],
+        reason=p["reason"],
+        started_at=ctx.record.created_at,
+        step="fence",
     )
     lease = fencing.take(ctx.control, op)
+    s3 = ctx.factory.client("s3", target)
     lifted = [
-        d.buckets[target]
-        for d in ctx.topology.datasets
-        if write_fence.lift(ctx.factory.client("s3", target), d.buckets[target], target)
+        d.buckets[target] for d in ctx.topology.datasets if write_fence.lift(s3, d.buckets[target], target)
     ]
-    fenced = []
-    if active != target:
-        s3 = ctx.factory.client("s3", active)
-        for dataset in ctx.topology.datasets:
-            write_fence.fence(s3, dataset.buckets[active], active)
-            fenced.append(dataset.buckets[active])
-    lease = fencing.update(ctx.control, ctx.record.id, fenced_regions=(active,) if active != target else ())
-    return {"fencing_token": lease.fencing_token, "lifted": lifted, "fenced_buckets": fenced, "fenced_at": time.time()}
+    lease = fencing.update(
+        ctx.control, ctx.record.id, fenced_regions=tuple(r for r in lease.fenced_regions if r != target)
+    )
+    return {"fencing_token": lease.fencing_token, "lifted": lifted}
 
 
-def resync_step(ctx: Context) -> dict[str, Any]:
-    active = _active(ctx)
-    fenced_at = float(ctx.record.result("fence")["fenced_at"])
+def _drain(ctx: Context, region: str, *, written_before: float) -> int:
+    """Wait until replication from `region` has delivered every version written before then."""
     statuses = status_source(ctx.topology, ctx.factory)
     deadline = time.monotonic() + float(ctx.params.get("drain_timeout_seconds", 300.0))
-    # Let replication deliver what it can first; resync then only repairs what is left.
-    while time.monotonic() < deadline:
+    while True:
         waiting = [
             i
             for d in ctx.topology.datasets
-            for i in statuses.backlog(region=active, bucket=d.buckets[active])
-            if i.created_at <= fenced_at + 1.0 and i.state.value == "PENDING"
+            for i in statuses.backlog(region=region, bucket=d.buckets[region])
+            if i.created_at <= written_before and i.state.value == "PENDING"
         ]
-        if not waiting:
-            break
-        log.info("failback: %d version(s) still replicating from %s", len(waiting), active)
+        if not waiting or time.monotonic() > deadline:
+            return len(waiting)
+        log.info("failback: %d version(s) still replicating from %s", len(waiting), region)
         time.sleep(0.25)
+
+
+def _resync(ctx: Context, *, only_to: str | None) -> dict[str, Any]:
     since = float(ctx.record.result("preflight")["changed_since_epoch"])
-    reports = resync.resync(ctx.factory, ctx.topology, active_region=active, since=since)
+    reports = resync.resync(
+        ctx.factory, ctx.topology, active_region=_active(ctx), since=since, only_to=only_to
+    )
     failures = [f for r in reports for f in r.failures]
     if failures:
         raise MldrError(f"resync: {len(failures)} transfer(s) failed, first: {failures[0]}")
-    result = {"datasets": [r.public() for r in reports]}
     copied = sum(sum(r.copied_to.values()) for r in reports)
     ctx.say(f"  resync: {copied} object(s) copied, {sum(r.keys_compared for r in reports)} keys compared")
-    return result
+    return {"datasets": [r.public() for r in reports], "copied": copied}
+
+
+def resync_step(ctx: Context) -> dict[str, Any]:
+    """Both ways, while the active region still serves: what it wrote goes to the primary,
+    what the primary had that never made it across goes to the active region."""
+    _drain(ctx, _active(ctx), written_before=time.time())
+    return _resync(ctx, only_to=None)
+
+
+def freeze(ctx: Context) -> dict[str, Any]:
+    """Fence the active region's writes, let replication deliver the last ones, then copy any
+    stragglers to the primary: from here on, the primary has every byte (RPO 0)."""
+    active = _active(ctx)
+    s3 = ctx.factory.client("s3", active)
+    fenced = []
+    for dataset in ctx.topology.datasets:
+        write_fence.fence(s3, dataset.buckets[active], active)
+        fenced.append(dataset.buckets[active])
+    fenced_at = time.time()
+    fencing.update(ctx.control, ctx.record.id, fenced_regions=(active,))
+    left = _drain(ctx, active, written_before=fenced_at + 1.0)
+    result = _resync(ctx, only_to=_target(ctx))
+    return {**result, "fenced_buckets": fenced, "fenced_at": fenced_at, "undrained_before_copy": left}
 
 
 def scale(ctx: Context) -> dict[str, Any]:
@@ -133,7 +162,9 @@ def protect(ctx: Context) -> dict[str, Any]:
     if result["pending"]:
         raise MldrError("could not restore the replication direction: " + "; ".join(result["pending"]))
     s3 = ctx.factory.client("s3", active)
-    result["lifted"] = [d.buckets[active] for d in ctx.topology.datasets if write_fence.lift(s3, d.buckets[active], active)]
+    result["lifted"] = [
+        d.buckets[active] for d in ctx.topology.datasets if write_fence.lift(s3, d.buckets[active], active)
+    ]
     fencing.update(ctx.control, ctx.record.id, fenced_regions=())
     result["standby_scaled"] = compute.scale_to_standby(ctx.factory, ctx.topology, active)
     return result
@@ -157,11 +188,20 @@ def record(ctx: Context) -> dict[str, Any]:
 
 
 STEPS: list[Step] = [
-    Step("preflight", "check the primary is healthy and the active region reachable", preflight, holds_lease=False),
+    Step(
+        "preflight",
+        "check the primary is healthy and the active region reachable",
+        preflight,
+        holds_lease=False,
+    ),
     Step("approval", "record who approved", failover.approval, holds_lease=False),
-    Step("fence", "take the DR lease (token + 1); lift the primary's fence, fence the active region", fence,
-         holds_lease=False),
-    Step("resync", "drain replication, then copy only what changed (checksummed)", resync_step),
+    Step("fence", "take the DR lease (token + 1); lift the primary's write fence", fence, holds_lease=False),
+    Step(
+        "resync",
+        "copy only what differs, both ways, checksummed, while the active region serves",
+        resync_step,
+    ),
+    Step("freeze", "fence the active region's writes, drain replication, copy the last changes", freeze),
     Step("scale", "scale the primary's compute to active capacity and wait until healthy", scale),
     Step("switch", "make the primary PRIMARY in Route 53 and confirm the DNS answer", switch),
     Step("protect", "restore replication primary -> secondary, lift fences, standby capacity", protect),

@@ -45,7 +45,9 @@ def preflight(ctx: Context) -> dict[str, Any]:
     if lease.operation is not None and lease.operation.id != ctx.record.id:
         raise LeaseHeld(f"the DR lease is held by {fencing.describe_holder(lease.operation)}")
     if lease.active_region == target and lease.operation is None:
-        raise AlreadyDone(f"{target} is already the active region (fencing token {lease.fencing_token}); nothing to do")
+        raise AlreadyDone(
+            f"{target} is already the active region (fencing token {lease.fencing_token}); nothing to do"
+        )
     source = lease.active_region
     problems: list[str] = []
     health = region_health(ctx.factory, topology, target)
@@ -87,17 +89,26 @@ def preflight(ctx: Context) -> dict[str, Any]:
 
 
 def approval(ctx: Context) -> dict[str, Any]:
-    return {"approved_by": ctx.params.get("approved_by") or ctx.params.get("requested_by"),
-            "required": bool(ctx.params.get("require_approval"))}
+    return {
+        "approved_by": ctx.params.get("approved_by") or ctx.params.get("requested_by"),
+        "required": bool(ctx.params.get("require_approval")),
+    }
 
 
 def fence(ctx: Context) -> dict[str, Any]:
     source, target = _source(ctx), _target(ctx)
     p = ctx.params
     op = Operation(
-        id=ctx.record.id, kind="failover", source=source, target=target, mode=p["mode"],
-        started_by=p["requested_by"], reason=p["reason"], started_at=ctx.record.created_at,
-        step="fence", force=bool(p.get("force")),
+        id=ctx.record.id,
+        kind="failover",
+        source=source,
+        target=target,
+        mode=p["mode"],
+        started_by=p["requested_by"],
+        reason=p["reason"],
+        started_at=ctx.record.created_at,
+        step="fence",
+        force=bool(p.get("force")),
     )
     lease = fencing.take(ctx.control, op)
     fenced: list[str] = []
@@ -106,7 +117,9 @@ def fence(ctx: Context) -> dict[str, Any]:
         for dataset in ctx.topology.datasets:
             write_fence.fence(s3, dataset.buckets[source], source)
             fenced.append(dataset.buckets[source])
-        lease = fencing.update(ctx.control, ctx.record.id, fenced_regions=tuple({*lease.fenced_regions, source}))
+        lease = fencing.update(
+            ctx.control, ctx.record.id, fenced_regions=tuple({*lease.fenced_regions, source})
+        )
     return {"fencing_token": lease.fencing_token, "fenced_buckets": fenced, "fenced_at": time.time()}
 
 
@@ -176,7 +189,10 @@ def verify(ctx: Context) -> dict[str, Any]:
         problems.append(f"predictions come from {after['region']}, not {target}")
     parity = None
     if baseline.get("predictions") is not None:
-        parity = baseline["predictions"] == after["predictions"] and baseline["model_version"] == after["model_version"]
+        parity = (
+            baseline["predictions"] == after["predictions"]
+            and baseline["model_version"] == after["model_version"]
+        )
         if not parity:
             problems.append(
                 f"golden set differs: before {baseline['model_version']} {baseline['predictions']}, "
@@ -194,8 +210,12 @@ def record(ctx: Context) -> dict[str, Any]:
     notify(ctx.factory, ctx.topology, subject=f"mldr failover to {_target(ctx)} completed", message=summary)
     ctx.control.put_record(
         "last-failover",
-        {"operation_id": {"S": ctx.record.id}, "started_epoch": {"N": str(ctx.record.created_epoch)},
-         "target": {"S": _target(ctx)}, "source": {"S": _source(ctx)}},
+        {
+            "operation_id": {"S": ctx.record.id},
+            "started_epoch": {"N": str(ctx.record.created_epoch)},
+            "target": {"S": _target(ctx)},
+            "source": {"S": _source(ctx)},
+        },
     )
     lease = fencing.release(ctx.control, ctx.record.id)
     return {"summary": summary, "fencing_token": lease.fencing_token, "completed_at": now_iso()}
@@ -216,10 +236,16 @@ def summarize(ctx: Context) -> str:
 
 
 STEPS: list[Step] = [
-    Step("preflight", "check the target, the source and the replication backlog", preflight, holds_lease=False),
+    Step(
+        "preflight", "check the target, the source and the replication backlog", preflight, holds_lease=False
+    ),
     Step("approval", "record who approved", approval, holds_lease=False),
-    Step("fence", "take the DR lease (token + 1); planned: deny writes on the source buckets", fence,
-         holds_lease=False),
+    Step(
+        "fence",
+        "take the DR lease (token + 1); planned: deny writes on the source buckets",
+        fence,
+        holds_lease=False,
+    ),
     Step("drain", "planned: wait for replication to catch up; unplanned: measure data at risk", drain),
     Step("scale", "scale the target's compute to active capacity and wait until healthy", scale),
     Step("switch", "make the target PRIMARY in Route 53 and confirm the DNS answer", switch),

@@ -60,8 +60,9 @@ def open_operation(
             say(f"resuming unfinished operation {operation_id}")
     record = operations.load(operation_id) if operation_id else None
     if record is None:
-        record = OperationRecord(id=operation_id or new_operation_id(params.kind), kind=params.kind,
-                                 params=params.to_dict())
+        record = OperationRecord(
+            id=operation_id or new_operation_id(params.kind), kind=params.kind, params=params.to_dict()
+        )
     return Context.create(topology, factory, record, say)
 
 
@@ -96,9 +97,9 @@ def execute(ctx: Context, *, approve: Callable[[Context], bool] | None = None) -
     dry_run = bool(record.params.get("dry_run"))
     try:
         for step in steps_of(record.kind):
-            if step.name == "approval" and record.steps.get("approval", None) is None and approve is not None:
-                if not approve(ctx):
-                    return finish(ctx, OperationStatus.FAILED, "not approved; nothing was changed")
+            needs_approval = step.name == "approval" and "approval" not in record.steps
+            if needs_approval and approve is not None and not approve(ctx):
+                return finish(ctx, OperationStatus.FAILED, "not approved; nothing was changed")
             run_step(ctx, step)
             if dry_run and step.name == "preflight":
                 return finish(ctx, OperationStatus.PLANNED, "dry run: preflight only, nothing was changed")
@@ -106,7 +107,9 @@ def execute(ctx: Context, *, approve: Callable[[Context], bool] | None = None) -
         ctx.say(str(exc))
         return finish(ctx, OperationStatus.NOOP, str(exc))
     except Exception as exc:
-        changed = any(s.status is StepStatus.DONE for n, s in record.steps.items() if n not in ("preflight", "approval"))
+        changed = any(
+            s.status is StepStatus.DONE for n, s in record.steps.items() if n not in ("preflight", "approval")
+        )
         finish(
             ctx,
             OperationStatus.FAILED,

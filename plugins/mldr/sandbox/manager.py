@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,9 @@ def _plugins_path() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-def _spawn(directory: Path, name: str, module: str, args: list[str], port: int, region: str | None) -> ProcessRecord:
+def _spawn(
+    directory: Path, name: str, module: str, args: list[str], port: int, region: str | None
+) -> ProcessRecord:
     logs = directory / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{name}.log"
@@ -155,7 +158,9 @@ def _wait_until(what: str, check: Callable[[], bool], record: ProcessRecord | No
         if record is not None and not process_alive(record):
             tail = Path(record.log).read_text(errors="replace")[-1500:] if Path(record.log).exists() else ""
             hint = " (port in use?)" if "in use" in tail else ""
-            raise SandboxError(f"{record.name} exited during start-up{hint}; its log {record.log} ends:\n{tail}")
+            raise SandboxError(
+                f"{record.name} exited during start-up{hint}; its log {record.log} ends:\n{tail}"
+            )
         try:
             if check():
                 return
@@ -240,7 +245,9 @@ class Sandbox:
         if primary == secondary:
             raise SandboxError(f"the two sandbox regions must differ (both are {primary})")
         if edge_port is not None and port_in_use(edge_port):
-            raise SandboxError(f"port {edge_port} on 127.0.0.1 is in use: stop what listens there or pick another")
+            raise SandboxError(
+                f"port {edge_port} on 127.0.0.1 is in use: stop what listens there or pick another"
+            )
         self.directory.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         state = SandboxState(primary=primary, secondary=secondary, started_at=time.time())
@@ -278,23 +285,57 @@ class Sandbox:
         trainer.start()
         for name in ("global", *state.regions):
             port = free_port()
-            add(_spawn(d, f"moto-{name}", "mldr.sandbox.motoserver", ["--port", str(port), "--name", name], port,
-                       None if name == "global" else name))
+            add(
+                _spawn(
+                    d,
+                    f"moto-{name}",
+                    "mldr.sandbox.motoserver",
+                    ["--port", str(port), "--name", name],
+                    port,
+                    None if name == "global" else name,
+                )
+            )
             state.moto[name] = f"http://127.0.0.1:{port}"
         replicator_port = free_port()
         config_path = d / "replicator.json"
-        config_path.write_text(json.dumps({"regions": {r: state.moto[r] for r in state.regions},
-                                           "lag_seconds": lag_seconds}))
+        config_path.write_text(
+            json.dumps({"regions": {r: state.moto[r] for r in state.regions}, "lag_seconds": lag_seconds})
+        )
         state.replicator_url = f"http://127.0.0.1:{replicator_port}"
-        add(_spawn(d, "replicator", "mldr.sandbox.replicator",
-                   ["--config", str(config_path), "--port", str(replicator_port)], replicator_port, None))
+        add(
+            _spawn(
+                d,
+                "replicator",
+                "mldr.sandbox.replicator",
+                ["--config", str(config_path), "--port", str(replicator_port)],
+                replicator_port,
+                None,
+            )
+        )
         inference_ports = {r: free_port() for r in state.regions}
         for region in state.regions:
             port = inference_ports[region]
-            add(_spawn(d, f"inference-{region}", "mldr.sandbox.inference",
-                       ["--region", region, "--port", str(port), "--s3-endpoint", state.moto[region],
-                        "--bucket", prov.bucket_name("model-artifacts", region), "--reload-seconds", "0.5"],
-                       port, region))
+            add(
+                _spawn(
+                    d,
+                    f"inference-{region}",
+                    "mldr.sandbox.inference",
+                    [
+                        "--region",
+                        region,
+                        "--port",
+                        str(port),
+                        "--s3-endpoint",
+                        state.moto[region],
+                        "--bucket",
+                        prov.bucket_name("model-artifacts", region),
+                        "--reload-seconds",
+                        "0.5",
+                    ],
+                    port,
+                    region,
+                )
+            )
         edge_port = edge_port or free_port()
         state.edge_url = f"http://127.0.0.1:{edge_port}"
         layout = prov.SandboxLayout(
@@ -307,17 +348,38 @@ class Sandbox:
             probe_interval_seconds=probe_interval,
             failure_threshold=failure_threshold,
         )
-        progress("starting moto servers (global, " + ", ".join(state.regions) + "), replicator, inference servers")
+        progress(
+            "starting moto servers (global, " + ", ".join(state.regions) + "), replicator, inference servers"
+        )
         for name in ("global", *state.regions):
             record = procs[f"moto-{name}"]
-            _wait_until(f"moto-{name}", lambda r=record: _get_ok(f"http://127.0.0.1:{r.port}/_mldr/ping"),
-                        record, START_TIMEOUT)
+            _wait_until(
+                f"moto-{name}",
+                partial(_get_ok, f"http://127.0.0.1:{record.port}/_mldr/ping"),
+                record,
+                START_TIMEOUT,
+            )
         progress("provisioning buckets, replication rules, Route 53 failover records, control state")
         topology = prov.provision(layout)
-        add(_spawn(d, "edge", "mldr.sandbox.edge",
-                   ["--port", str(edge_port), "--route53-endpoint", state.moto["global"],
-                    "--zone-id", topology.inference.hosted_zone_id, "--record-name", topology.inference.record_name],
-                   edge_port, None))
+        add(
+            _spawn(
+                d,
+                "edge",
+                "mldr.sandbox.edge",
+                [
+                    "--port",
+                    str(edge_port),
+                    "--route53-endpoint",
+                    state.moto["global"],
+                    "--zone-id",
+                    topology.inference.hosted_zone_id,
+                    "--record-name",
+                    topology.inference.record_name,
+                ],
+                edge_port,
+                None,
+            )
+        )
         topology_path = d / "topology.json"
         topology_path.write_text(topology.to_json())
         state.topology_path = str(topology_path)
@@ -346,8 +408,12 @@ class Sandbox:
         progress("waiting for both inference servers to load the model and the edge to answer")
         for region in state.regions:
             record = procs[f"inference-{region}"]
-            _wait_until(f"inference-{region} healthy", lambda r=record: _get_ok(f"http://127.0.0.1:{r.port}/healthz"),
-                        record, START_TIMEOUT)
+            _wait_until(
+                f"inference-{region} healthy",
+                partial(_get_ok, f"http://127.0.0.1:{record.port}/healthz"),
+                record,
+                START_TIMEOUT,
+            )
         edge = procs["edge"]
 
         def edge_answers_primary() -> bool:
@@ -416,7 +482,9 @@ class Sandbox:
             "replication": {"settings": replication.get("settings"), "counts": replication.get("counts")},
             "topology": state.topology_path,
             "airflow_env": state.env_path,
-            "processes": {n: {"pid": p.pid, "port": p.port, "alive": process_alive(p)} for n, p in procs.items()},
+            "processes": {
+                n: {"pid": p.pid, "port": p.port, "alive": process_alive(p)} for n, p in procs.items()
+            },
         }
 
     # -- faults --
@@ -459,7 +527,9 @@ class Sandbox:
         elif action == "clear":
             response = http.post(f"{url}/clear", timeout=5.0)
         else:
-            raise SandboxError(f"unknown replication fault {action!r}: pause, resume, lag, fail-keys or clear")
+            raise SandboxError(
+                f"unknown replication fault {action!r}: pause, resume, lag, fail-keys or clear"
+            )
         if response.status_code != 200:
             raise SandboxError(f"replicator refused {action}: {response.text}")
         result: dict[str, Any] = response.json()

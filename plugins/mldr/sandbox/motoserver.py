@@ -217,7 +217,11 @@ class SandboxS3Middleware:
             limit = int(query.get("limit", ["10000"])[0])
             payload: dict[str, Any] = self.journal.since(since, limit)
         elif path == "/_mldr/ping":
-            payload = {"name": self.name, "boot_id": self.journal.boot_id, "head": self.journal.since(10**18)["head"]}
+            payload = {
+                "name": self.name,
+                "boot_id": self.journal.boot_id,
+                "head": self.journal.since(10**18)["head"],
+            }
         else:
             start_response("404 Not Found", [("Content-Type", "application/json")])
             return [b'{"error": "unknown sandbox endpoint"}']

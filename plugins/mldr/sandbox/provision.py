@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from mldr.actions.replication import replication_rule
 from mldr.topology import Topology, parse_topology
 
 ACCOUNT_ID = "123456789012"
@@ -69,7 +70,7 @@ def ops_bucket_name(region: str) -> str:
 
 
 def client(service: str, endpoint: str, region: str) -> Any:
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=endpoint,
         region_name=region,
@@ -79,22 +80,6 @@ def client(service: str, endpoint: str, region: str) -> Any:
             connect_timeout=2, read_timeout=10, retries={"mode": "standard"}, s3={"addressing_style": "path"}
         ),
     )
-
-
-def replication_rule(destination_bucket: str) -> dict[str, Any]:
-    """The rule `infra/` creates too: everything, delete markers included, with RTC."""
-    return {
-        "ID": "mldr-dr",
-        "Priority": 1,
-        "Status": "Enabled",
-        "Filter": {"Prefix": ""},
-        "DeleteMarkerReplication": {"Status": "Enabled"},
-        "Destination": {
-            "Bucket": f"arn:aws:s3:::{destination_bucket}",
-            "ReplicationTime": {"Status": "Enabled", "Time": {"Minutes": 15}},
-            "Metrics": {"Status": "Enabled", "EventThreshold": {"Minutes": 15}},
-        },
-    }
 
 
 def _create_bucket(s3: Any, name: str, region: str) -> None:
@@ -150,7 +135,11 @@ def _provision_replication(layout: SandboxLayout) -> None:
             {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "s3.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
                 ],
             }
         ),
@@ -168,7 +157,9 @@ def _provision_replication(layout: SandboxLayout) -> None:
 
 def _provision_dns(layout: SandboxLayout) -> dict[str, Any]:
     r53 = client("route53", layout.moto["global"], "us-east-1")
-    zone_id = r53.create_hosted_zone(Name=ZONE_NAME, CallerReference=f"mldr-{time.time()}")["HostedZone"]["Id"]
+    zone_id = r53.create_hosted_zone(Name=ZONE_NAME, CallerReference=f"mldr-{time.time()}")["HostedZone"][
+        "Id"
+    ]
     zone_id = zone_id.split("/")[-1]
     health_checks: dict[str, str] = {}
     changes = []
@@ -234,6 +225,7 @@ def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[
             "alert_topic_arn": regions[region]["topic_arn"],
             "endpoint_url": f"http://127.0.0.1:{layout.inference_ports[region]}",
             "health_check_id": dns["health_checks"][region],
+            "replication_role_arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{REPLICATION_ROLE}",
             "compute": {
                 "kind": "ecs",
                 "cluster": CLUSTER,

@@ -276,7 +276,9 @@ class Replicator:
                 return
             dest_region = self._region_of(rule.dest_bucket)
             if dest_region is None:
-                log.warning("rule %s of %s: destination bucket %s not found", rule.rule_id, bucket, rule.dest_bucket)
+                log.warning(
+                    "rule %s of %s: destination bucket %s not found", rule.rule_id, bucket, rule.dest_bucket
+                )
                 return
             now = time.time()
             entry = Entry(
@@ -328,7 +330,9 @@ class Replicator:
     def _copy(self, entry: Entry) -> None:
         try:
             if entry.is_delete_marker:
-                result = self.writers[entry.dest_region].delete_object(Bucket=entry.dest_bucket, Key=entry.key)
+                result = self.writers[entry.dest_region].delete_object(
+                    Bucket=entry.dest_bucket, Key=entry.key
+                )
                 replica_version = result.get("VersionId")
                 size = 0
             else:

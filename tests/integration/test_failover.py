@@ -1,0 +1,392 @@
+"""Failover and failback against the real sandbox processes. Nothing is lost: every test counts
+objects and compares checksums before and after."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mldr import http
+from mldr.aws import ClientFactory
+from mldr.checks.replication_status import SandboxStatusSource
+from mldr.control_state import ControlStateStore, Lease
+from mldr.errors import ConfigurationError, FailoverPreconditionFailed, LeaseHeld, UnknownRegion
+from mldr.runbooks.audit import AuditLog
+from mldr.runbooks.common import Mode, OperationParams
+from mldr.runbooks.engine import CRASH_AFTER_ENV, OperationStatus, SimulatedCrash
+from mldr.runbooks.operations import execute, open_operation, steps_of
+from mldr.sandbox.manager import Sandbox, SandboxState
+from mldr.topology import Topology, load_topology
+
+pytestmark = pytest.mark.sandbox
+
+
+@pytest.fixture
+def topology(sandbox: Sandbox) -> Topology:
+    return load_topology(use_airflow=False)
+
+
+@pytest.fixture
+def factory(topology: Topology) -> ClientFactory:
+    return ClientFactory.from_environment(topology)
+
+
+def lease(factory: ClientFactory) -> Lease:
+    return ControlStateStore(factory).read_lease()
+
+
+def params(kind: str, target: str, mode: str = "planned", **extra: Any) -> OperationParams:
+    return OperationParams(
+        kind=kind,
+        target_region=target,
+        mode=Mode(mode),
+        reason="integration test of the runbook",
+        requested_by="pytest",
+        require_approval=False,
+        **extra,
+    )
+
+
+def run(
+    topology: Topology, factory: ClientFactory, kind: str, target: str, mode: str = "planned", **extra: Any
+):
+    ctx = open_operation(topology, factory, params(kind, target, mode, **extra))
+    return execute(ctx)
+
+
+def snapshot(factory: ClientFactory, topology: Topology, region: str) -> dict[str, str]:
+    """Every current key of every dataset in a region, with the SHA-256 of its bytes."""
+    out: dict[str, str] = {}
+    s3 = factory.client("s3", region)
+    for dataset in topology.datasets:
+        bucket = dataset.buckets[region]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+                out[f"{dataset.name}/{obj['Key']}"] = hashlib.sha256(body).hexdigest()
+    return out
+
+
+def write(factory: ClientFactory, topology: Topology, region: str, prefix: str, n: int) -> dict[str, str]:
+    s3 = factory.client("s3", region)
+    written = {}
+    for i in range(n):
+        dataset = topology.datasets[i % len(topology.datasets)]
+        key = f"{prefix}/{i:04d}.bin"
+        body = os.urandom(64 + i)
+        s3.put_object(Bucket=dataset.buckets[region], Key=key, Body=body, ChecksumAlgorithm="SHA256")
+        written[f"{dataset.name}/{key}"] = hashlib.sha256(body).hexdigest()
+    return written
+
+
+def wait_replicated(
+    factory: ClientFactory, topology: Topology, expected: dict[str, str], region: str
+) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        have = snapshot(factory, topology, region)
+        if all(have.get(k) == v for k, v in expected.items()):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"not replicated to {region} within 20s")
+
+
+def dns_answer(state: SandboxState) -> str:
+    return str(http.get(f"{state.edge_url}/resolve").json()["answer"])
+
+
+@pytest.fixture
+def on_primary(topology: Topology, factory: ClientFactory, sandbox: Sandbox) -> Iterator[None]:
+    """Each test starts and ends with the primary active and healthy, and no fault left."""
+    assert lease(factory).active_region == topology.primary_region
+    yield
+    for region in topology.region_names:
+        sandbox.heal(region)
+    sandbox.replication("clear")
+    os.environ.pop(CRASH_AFTER_ENV, None)
+    current = lease(factory)
+    if (
+        current.operation is not None
+        or current.active_region != topology.primary_region
+        or current.fenced_regions
+    ):
+        ctx = open_operation(topology, factory, params("failback", topology.primary_region))
+        execute(ctx)
+    assert lease(factory).active_region == topology.primary_region
+
+
+def test_planned_failover_and_failback_lose_nothing(
+    topology: Topology, factory: ClientFactory, sandbox_state: SandboxState, on_primary: None
+) -> None:
+    primary, secondary = topology.primary_region, topology.secondary_region
+    token = lease(factory).fencing_token
+    written = write(factory, topology, primary, f"planned-{uuid.uuid4().hex[:8]}", 30)
+    before = snapshot(factory, topology, primary)
+
+    record = run(topology, factory, "failover", secondary, "planned")
+
+    assert record.status is OperationStatus.COMPLETED, record.message
+    after = snapshot(factory, topology, secondary)
+    assert {k: after.get(k) for k in before} == before, (
+        "RPO 0: every object written before the fence is there"
+    )
+    assert len(before) >= len(written)
+    current = lease(factory)
+    assert current.active_region == secondary
+    assert current.fencing_token == token + 1
+    assert current.operation is None
+    assert dns_answer(sandbox_state) == secondary
+    with pytest.raises(factory.client("s3", primary).exceptions.ClientError, match="AccessDenied"):
+        factory.client("s3", primary).put_object(
+            Bucket=topology.datasets[0].buckets[primary], Key="x", Body=b"x"
+        )
+    assert record.result("verify")["served_by"] == secondary
+    assert record.result("verify")["parity"] is True
+
+    # rerunning the finished failover changes nothing and says so
+    again = run(topology, factory, "failover", secondary, "planned")
+    assert again.status is OperationStatus.NOOP
+    assert "already the active region" in again.message
+    assert lease(factory).fencing_token == token + 1
+
+    # writes while failed over, then failback: every key and checksum in both regions
+    during = write(factory, topology, secondary, f"during-{uuid.uuid4().hex[:8]}", 25)
+    back = run(topology, factory, "failback", primary)
+    assert back.status is OperationStatus.COMPLETED, back.message
+    expected = {**before, **during}
+    for region in (primary, secondary):
+        wait_replicated(factory, topology, expected, region)
+    p, s = snapshot(factory, topology, primary), snapshot(factory, topology, secondary)
+    assert {k: p.get(k) for k in expected} == expected
+    assert p == s, "both regions hold the same current objects after failback"
+    current = lease(factory)
+    assert (current.active_region, current.fencing_token, current.fenced_regions) == (primary, token + 2, ())
+    assert dns_answer(sandbox_state) == primary
+    factory.client("s3", primary).put_object(
+        Bucket=topology.datasets[0].buckets[primary], Key="ok.txt", Body=b"ok"
+    )
+    from mldr.actions.replication import direction_of
+
+    assert direction_of(factory, topology, topology.datasets[0].name) == [primary]
+    events = AuditLog(factory, topology, ControlStateStore(factory)).events(secondary, record.id)
+    assert [e["step"] for e in events if e["event"] == "step-end"] == [s.name for s in steps_of("failover")]
+    assert all(e.get("by") == "pytest" for e in events if e["event"] == "step-start")
+
+
+def test_unplanned_failover_during_outage_reports_exact_data_at_risk(
+    topology: Topology,
+    factory: ClientFactory,
+    sandbox: Sandbox,
+    sandbox_state: SandboxState,
+    on_primary: None,
+) -> None:
+    primary, secondary = topology.primary_region, topology.secondary_region
+    base = write(factory, topology, primary, f"base-{uuid.uuid4().hex[:8]}", 6)
+    wait_replicated(factory, topology, base, secondary)
+    sandbox.replication("pause")
+    tag = f"unrepl-{uuid.uuid4().hex[:8]}"
+    at_risk = write(factory, topology, primary, tag, 7)
+    # S3 marks a version PENDING as it is written; the sandbox's replicator learns of writes
+    # from the change feed within ~0.1 s, so wait for that before the region stops.
+    statuses = SandboxStatusSource(sandbox_state.replicator_url)
+    deadline = time.monotonic() + 5
+    while (
+        sum(
+            len(
+                [
+                    i
+                    for i in statuses.backlog(region=primary, bucket=d.buckets[primary])
+                    if i.key.startswith(tag)
+                ]
+            )
+            for d in topology.datasets
+        )
+        < 7
+    ):
+        assert time.monotonic() < deadline, "the replicator never saw the writes"
+        time.sleep(0.05)
+    sandbox.region_outage(primary)
+
+    started = time.monotonic()
+    record = run(topology, factory, "failover", secondary, "unplanned")
+    took = time.monotonic() - started
+
+    assert record.status is OperationStatus.COMPLETED, record.message
+    risk = record.result("drain")["data_at_risk"]
+    assert risk["measured"] is True
+    reported = {f"{k['bucket']}/{k['key']}" for k in risk["keys"]}
+    expected = set()
+    for name in at_risk:
+        dataset_name, key = name.split("/", 1)
+        expected.add(f"{topology.dataset(dataset_name).buckets[primary]}/{key}")
+    assert reported == expected
+    assert risk["objects"] == 7 and risk["bytes"] == sum(64 + i for i in range(7))
+    assert lease(factory).active_region == secondary
+    assert dns_answer(sandbox_state) == secondary
+    assert record.result("verify")["served_by"] == secondary
+    assert took < 45, f"unplanned failover took {took:.1f}s"
+
+    # heal, fail back: the data at risk survives in the primary and reaches the secondary too
+    sandbox.heal(primary)
+    back = run(topology, factory, "failback", primary)
+    assert back.status is OperationStatus.COMPLETED, back.message
+    p, s = snapshot(factory, topology, primary), snapshot(factory, topology, secondary)
+    for name, digest in {**base, **at_risk}.items():
+        assert p.get(name) == digest and s.get(name) == digest, name
+
+
+def _crash_and_resume(
+    topology: Topology, factory: ClientFactory, state: SandboxState, kind: str, target: str, step: str
+) -> None:
+    token = lease(factory).fencing_token
+    os.environ[CRASH_AFTER_ENV] = step
+    try:
+        with pytest.raises(SimulatedCrash):
+            run(topology, factory, kind, target, "planned")
+    finally:
+        del os.environ[CRASH_AFTER_ENV]
+    assert lease(factory).active_region in topology.region_names, "exactly one active region at every point"
+    record = run(topology, factory, kind, target, "planned")  # the same command again resumes the run
+    # A crash after the last step leaves nothing to resume: the rerun finds the work done.
+    expected = (
+        {OperationStatus.COMPLETED, OperationStatus.NOOP} if step == "record" else {OperationStatus.COMPLETED}
+    )
+    assert record.status in expected, f"{kind}, crash after {step}: {record.message}"
+    done = lease(factory)
+    assert (done.active_region, done.operation) == (target, None), f"{kind}, crash after {step}"
+    assert done.fencing_token == token + 1, f"{kind}, crash after {step}: the token must go up exactly once"
+    assert dns_answer(state) == target
+    other = topology.other_region(target)
+    if kind == "failover":
+        s3 = factory.client("s3", other)
+        policy = json.loads(s3.get_bucket_policy(Bucket=topology.datasets[0].buckets[other])["Policy"])
+        assert [st["Sid"] for st in policy["Statement"]].count("MldrWriteFence") == 1, "one fence, not two"
+
+
+def test_crash_after_each_failover_step_converges(
+    topology: Topology, factory: ClientFactory, sandbox_state: SandboxState, on_primary: None
+) -> None:
+    # Alternate the direction so every iteration is one crashed run and its resumption.
+    target = topology.secondary_region
+    for step in [s.name for s in steps_of("failover")]:
+        _crash_and_resume(topology, factory, sandbox_state, "failover", target, step)
+        target = topology.other_region(target)
+
+
+@pytest.mark.parametrize("step", ["fence", "resync", "freeze", "switch", "protect"])
+def test_crash_during_failback_converges(
+    topology: Topology, factory: ClientFactory, sandbox_state: SandboxState, on_primary: None, step: str
+) -> None:
+    run(topology, factory, "failover", topology.secondary_region, "planned")
+    _crash_and_resume(topology, factory, sandbox_state, "failback", topology.primary_region, step)
+    assert lease(factory).fenced_regions == ()
+
+
+def test_two_failovers_at_once_exactly_one_proceeds(
+    topology: Topology, factory: ClientFactory, on_primary: None
+) -> None:
+    secondary = topology.secondary_region
+    token = lease(factory).fencing_token
+    outcomes: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def attempt(who: str) -> None:
+        ctx = open_operation(
+            topology,
+            ClientFactory.from_environment(topology),
+            OperationParams(
+                kind="failover",
+                target_region=secondary,
+                mode=Mode.PLANNED,
+                reason=f"concurrency test by {who}",
+                requested_by=who,
+                require_approval=False,
+            ),
+        )
+        barrier.wait()
+        try:
+            outcomes.append(execute(ctx))
+        except LeaseHeld as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=attempt, args=(f"operator-{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    completed = [
+        o for o in outcomes if not isinstance(o, Exception) and o.status is OperationStatus.COMPLETED
+    ]
+    refused = [
+        o
+        for o in outcomes
+        if isinstance(o, LeaseHeld) or (not isinstance(o, Exception) and o.status is OperationStatus.NOOP)
+    ]
+    assert len(completed) == 1 and len(refused) == 1, outcomes
+    if isinstance(refused[0], LeaseHeld):
+        assert "held by operation" in str(refused[0]) or "took the DR lease first" in str(refused[0])
+        assert "operator-" in str(refused[0])
+    assert lease(factory).fencing_token == token + 1
+
+
+def test_bad_input_changes_nothing(
+    topology: Topology,
+    factory: ClientFactory,
+    sandbox: Sandbox,
+    sandbox_state: SandboxState,
+    on_primary: None,
+) -> None:
+    from mldr.cli import main
+
+    primary, secondary = topology.primary_region, topology.secondary_region
+    before = lease(factory)
+    assert (
+        main(["failover", "--to", "eu-west-1", "--mode", "planned", "--reason", "unknown region", "--yes"])
+        == 2
+    )
+    assert main(["failover", "--to", secondary, "--mode", "planned", "--reason", "short", "--yes"]) == 2
+    with pytest.raises(UnknownRegion):
+        open_operation(topology, factory, params("failover", "eu-west-1"))
+    with pytest.raises(ConfigurationError, match="at least 10 characters"):
+        from mldr.runbooks.common import validate_reason
+
+        validate_reason("too short")
+    # failover to the region that is already active: says so, exit 0, nothing changes
+    noop = run(topology, factory, "failover", primary, "planned")
+    assert noop.status is OperationStatus.NOOP and "already the active region" in noop.message
+    assert (
+        main(["failover", "--to", primary, "--mode", "planned", "--reason", "already active test", "--yes"])
+        == 0
+    )
+    # planned mode with the source down: refused, suggests unplanned
+    sandbox.region_outage(primary)
+    try:
+        with pytest.raises(FailoverPreconditionFailed, match="unplanned"):
+            run(topology, factory, "failover", secondary, "planned")
+    finally:
+        sandbox.heal(primary)
+    after = lease(factory)
+    assert (after.active_region, after.fencing_token, after.operation) == (
+        before.active_region,
+        before.fencing_token,
+        None,
+    )
+    from mldr.checks.dns import records_primary
+
+    assert records_primary(factory, topology) == primary, "the failover records were not touched"
+    # the outage itself made the health check fail over; once healed the answer comes back
+    deadline = time.monotonic() + 15
+    while dns_answer(sandbox_state) != primary:
+        assert time.monotonic() < deadline, "the DNS answer did not return to the primary after heal"
+        time.sleep(0.2)
+    s3 = factory.client("s3", primary)
+    with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
+        s3.get_bucket_policy(Bucket=topology.datasets[0].buckets[primary])
