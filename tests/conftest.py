@@ -4,10 +4,19 @@ developer's own `.sandbox/` is never touched."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Airflow reads its configuration once, at first import: give the test session its own home
+# (metadata DB, logs) before anything imports it, so a developer's Airflow is never touched.
+REPO = Path(__file__).resolve().parents[1]
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="mldr-test-airflow-")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ.pop("MLDR_TOPOLOGY", None)
 
 from mldr.sandbox.manager import Sandbox, SandboxState
 

@@ -1,0 +1,108 @@
+"""Airflow adapters for the failover and failback runbooks: one DAG task runs one step.
+
+Task bodies stay a line or two; everything they do is here and in `mldr.runbooks`. The
+operation id is derived from the DAG run, so a retried task resumes the same operation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from mldr.errors import ConfigurationError
+from mldr.topology import REGION_PATTERN, TOPOLOGY_ENV, load_topology_file
+
+log = logging.getLogger(__name__)
+
+
+def region_choices() -> list[str] | None:
+    """The topology's regions for a Param enum, when the topology is a local file.
+
+    DAG files must parse with no network and no credentials, so this reads only a file named
+    by MLDR_TOPOLOGY (the sandbox's, or one shipped with the deployment); otherwise the Param
+    takes any region name and preflight checks it against the topology.
+    """
+    import os
+
+    path = os.environ.get(TOPOLOGY_ENV)
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        return load_topology_file(path).region_names
+    except ConfigurationError:
+        return None
+
+
+def region_param_schema() -> dict[str, Any]:
+    choices = region_choices()
+    return {"enum": choices} if choices else {"pattern": REGION_PATTERN}
+
+
+def operation_id(kind: str, run_id: str) -> str:
+    return f"{kind}-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", run_id)[:80]
+
+
+def _params(kind: str, params: dict[str, Any], triggered_by: str | None) -> Any:
+    from mldr.runbooks.common import OperationParams, validate_mode, validate_reason
+
+    return OperationParams(
+        kind=kind,
+        target_region=str(params["target_region"]),
+        mode=validate_mode(str(params.get("mode", "planned"))),
+        reason=validate_reason(params.get("reason")),
+        requested_by=triggered_by or "airflow",
+        dry_run=bool(params.get("dry_run", False)),
+        force=bool(params.get("force", False)),
+        require_approval=bool(params.get("require_approval", True)),
+    )
+
+
+def run_step(
+    kind: str, step: str, *, params: dict[str, Any], run_id: str, triggered_by: str | None = None
+) -> dict[str, Any]:
+    """Run one runbook step for this DAG run's operation; returns the step's result (XCom)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from mldr.aws import ClientFactory
+    from mldr.runbooks.common import AlreadyDone
+    from mldr.runbooks.engine import OperationStatus
+    from mldr.runbooks.operations import finish, open_operation, run_one
+    from mldr.topology import load_topology
+
+    topology = load_topology()
+    factory = ClientFactory.from_airflow(topology)
+    if kind == "failback":
+        params = {**params, "target_region": topology.primary_region, "mode": "planned"}
+    op_params = _params(kind, params, triggered_by)
+    ctx = open_operation(topology, factory, op_params, operation_id=operation_id(kind, run_id), say=log.info)
+    try:
+        result = run_one(ctx, step)
+    except AlreadyDone as exc:
+        # Failing over to the region that is already active: say so, change nothing, succeed.
+        log.info("%s", exc)
+        raise AirflowSkipException(str(exc)) from exc
+    if step == "preflight" and op_params.dry_run:
+        finish(ctx, OperationStatus.PLANNED, "dry run: preflight only, nothing was changed")
+        log.info("dry run, plan:\n%s", "\n".join(result.get("plan", [])))
+        raise AirflowSkipException("dry run: preflight done, nothing changed; the plan is in the log")
+    log.info("%s %s: %s", kind, step, json.dumps(result, default=str)[:2000])
+    return result
+
+
+def approval_body(preflight: dict[str, Any] | None) -> str:
+    """The preflight summary an approver reads before saying yes."""
+    if not preflight:
+        return "Preflight did not return a summary."
+    risk = preflight.get("data_at_risk", {})
+    lines = [
+        f"**{preflight.get('source')} -> {preflight.get('target')}** ({preflight.get('mode')})",
+        f"- target: {preflight.get('target_health')}",
+        f"- source reachable: {preflight.get('source_reachable', preflight.get('active'))}",
+        f"- data at risk: {risk.get('objects', 'unknown')} object(s), {risk.get('bytes', '?')} bytes",
+    ]
+    if preflight.get("forced"):
+        lines.append(f"- **preflight overridden by force**: {'; '.join(preflight.get('problems', []))}")
+    return "\n".join(lines)
