@@ -330,7 +330,7 @@ class Sandbox:
                         "--bucket",
                         prov.bucket_name("model-artifacts", region),
                         "--reload-seconds",
-                        "0.5",
+                        "1.0",
                     ],
                     port,
                     region,
