@@ -77,9 +77,16 @@ def dr_backup_verification() -> None:
     def select_datasets(params: dict[str, Any] | None = None) -> list[str]:
         return dr.select_datasets((params or {}).get("datasets"))
 
-    @task(outlets=[dr.VERIFICATION_REPORTS], multiple_outputs=False, map_index_template="{{ task.op_kwargs['dataset'] }}")
+    @task(
+        outlets=[dr.VERIFICATION_REPORTS],
+        multiple_outputs=False,
+        map_index_template="{{ task.op_kwargs['dataset'] }}",
+    )
     def verify(
-        dataset: str, params: dict[str, Any] | None = None, run_id: str | None = None, outlet_events: Any = None
+        dataset: str,
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
+        outlet_events: Any = None,
     ) -> dict[str, Any]:
         return dr.verify_dataset(dataset, params=params or {}, run_id=run_id, outlet_events=outlet_events)
 

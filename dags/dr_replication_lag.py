@@ -69,11 +69,18 @@ def dr_replication_lag() -> None:
     def select_datasets(params: dict[str, Any] | None = None) -> list[str]:
         return dr.select_datasets((params or {}).get("datasets"))
 
-    @task(outlets=[dr.LAG_REPORTS], multiple_outputs=False, map_index_template="{{ task.op_kwargs['dataset'] }}")
+    @task(
+        outlets=[dr.LAG_REPORTS], multiple_outputs=False, map_index_template="{{ task.op_kwargs['dataset'] }}"
+    )
     def measure_lag(
-        dataset: str, params: dict[str, Any] | None = None, run_id: str | None = None, outlet_events: Any = None
+        dataset: str,
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
+        outlet_events: Any = None,
     ) -> dict[str, Any]:
-        return dr.measure_dataset_lag(dataset, params=params or {}, run_id=run_id, outlet_events=outlet_events)
+        return dr.measure_dataset_lag(
+            dataset, params=params or {}, run_id=run_id, outlet_events=outlet_events
+        )
 
     @task(map_index_template="{{ task.op_kwargs['summary']['name'] }}")
     def assert_lag_within_threshold(summary: dict[str, Any]) -> None:

@@ -12,11 +12,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, task
 
 from mldr.airflow.tasks import task_context
 
 RUNBOOK = Path(__file__).parents[1] / "runbooks" / "ml-training-pipeline.md"
+
+
+def _clients() -> tuple[Any, Any]:
+    """(client factory, topology), built inside the task: no AWS or Variable access at parse time."""
+    topology, factory = task_context()
+    return factory, topology
 
 
 def _names(context: dict[str, Any]) -> Any:
@@ -40,6 +46,21 @@ def _names(context: dict[str, Any]) -> Any:
         "retries": 1,
         "retry_delay": timedelta(seconds=30),
         "execution_timeout": timedelta(minutes=10),
+        # a fence, a changed active region or a poor model is not cured by retrying in 30 s
+        "retry_policy": ExceptionRetryPolicy(
+            rules=[
+                RetryRule(
+                    exception=[
+                        "mldr.errors.WriteFenced",
+                        "mldr.errors.ConfigurationError",
+                        "mldr.checks.active_region.ActiveRegionChanged",
+                        "mldr.errors.CheckFailed",  # the model is below the accuracy threshold
+                    ],
+                    action=RetryAction.FAIL,
+                    reason="needs a person or a new run, not a retry",
+                )
+            ]
+        ),
     },
     params={
         "model_name": Param(
@@ -72,22 +93,20 @@ def ml_training_pipeline() -> None:
     def resolve_region() -> dict[str, Any]:
         from mldr.ml import pipeline
 
-        return pipeline.resolve_region(*task_context())
+        return pipeline.resolve_region(*_clients())
 
     @task
     def ingest(target: dict[str, Any], **context: Any) -> dict[str, Any]:
         from mldr.ml import pipeline
 
-        return pipeline.ingest(
-            *task_context(), region=target["region"], snapshot_id=_names(context).snapshot_id
-        )
+        return pipeline.ingest(*_clients(), region=target["region"], snapshot_id=_names(context).snapshot_id)
 
     @task
     def train(target: dict[str, Any], snapshot: dict[str, Any], **context: Any) -> dict[str, Any]:
         from mldr.ml import pipeline
 
         return pipeline.train_model(
-            *task_context(),
+            *_clients(),
             region=target["region"],
             snapshot=snapshot,
             version=_names(context).version,
@@ -101,7 +120,7 @@ def ml_training_pipeline() -> None:
         from mldr.ml import pipeline
 
         return pipeline.evaluate(
-            *task_context(),
+            *_clients(),
             region=target["region"],
             snapshot=snapshot,
             artifact=artifact,
@@ -119,7 +138,7 @@ def ml_training_pipeline() -> None:
         from mldr.ml import pipeline
 
         return pipeline.register(
-            *task_context(),
+            *_clients(),
             region=target["region"],
             version=_names(context).version,
             snapshot=snapshot,
@@ -134,7 +153,7 @@ def ml_training_pipeline() -> None:
         from mldr.ml import pipeline
 
         return pipeline.roll_out(
-            *task_context(),
+            *_clients(),
             region=target["region"],
             version=registered["version"],
             model_name=registered["model_name"],

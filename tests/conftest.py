@@ -18,7 +18,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ.pop("MLDR_TOPOLOGY", None)
 
-from mldr.sandbox.manager import Sandbox, SandboxState
+from mldr.sandbox.manager import Sandbox, SandboxState  # noqa: E402 - after the Airflow env above
 
 
 def _load_env(path: str) -> dict[str, str]:

@@ -206,9 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extra_commands_list() -> list[Callable[[Any], None]]:
-    from mldr import cli_ops
+    from mldr import cli_checks, cli_drill, cli_ops
 
-    return [cli_ops.register]
+    return [cli_ops.register, cli_checks.register, cli_drill.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -51,7 +51,7 @@ def test_house_rules(dagbag: Any) -> None:
         assert all(t.owner and t.owner != "airflow" for t in dag.tasks), f"{dag_id}: every task has an owner"
         if dag_id in STATE_CHANGING:
             assert dag.max_active_runs == 1, f"{dag_id} changes state: max_active_runs must be 1"
-        for name, param in dag.params.items():
+        for name in dag.params:
             schema = dag.params.get_param(name).schema
             assert schema.get("type"), f"{dag_id}: param {name} needs a type"
             assert schema.get("title"), f"{dag_id}: param {name} needs a title"

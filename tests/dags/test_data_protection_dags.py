@@ -80,12 +80,12 @@ def test_dags_follow_the_house_rules(dagbag: Any) -> None:
         mapped = [t.task_id for t in dag.tasks if isinstance(t, MappedOperator)]
         assert len(mapped) == 2, f"{dag_id}: one check and one judgement task per dataset, mapped"
         for name in dag.params:
-            schema = dag.params.get_param(name).schema
-            assert schema.get("title") and schema.get("description") and schema.get("type")
+            param = dag.params.get_param(name)
+            assert param.schema.get("title") and param.schema.get("type") and param.description, name
     verification = dagbag.dags["dr_backup_verification"].params
     assert verification.get_param("sample_size").schema["minimum"] == 0
     assert verification.get_param("mode").schema["enum"] == ["full", "sampled"]
-    assert str(dagbag.dags["dr_replication_lag"].timetable.summary) == "*/5 * * * *"
+    assert dagbag.dags["dr_replication_lag"].timetable.expression == "*/5 * * * *"
 
 
 def test_healthy_sandbox_both_dags_succeed(
@@ -180,3 +180,33 @@ def test_bad_input_fails_clearly_and_writes_nothing(
     assert ops_keys(factory, topology) == before, "nothing was checked, so no report either"
     with pytest.raises(ParamValidationError, match="threshold_seconds"):
         dagbag.dags["dr_replication_lag"].test(run_conf={"threshold_seconds": 0})
+
+
+def test_a_lag_breach_fails_with_dataset_keys_and_how_far_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The judgement task of `dr_replication_lag`, on a summary its check produced (no AWS needed)."""
+    from mldr.airflow import tasks
+    from mldr.errors import ReplicationLagExceeded
+
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setattr(tasks, "_alert", lambda subject, message: sent.append((subject, message)))
+    summary = {
+        "name": "features",
+        "ok": False,
+        "source_region": "us-east-1",
+        "target_region": "us-west-2",
+        "threshold_seconds": 60.0,
+        "problems": [
+            "features: 3 object(s) (120 bytes) not replicated to us-west-2; the oldest has waited 95s, "
+            "35s over the threshold 60s, RPO 60s: a.csv, b.csv, c.csv"
+        ],
+        "reports": {"us-east-1": "s3://mldr-ops-us-east-1/reports/replication-lag/x.html"},
+    }
+    with pytest.raises(ReplicationLagExceeded) as raised:
+        tasks.assert_lag_within_threshold(summary)
+    message = str(raised.value)
+    assert "features (us-east-1 -> us-west-2)" in message and "35s over the threshold 60s" in message
+    assert "a.csv, b.csv, c.csv" in message and "runbooks/replication-lag.md" in message
+    assert "s3://mldr-ops-us-east-1/reports/replication-lag/x.html" in message
+    assert sent == [("[mldr] replication lag BREACH: features", message)]
+    tasks.assert_lag_within_threshold({**summary, "ok": True})  # no breach: passes quietly
+    assert len(sent) == 1

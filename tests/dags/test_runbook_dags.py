@@ -54,7 +54,7 @@ def test_bad_params_fail_before_any_change(sandbox: Sandbox, dagbag: Any, task_s
     topology = load_topology(use_airflow=False)
     store = ControlStateStore(ClientFactory.from_environment(topology))
     before = store.read_lease()
-    with pytest.raises(Exception, match="reason|minLength|too short"):
+    with pytest.raises(Exception, match=r"reason|minLength|too short"):
         dagbag.dags["dr_failover"].test(
             run_conf={"target_region": topology.secondary_region, "reason": "short"}
         )

@@ -71,7 +71,14 @@ def verify_dataset(
     dataset: str, *, params: Mapping[str, Any], run_id: str | None = None, outlet_events: Any = None
 ) -> dict[str, Any]:
     from mldr.checks.metrics import publish
-    from mldr.checks.verification import Mode, VerifyOptions, breach_lines, render_html, verification_metrics, verify
+    from mldr.checks.verification import (
+        Mode,
+        VerifyOptions,
+        breach_lines,
+        render_html,
+        verification_metrics,
+        verify,
+    )
     from mldr.reports import html_uri, report_name, store_report
 
     options = VerifyOptions(
@@ -85,8 +92,12 @@ def verify_dataset(
     document = report.to_dict()
     document["airflow"] = {"run_id": run_id, "params": dict(params)}
     uris = store_report(
-        factory, topology, kind="verification", name=report_name(_report_label(dataset, run_id)),
-        document=document, html=render_html(document),
+        factory,
+        topology,
+        kind="verification",
+        name=report_name(_report_label(dataset, run_id)),
+        document=document,
+        html=render_html(document),
     )
     publish(factory, topology, dataset=dataset, values=verification_metrics(result))
     summary = result.summary()
@@ -94,16 +105,23 @@ def verify_dataset(
     summary["problems"] = breach_lines(result.to_dict())
     if outlet_events is not None:
         outlet_events[VERIFICATION_REPORTS].extra = {
-            "dataset": dataset, "ok": result.ok, "reports": uris, "run_id": run_id,
+            "dataset": dataset,
+            "ok": result.ok,
+            "reports": uris,
+            "run_id": run_id,
             **{k: summary[f"{k}_count"] for k in ("missing", "extra", "mismatched", "pending", "failed")},
         }
-    log.info("verification of %s: %s; report %s", dataset, "OK" if result.ok else "FAILED", summary["reports"])
+    log.info(
+        "verification of %s: %s; report %s", dataset, "OK" if result.ok else "FAILED", summary["reports"]
+    )
     return summary
 
 
 def _actionable(summary: Mapping[str, Any], *, what: str, runbook: str) -> str:
-    lines = [f"{what} for dataset {summary['name']} "
-             f"({summary.get('source_region')} -> {summary.get('target_region')}):"]
+    lines = [
+        f"{what} for dataset {summary['name']} "
+        f"({summary.get('source_region')} -> {summary.get('target_region')}):"
+    ]
     lines += [f"  - {p}" for p in summary.get("problems", [])]
     for region, uri in (summary.get("reports") or {}).items():
         lines.append(f"  report ({region}): {uri}")
@@ -149,20 +167,25 @@ def measure_dataset_lag(
     document = report.to_dict()
     document["airflow"] = {"run_id": run_id, "params": dict(params)}
     uris = store_report(
-        factory, topology, kind="replication-lag", name=report_name(_report_label(dataset, run_id)),
-        document=document, html=render_html(document),
+        factory,
+        topology,
+        kind="replication-lag",
+        name=report_name(_report_label(dataset, run_id)),
+        document=document,
+        html=render_html(document),
     )
     publish(factory, topology, dataset=dataset, values=lag_metrics(result))
-    summary = {
-        k: v for k, v in result.to_dict().items()
-        if k not in ("oldest", "canary")
-    }
+    summary = {k: v for k, v in result.to_dict().items() if k not in ("oldest", "canary")}
     summary["failed_keys"] = summary["failed_keys"][:100]
     summary["reports"] = {region: html_uri(uri) for region, uri in uris.items()}
     if outlet_events is not None:
         outlet_events[LAG_REPORTS].extra = {
-            "dataset": dataset, "ok": result.ok, "reports": uris, "run_id": run_id,
-            "lag_seconds": summary["lag_seconds"], "pending_objects": result.pending_objects,
+            "dataset": dataset,
+            "ok": result.ok,
+            "reports": uris,
+            "run_id": run_id,
+            "lag_seconds": summary["lag_seconds"],
+            "pending_objects": result.pending_objects,
             "oldest_pending_age_seconds": summary["oldest_pending_age_seconds"],
         }
     return summary

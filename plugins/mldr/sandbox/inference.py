@@ -360,13 +360,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reload-seconds", type=float, default=2.0)
     args = parser.parse_args(argv)
 
-    import uvicorn
-
     # The first unpickle would import scikit-learn (seconds on a small machine) while a rollout
     # waits; import it now, while the sandbox is still provisioning.
-    import sklearn.linear_model  # noqa: F401
-    import sklearn.pipeline  # noqa: F401
+    import sklearn.linear_model
+    import sklearn.pipeline
     import sklearn.preprocessing  # noqa: F401
+    import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(

@@ -1,0 +1,115 @@
+"""Task bodies of the `dr_drill` DAG: preflight (setup), drill, judge, revert (teardown).
+
+The drill itself is one task: its load generator must run across fault, detection, failover
+and failback, so they cannot be separate processes. The report is kept (both regions' ops
+buckets), linked from the run as the drill task's XCom and as an event on the
+`mldr_dr_drill_report` asset; `judge` then fails the run, after alerting, when the verdict
+is fail. `revert` (teardown, runs whatever happened) undoes anything an interrupted drill left.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.sdk import Asset
+
+from mldr.errors import MldrError
+
+log = logging.getLogger(__name__)
+
+DRILL_REPORTS = Asset(name="mldr_dr_drill_report", uri="mldr://reports/drill")
+RUNBOOK = "runbooks/dr-drill.md"
+
+
+class DrillFailed(MldrError):
+    """The drill ran and its verdict is fail: an objective was missed."""
+
+
+def _context() -> tuple[Any, Any]:
+    from mldr.airflow.tasks import task_context
+
+    return task_context()
+
+
+def drill_id_for(run_id: str | None) -> str:
+    """Keyed on the DAG run, so the report, the operations and the control state line up."""
+    from mldr.runbooks.drill import new_drill_id
+
+    if not run_id:
+        return new_drill_id()
+    return "drill-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", run_id)[:80]
+
+
+def preflight(
+    params: Mapping[str, Any], *, run_id: str | None, triggered_by: str | None = None
+) -> dict[str, Any]:
+    """Undo leftovers of an interrupted drill, validate the params, check the topology is ready."""
+    from mldr.runbooks.drill import DrillParams, check_ready, recover
+
+    topology, factory = _context()
+    drill_params = DrillParams.from_mapping(
+        {**params, "drill_id": drill_id_for(run_id), "requested_by": triggered_by or "airflow"}
+    ).validated(topology)
+    recovered = recover(topology, factory, say=log.info)
+    check_ready(topology, factory, drill_params.scenario)
+    log.info("drill %s ready: %s", drill_params.drill_id, drill_params.public())
+    return {"params": drill_params.public(), "recovered": recovered}
+
+
+def run(plan: Mapping[str, Any], *, run_id: str | None, outlet_events: Any = None) -> dict[str, Any]:
+    from mldr.runbooks.drill import DrillParams, publish, run_drill, summary
+
+    topology, factory = _context()
+    params = DrillParams.from_mapping(plan["params"])
+    document = run_drill(topology, factory, params, say=log.info)
+    document["airflow"] = {"run_id": run_id}
+    document = publish(topology, factory, document)
+    result = summary(document)
+    if outlet_events is not None:
+        outlet_events[DRILL_REPORTS].extra = {
+            "drill_id": result["drill_id"],
+            "scenario": result["scenario"],
+            "verdict": result["verdict"],
+            "rto_seconds": result["rto_seconds"],
+            "rpo_seconds": result["rpo_seconds"],
+            "reports": result.get("reports", {}),
+            "run_id": run_id,
+        }
+    log.info(
+        "drill %s: %s (%s); report %s",
+        result["drill_id"],
+        result["verdict"],
+        result["verdict_reason"],
+        result.get("reports"),
+    )
+    return result
+
+
+def judge(result: Mapping[str, Any]) -> None:
+    """Fail the run, after alerting, when the drill missed an objective."""
+    from mldr.runbooks.notify import notify
+
+    if result.get("verdict") == "pass":
+        log.info("drill %s passed: %s", result.get("drill_id"), result.get("verdict_reason"))
+        return
+    lines = [f"DR drill {result.get('drill_id')} ({result.get('scenario')}) FAILED:"]
+    lines += [f"  - {reason}" for reason in result.get("failed_criteria") or [result.get("verdict_reason")]]
+    lines += [f"  report ({region}): {uri}" for region, uri in (result.get("reports") or {}).items()]
+    lines.append(f"  what to do: {RUNBOOK}, 'When a drill fails'")
+    message = "\n".join(lines)
+    topology, factory = _context()
+    notify(factory, topology, subject=f"[mldr] DR drill FAILED: {result.get('scenario')}", message=message)
+    raise DrillFailed(message)
+
+
+def revert() -> list[str]:
+    """Teardown: heal, resume replication, finish or fail back whatever a drill left behind."""
+    from mldr.runbooks.drill import recover
+
+    topology, factory = _context()
+    done = recover(topology, factory, say=log.info)
+    log.info("revert: %s", "; ".join(done) if done else "nothing left to undo")
+    return done

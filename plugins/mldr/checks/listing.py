@@ -1,0 +1,430 @@
+"""Fast, streaming, partitioned listings of an S3 bucket pair: the floor of backup verification.
+
+Comparing two buckets costs at least one LIST pass per side, so this module makes that pass as
+cheap as it can be:
+
+- **No botocore parsing.** botocore's XML parser spends ~0.3 s on a 1,000-key ListObjectsV2 page
+  (two thirds of it parsing timestamps with dateutil); that is more than S3 (or moto) takes to
+  produce the page. We sign the same request with the client's own credentials (SigV4, as
+  botocore would) and parse the page with ElementTree in ~15 ms.
+- **Both sides at once, prefetched.** Each side's pages are fetched by a background thread into a
+  small bounded queue, so the next page is on its way while this one is compared, and memory
+  holds a few pages per stream, never the bucket.
+- **Partitioned by prefix where the key space allows.** One delimiter listing per side finds the
+  "directories" under the dataset prefix (descending while there is only one); each becomes a
+  partition listed with its own `Prefix`, compared in parallel with the others. A flat or
+  over-fragmented key space is listed as one stream.
+
+S3 returns keys in UTF-8 binary order, which is Python's `str` order for valid keys, so a
+partition is compared by a merge-join of the two sorted streams (`merge`).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import queue
+import re
+import ssl
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, unquote_plus
+
+import httpx
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.exceptions import ClientError
+
+from mldr.aws import Timeouts, aws_call
+from mldr.errors import AwsError, RegionUnreachable
+
+log = logging.getLogger(__name__)
+
+NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+PAGE_SIZE = 1000  # S3's maximum; asking for more is silently capped by S3
+PREFETCH_PAGES = 2
+#: Beyond this many "directories" at one level, one request per partition costs more than it saves.
+MAX_PREFIX_PARTITIONS = 256
+MAX_DISCOVERY_DEPTH = 4
+_RETRYABLE_STATUS = {500, 502, 503, 504}
+
+_http_lock = threading.Lock()
+_http: httpx.Client | None = None
+
+
+def _http_client() -> httpx.Client:
+    """One pooled client for all listings; honours AWS_CA_BUNDLE as botocore does."""
+    global _http
+    with _http_lock:
+        if _http is None:
+            bundle = os.environ.get("AWS_CA_BUNDLE")
+            verify: Any = ssl.create_default_context(cafile=bundle) if bundle else True
+            _http = httpx.Client(
+                verify=verify, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            )
+        return _http
+
+
+@dataclass(frozen=True, slots=True)
+class ListedObject:
+    """One current object as a listing reports it."""
+
+    key: str
+    size: int
+    etag: str  # without the quotes
+    #: as S3 writes it (ISO 8601, UTC, fixed width): sorts in time order without being parsed,
+    #: which matters at ~3 us a key when only the few differing keys need an age
+    modified: str
+    checksum_algorithm: str | None = None
+
+    @property
+    def last_modified(self) -> float:
+        """Epoch seconds."""
+        return parse_time(self.modified)
+
+
+@dataclass(frozen=True)
+class Page:
+    objects: list[ListedObject]
+    common_prefixes: list[str]
+    truncated: bool
+    next_token: str | None
+
+
+def parse_time(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+# S3 writes each <Contents> element's children in the API's schema order: Key, LastModified,
+# ETag, [ChecksumAlgorithm...], [ChecksumType], Size, ... One regex over the page reads them
+# about four times faster than walking an ElementTree; a page it does not fully account for
+# (another order, an unexpected element) is parsed with ElementTree instead.
+_CONTENTS = re.compile(
+    rb"<Contents><Key>([^<]*)</Key><LastModified>([^<]*)</LastModified><ETag>([^<]*)</ETag>"
+    rb"((?:<ChecksumAlgorithm>[^<]*</ChecksumAlgorithm>)*)(?:<ChecksumType>[^<]*</ChecksumType>)?"
+    rb"<Size>([0-9]+)</Size>"
+)
+_ALGORITHM = re.compile(rb"<ChecksumAlgorithm>([^<]*)</ChecksumAlgorithm>")
+
+
+def _fast_objects(body: bytes, decode: Any) -> list[ListedObject] | None:
+    matches = _CONTENTS.findall(body)
+    if len(matches) != body.count(b"<Contents>"):
+        return None
+    out = []
+    for key, modified, etag, algorithms, size in matches:
+        text = key.decode()
+        if "&" in text:
+            text = html.unescape(text)
+        algorithm = _ALGORITHM.search(algorithms) if algorithms else None
+        out.append(
+            ListedObject(
+                key=decode(text),
+                size=int(size),
+                etag=html.unescape(etag.decode()).strip('"'),
+                modified=modified.decode(),
+                checksum_algorithm=algorithm.group(1).decode() if algorithm else None,
+            )
+        )
+    return out
+
+
+def parse_page(body: bytes) -> Page:
+    """A ListObjectsV2 response (requested with `encoding-type=url`) as a `Page`."""
+    if b"<CommonPrefixes>" not in body:  # delimiter pages (discovery only) take the general path
+        encoded = b"<EncodingType>url</EncodingType>" in body
+        objects = _fast_objects(body, unquote_plus if encoded else str)
+        truncated = re.search(rb"<IsTruncated>(true|false)</IsTruncated>", body)
+        if objects is not None and truncated is not None:
+            token = re.search(rb"<NextContinuationToken>([^<]*)</NextContinuationToken>", body)
+            next_token = html.unescape(token.group(1).decode()) if token else None
+            return Page(objects, [], truncated.group(1) == b"true", next_token)
+    return parse_tree(body)
+
+
+def parse_tree(body: bytes) -> Page:
+    """The general parser (ElementTree): any element order, common prefixes."""
+    root = ET.fromstring(body)
+    encoded = root.findtext(f"{NS}EncodingType") == "url"
+
+    def decode(value: str) -> str:
+        # S3 url-encodes keys when asked (as botocore always asks), with '+' for space
+        return unquote_plus(value) if encoded else value
+
+    objects = []
+    for item in root.iterfind(f"{NS}Contents"):
+        objects.append(
+            ListedObject(
+                key=decode(item.findtext(f"{NS}Key") or ""),
+                size=int(item.findtext(f"{NS}Size") or 0),
+                etag=(item.findtext(f"{NS}ETag") or "").strip('"'),
+                modified=item.findtext(f"{NS}LastModified") or "1970-01-01T00:00:00.000Z",
+                checksum_algorithm=item.findtext(f"{NS}ChecksumAlgorithm"),
+            )
+        )
+    prefixes = [decode(p.findtext(f"{NS}Prefix") or "") for p in root.iterfind(f"{NS}CommonPrefixes")]
+    truncated = (root.findtext(f"{NS}IsTruncated") or "false").lower() == "true"
+    return Page(objects, prefixes, truncated, root.findtext(f"{NS}NextContinuationToken"))
+
+
+def _error_from(response: httpx.Response) -> ClientError:
+    code, message = f"HTTP{response.status_code}", response.reason_phrase
+    try:
+        root = ET.fromstring(response.content)
+        code = root.findtext("Code") or code
+        message = root.findtext("Message") or message
+    except ET.ParseError:
+        pass
+    return ClientError({"Error": {"Code": code, "Message": message}}, "ListObjectsV2")
+
+
+def _encode(value: str) -> str:
+    # RFC 3986 strict, as SigV4 canonicalises it: what we sign is exactly what we send
+    return quote(value, safe="-_.~")
+
+
+class BucketLister:
+    """ListObjectsV2 for one bucket, signed with a boto3 client's credentials, parsed lean."""
+
+    def __init__(self, client: Any, *, bucket: str, region: str, timeouts: Timeouts) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.region = region
+        self.timeouts = timeouts
+        self.endpoint = str(client.meta.endpoint_url).rstrip("/")
+        # boto3's own CRT integration reads the client's credentials the same way.
+        self._credentials = client._get_credentials()
+        self.requests = 0
+
+    def url(self, *, prefix: str, token: str | None, start_after: str | None, delimiter: str | None) -> str:
+        params = {"list-type": "2", "max-keys": str(PAGE_SIZE), "encoding-type": "url", "prefix": prefix}
+        if token:
+            params["continuation-token"] = token
+        if start_after:
+            params["start-after"] = start_after
+        if delimiter:
+            params["delimiter"] = delimiter
+        query = "&".join(f"{k}={_encode(v)}" for k, v in sorted(params.items()))
+        return f"{self.endpoint}/{_encode(self.bucket)}?{query}"
+
+    def _signed_headers(self, url: str) -> dict[str, str]:
+        if self._credentials is None:
+            return {}  # anonymous access (unsigned), as botocore does without credentials
+        request = AWSRequest(method="GET", url=url, headers={})
+        S3SigV4Auth(self._credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)
+        return dict(request.headers.items())
+
+    def _get(self, url: str) -> bytes:
+        resource = f"s3://{self.bucket}"
+        timeout = httpx.Timeout(self.timeouts.read, connect=self.timeouts.connect)
+        attempts = max(1, self.timeouts.max_attempts)
+        for attempt in range(1, attempts + 1):
+            self.requests += 1
+            try:
+                response = _http_client().get(url, headers=self._signed_headers(url), timeout=timeout)
+            except httpx.TransportError as exc:
+                if attempt < attempts:
+                    continue
+                raise RegionUnreachable(
+                    f"no answer listing the bucket ({type(exc).__name__}); the region may be down - "
+                    "check its health, or fail over in unplanned mode",
+                    resource=resource,
+                    region=self.region,
+                ) from exc
+            if response.status_code == 200:
+                return response.content
+            if response.status_code in _RETRYABLE_STATUS and attempt < attempts:
+                time.sleep(0.2 * 2**attempt)  # S3 SlowDown / InternalError: back off, as botocore does
+                continue
+            with aws_call(resource, region=self.region):
+                raise _error_from(response)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def probe(self, timeouts: Timeouts) -> None:
+        """HEAD the bucket once, with short timeouts: does the region answer, is the bucket there?
+
+        Signed like the listings, so it needs no client of its own (a boto3 client costs
+        ~0.2 s of CPU to create; a dead region must be found in seconds, not after retries).
+        """
+        url = f"{self.endpoint}/{_encode(self.bucket)}"
+        request = AWSRequest(method="HEAD", url=url, headers={})
+        if self._credentials is not None:
+            S3SigV4Auth(self._credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)
+        resource = f"s3://{self.bucket}"
+        try:
+            response = _http_client().head(
+                url,
+                headers=dict(request.headers.items()),
+                timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
+            )
+        except httpx.TransportError as exc:
+            raise RegionUnreachable(
+                f"no answer ({type(exc).__name__}); the region may be down - check its health, "
+                "or fail over in unplanned mode",
+                resource=resource,
+                region=self.region,
+            ) from exc
+        if response.status_code != 200:
+            code = {404: "NoSuchBucket", 403: "AccessDenied"}.get(
+                response.status_code, f"HTTP{response.status_code}"
+            )
+            with aws_call(resource, region=self.region):
+                raise ClientError({"Error": {"Code": code, "Message": response.reason_phrase}}, "HeadBucket")
+
+    def page(
+        self,
+        *,
+        prefix: str,
+        token: str | None = None,
+        start_after: str | None = None,
+        delimiter: str | None = None,
+    ) -> Page:
+        return parse_page(
+            self._get(self.url(prefix=prefix, token=token, start_after=start_after, delimiter=delimiter))
+        )
+
+    def pages(self, *, prefix: str) -> Iterator[Page]:
+        token: str | None = None
+        while True:
+            page = self.page(prefix=prefix, token=token)
+            yield page
+            if not page.truncated or not page.next_token:
+                return
+            token = page.next_token
+
+    def objects(self, *, prefix: str) -> Iterator[ListedObject]:
+        for page in self.pages(prefix=prefix):
+            yield from page.objects
+
+
+class _Prefetch:
+    """Iterates a generator in a background thread, a few items ahead (bounded memory)."""
+
+    _DONE = object()
+
+    def __init__(self, source: Iterator[Any], depth: int = PREFETCH_PAGES) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(source,), daemon=True, name="s3-list-prefetch"
+        )
+        self._thread.start()
+
+    def _run(self, source: Iterator[Any]) -> None:
+        final: Any = RuntimeError("the listing stopped unexpectedly (see the error logged above)")
+        try:
+            for item in source:
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    return
+            final = self._DONE
+        except (AwsError, ClientError, httpx.HTTPError, ET.ParseError, ValueError) as exc:
+            final = exc  # re-raised in the consumer's thread
+        finally:
+            # Always end the stream, whatever happened here: the consumer would wait forever.
+            self._put_final(final)
+
+    def _put_final(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is self._DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self._stop.set()
+
+
+def prefetched_objects(lister: BucketLister, prefix: str) -> Iterator[ListedObject]:
+    for page in _Prefetch(lister.pages(prefix=prefix)):
+        yield from page.objects
+
+
+# --- partitions ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Partitioning:
+    """How one dataset's key space is split: prefixes listed separately, plus loose keys.
+
+    `loose` holds, per side, the objects found directly at the level where discovery stopped
+    (they belong to no sub-prefix); they are compared like any other partition.
+    """
+
+    prefixes: list[str]
+    loose: tuple[list[ListedObject], list[ListedObject]]
+    level: str
+    requests: int
+
+
+def discover_partitions(
+    source: BucketLister, target: BucketLister, *, prefix: str, exclude: tuple[str, ...] = ()
+) -> Partitioning:
+    """Split `prefix` into sub-prefixes present on either side (see the module docstring).
+
+    Reads one delimiter page per side per level. A level whose first page is truncated (a flat
+    directory with more than a page of keys) is not split: it becomes one partition.
+    """
+    level = prefix
+    requests = 0
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="s3-discover") as pool:
+        for _ in range(MAX_DISCOVERY_DEPTH):
+            futures = [pool.submit(side.page, prefix=level, delimiter="/") for side in (source, target)]
+            pages = [f.result() for f in futures]
+            requests += 2
+            if any(p.truncated for p in pages):
+                return Partitioning([level], ([], []), level, requests)
+            found = sorted({p for page in pages for p in page.common_prefixes if not p.startswith(exclude)})
+            if len(found) > MAX_PREFIX_PARTITIONS:
+                # too fragmented for a request per partition: list the level as one stream
+                return Partitioning([level], ([], []), level, requests)
+            here = [[o for o in page.objects if not o.key.startswith(exclude)] for page in pages]
+            if len(found) == 1 and not here[0] and not here[1]:
+                level = found[0]  # one directory and nothing else: look one level down
+                continue
+            return Partitioning(found, (here[0], here[1]), level, requests)
+    return Partitioning([level], ([], []), level, requests)
+
+
+# --- merge-join ----------------------------------------------------------------------------
+
+
+def merge(
+    source: Iterator[ListedObject], target: Iterator[ListedObject]
+) -> Iterator[tuple[ListedObject | None, ListedObject | None]]:
+    """Pairs of (source, target) objects by key from two key-ordered streams; None = absent."""
+    a = next(source, None)
+    b = next(target, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a.key < b.key):
+            yield a, None
+            a = next(source, None)
+        elif a is None or b.key < a.key:
+            yield None, b
+            b = next(target, None)
+        else:
+            yield a, b
+            a = next(source, None)
+            b = next(target, None)

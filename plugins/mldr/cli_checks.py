@@ -1,0 +1,199 @@
+"""`mldr verify` and `mldr lag`: the data-protection checks without Airflow.
+
+The same library code as the `dr_backup_verification` and `dr_replication_lag` DAGs: the
+report is stored in the ops bucket of each region that answers and the CloudWatch metrics are
+published, so a manual run shows up where a scheduled one would. Exit codes: 0 all good, 1 a
+check failed (or could not run), 2 bad input (nothing was checked or written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def _context() -> tuple[Any, Any]:
+    from mldr.aws import ClientFactory
+    from mldr.topology import load_topology
+
+    topology = load_topology(use_airflow=False)
+    return topology, ClientFactory.from_environment(topology)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
+    return value
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from mldr.checks.metrics import publish
+    from mldr.checks.verification import (
+        Mode,
+        VerifyOptions,
+        breach_lines,
+        render_html,
+        verification_metrics,
+        verify,
+    )
+    from mldr.reports import html_uri, report_name, store_report
+
+    options = VerifyOptions(
+        sample=args.sample, mode=Mode(args.mode), pending_threshold_seconds=args.threshold
+    )
+    topology, factory = _context()
+    names = args.dataset or None
+    topology.datasets_named(names)  # unknown names: exit 2 before anything is read or written
+    report = verify(factory, topology, datasets=names, options=options)
+    document = report.to_dict()
+    if not args.no_report:
+        label = "cli-" + ("-".join(names) if names else "all")
+        document["reports"] = store_report(
+            factory,
+            topology,
+            kind="verification",
+            name=report_name(label),
+            document=document,
+            html=render_html(document),
+        )
+        for dataset in report.datasets:
+            publish(factory, topology, dataset=dataset.name, values=verification_metrics(dataset))
+    if args.json:
+        print(json.dumps(document, indent=2, default=str))
+    else:
+        for d in document["datasets"]:
+            basis = ", ".join(f"{k} {v}" for k, v in d["basis"].items()) or "-"
+            restore = d.get("restore") or {}
+            print(
+                f"{d['name']:<20} {'OK' if d['ok'] else 'FAILED':<7} {d['objects_checked']} objects "
+                f"(compared on: {basis}); "
+                f"restore test {restore.get('verified', 0)}/{restore.get('sampled', 0)}; "
+                f"{len(d['pending'])} pending"
+            )
+            for line in breach_lines(d):
+                print(f"  {line}")
+        for region, uri in document.get("reports", {}).items():
+            print(f"report ({region}): {html_uri(uri)}")
+    if not report.ok:
+        _say("mldr: verification FAILED; see runbooks/backup-verification-failed.md")
+    return 0 if report.ok else 1
+
+
+def cmd_lag(args: argparse.Namespace) -> int:
+    from mldr.checks.metrics import publish
+    from mldr.checks.replication import LagOptions, lag_metrics, measure_lag, render_html
+    from mldr.reports import html_uri, report_name, store_report
+
+    options = LagOptions(threshold_seconds=args.threshold, canary_timeout_seconds=args.canary_timeout)
+    topology, factory = _context()
+    names = args.dataset or None
+    topology.datasets_named(names)
+    report = measure_lag(factory, topology, datasets=names, options=options)
+    document = report.to_dict()
+    if not args.no_report:
+        label = "cli-" + ("-".join(names) if names else "all")
+        document["reports"] = store_report(
+            factory,
+            topology,
+            kind="replication-lag",
+            name=report_name(label),
+            document=document,
+            html=render_html(document),
+        )
+        for dataset in report.datasets:
+            publish(factory, topology, dataset=dataset.name, values=lag_metrics(dataset))
+    if args.json:
+        print(json.dumps(document, indent=2, default=str))
+    else:
+        for d in document["datasets"]:
+            lag = "n/a" if d["lag_seconds"] is None else f"{d['lag_seconds']:.2f}s"
+            if d["lag_seconds"] is None and (d.get("canary") or {}).get("timed_out"):
+                lag = f">= {d['canary']['waited_seconds']:.0f}s (canary not arrived)"
+            oldest = d["oldest_pending_age_seconds"]
+            print(
+                f"{d['name']:<20} {'OK' if d['ok'] else 'BREACH':<7} lag {lag}; "
+                f"{d['pending_objects']} pending "
+                f"({d['pending_bytes']} bytes, oldest {'-' if oldest is None else f'{oldest:.0f}s'}); "
+                f"{d['failed_objects']} failed; threshold {d['threshold_seconds']:.0f}s"
+            )
+            for line in d["problems"]:
+                print(f"  {line}")
+        for region, uri in document.get("reports", {}).items():
+            print(f"report ({region}): {html_uri(uri)}")
+    if not report.ok:
+        _say("mldr: replication lag over the threshold; see runbooks/replication-lag.md")
+    return 0 if report.ok else 1
+
+
+def register(sub: Any) -> None:
+    verify = sub.add_parser(
+        "verify", help="backup verification: is the standby complete, identical and restorable?"
+    )
+    verify.add_argument(
+        "--dataset", action="append", metavar="NAME", help="a dataset (repeatable; default: all)"
+    )
+    verify.add_argument(
+        "--sample",
+        type=_non_negative_int,
+        default=10,
+        metavar="N",
+        help="objects to restore-test from the replica, newest included (default 10; 0 = none)",
+    )
+    verify.add_argument(
+        "--mode",
+        choices=["full", "sampled"],
+        default="full",
+        help="full: every key's content compared; sampled: checksum requests for a sample only",
+    )
+    verify.add_argument(
+        "--threshold",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="pending replication older than this is an error (default: each dataset's RPO)",
+    )
+    verify.add_argument("--json", action="store_true", help="print the report document")
+    verify.add_argument("--no-report", action="store_true", help="do not store the report or publish metrics")
+    verify.set_defaults(handler=cmd_verify)
+
+    lag = sub.add_parser("lag", help="replication lag now: canary round trip and backlog, per dataset")
+    lag.add_argument(
+        "--dataset", action="append", metavar="NAME", help="a dataset (repeatable; default: all)"
+    )
+    lag.add_argument(
+        "--threshold",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="breach when lag or the oldest pending object is older (default: each dataset's RPO)",
+    )
+    lag.add_argument(
+        "--canary-timeout",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait for the canary (default: the threshold, at most 30 s)",
+    )
+    lag.add_argument("--json", action="store_true", help="print the report document")
+    lag.add_argument("--no-report", action="store_true", help="do not store the report or publish metrics")
+    lag.set_defaults(handler=cmd_lag)

@@ -1,0 +1,93 @@
+"""The drill's own progress in the DR control-state table (item `drill#current`).
+
+Written before every change the drill makes (the fault it is about to inject, replication it
+is about to pause, the operations it starts), so that if its process is killed at any point
+the next drill, `mldr drill --recover` or the DAG's teardown knows exactly what to undo.
+The table stays reachable while either data region is down, which is the point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from mldr.control_state import ControlStateStore, now_iso
+
+DRILL_KEY = "drill#current"
+
+
+class Phase(StrEnum):
+    STARTING = "starting"
+    QUIESCE = "quiesce"
+    STALL = "replication-stalled"
+    FAULT = "fault-injected"
+    FAILOVER = "failover"
+    HOLD = "hold"
+    HEALED = "healed"
+    FAILBACK = "failback"
+    CHECK = "check"
+    DONE = "done"
+    FAILED = "failed"  # stopped at an error; its own recovery ran (see message)
+    RECOVERED = "recovered"
+
+    @property
+    def finished(self) -> bool:
+        return self in (Phase.DONE, Phase.RECOVERED)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@dataclass
+class DrillState:
+    drill_id: str
+    scenario: str
+    source: str
+    target: str
+    phase: Phase = Phase.STARTING
+    pid: int = field(default_factory=os.getpid)
+    host: str = field(default_factory=socket.gethostname)
+    started_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+    fault_region: str | None = None  # set *before* the outage is injected
+    replication_paused: bool = False  # set *before* replication is paused
+    operations: dict[str, str] = field(default_factory=dict)  # kind -> operation id
+    message: str = ""
+
+    def running_elsewhere(self) -> bool:
+        """Another live process on this host is running this drill right now."""
+        if self.phase.finished or self.phase is Phase.FAILED:
+            return False
+        return self.host == socket.gethostname() and self.pid != os.getpid() and _process_alive(self.pid)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> DrillState:
+        data: dict[str, Any] = json.loads(text)
+        data["phase"] = Phase(data["phase"])
+        return cls(**data)
+
+
+class DrillStateStore:
+    def __init__(self, control: ControlStateStore) -> None:
+        self.control = control
+
+    def load(self) -> DrillState | None:
+        item = self.control.get_record(DRILL_KEY)
+        return DrillState.from_json(item["doc"]["S"]) if item else None
+
+    def save(self, state: DrillState) -> None:
+        state.updated_at = now_iso()
+        self.control.put_record(DRILL_KEY, {"doc": {"S": state.to_json()}, "drill_id": {"S": state.drill_id}})
