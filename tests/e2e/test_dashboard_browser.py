@@ -89,7 +89,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         MLDR_AIRFLOW_PORT=str(port),
         MLDR_AIRFLOW_USER=LOGIN,
         MLDR_AIRFLOW_PASSWORD=PASSWORD,
-        MLDR_UP_TIMEOUT="420",  # Airflow's API server starts in ~1 min, much later on a busy machine
+        # Airflow's API server starts in about a minute, much later on a busy machine
+        MLDR_UP_TIMEOUT=os.environ.get("MLDR_UP_TIMEOUT", "420"),
     )
     try:
         up = script("up.sh", env, timeout=900)

@@ -103,7 +103,9 @@ def test_replication_stall_measures_the_data_lost_and_fails_a_stricter_rpo(
     primary = topology.primary_region
     argv = ["drill", "--scenario", "replication-stall", "--stall-seconds", "2", "--hold-seconds", "0"]
     code = main([*argv, "--rpo-objective", "1", "--json", "--out", str(tmp_path)])
-    summary = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    assert printed.out.startswith("{"), f"exit {code}, no summary; the drill said:\n{printed.err[-3000:]}"
+    summary = json.loads(printed.out)
     required = {"scenario", "verdict", "rto_seconds", "rpo_seconds", "lost_objects", "lost_after_failback"}
     assert required | {"failed_requests", "parity", "steps", "report"} <= set(summary)
     doc = json.loads(Path(summary["report"]).with_suffix(".json").read_text())

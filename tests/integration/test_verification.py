@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from mldr.aws import TRANSFER_TIMEOUTS, ClientFactory
+from mldr.aws import ClientFactory
 from mldr.checks.verification import Basis, Finding, VerifyOptions, verify
 from mldr.cli import main
 from mldr.sandbox.manager import Sandbox
@@ -101,7 +101,7 @@ def test_healthy_sandbox_verifies_and_the_cli_exits_0(
 @pytest.fixture
 def injected(
     sandbox: Sandbox, topology: Topology, factory: ClientFactory, clean_faults: None
-) -> dict[str, Any]:
+) -> Iterator[dict[str, Any]]:
     """Under a fresh prefix of training-data: one replica deleted, one replica overwritten with
     same-size different bytes, one extra object in the replica, one key failing replication,
     and one written while replication is paused."""
@@ -136,11 +136,14 @@ def injected(
     for key in keys.values():
         wait_for(f"{key} replicated", lambda k=key: exists(dst, dst_bucket, k), REPLICATED)
     # faults in the replica, as a person with access to the standby bucket could cause them
-    dst.delete_object(Bucket=dst_bucket, Key=keys["deleted"])
+    undo = [(keys["deleted"], dst.delete_object(Bucket=dst_bucket, Key=keys["deleted"])["VersionId"])]
     original = dst.get_object(Bucket=dst_bucket, Key=keys["edited"])["Body"].read()
-    put(dst, dst_bucket, keys["edited"], original.swapcase())  # same size, different bytes
+    edited = put(dst, dst_bucket, keys["edited"], original.swapcase())  # same size, different bytes
+    undo.append((keys["edited"], edited["VersionId"]))
     keys["extra"] = f"{prefix}extra.bin"
-    put(dst, dst_bucket, keys["extra"], b"only in the standby region")
+    undo.append(
+        (keys["extra"], put(dst, dst_bucket, keys["extra"], b"only in the standby region")["VersionId"])
+    )
     # replication faults, through the sandbox's replicator
     sandbox.replication("fail-keys", f"{prefix}failing-*")
     keys["failing"] = f"{prefix}failing-1.bin"
@@ -149,7 +152,18 @@ def injected(
     keys["pending"] = f"{prefix}pending.bin"
     put(src, src_bucket, keys["pending"], b"written while replication is paused")
     time.sleep(1.0)  # let the replicator see both writes (its change feed is polled every 0.1 s)
-    return {"prefix": prefix, "keys": keys, "topology": scoped(topology, "training-data", prefix)}
+    yield {"prefix": prefix, "keys": keys, "topology": scoped(topology, "training-data", prefix)}
+    # Put the standby back as it was (the session's other tests check the whole sandbox): remove
+    # the versions the faults created, and let the failed and paused keys replicate.
+    sandbox.replication("clear")
+    for key, version in undo:
+        dst.delete_object(Bucket=dst_bucket, Key=key, VersionId=version)
+    for key in (keys["failing"], keys["pending"]):
+        wait_for(
+            f"{key} replicated after the faults were lifted",
+            lambda k=key: exists(dst, dst_bucket, k),
+            REPLICATED,
+        )
 
 
 def test_injected_faults_are_reported_exactly(
@@ -227,13 +241,13 @@ def test_a_replica_that_cannot_be_read_fails_the_restore_test(
     key = f"{prefix}unreadable.csv"
     put(s3(factory, primary), ds.buckets[primary], key, b"a,b\n1,2\n")
     wait_for("replicated", lambda: exists(s3(factory, secondary), ds.buckets[secondary], key), REPLICATED)
-    downloads = factory.client("s3", secondary, timeouts=TRANSFER_TIMEOUTS)
+    downloads = factory.client("s3", secondary)  # the client verification reads the replica with
 
     def deny(params: dict[str, Any], **_: Any) -> None:
         if params.get("Key") == key:
             raise ClientError({"Error": {"Code": "AccessDenied", "Message": "KMS key disabled"}}, "GetObject")
 
-    downloads.meta.events.register("before-parameter-build.s3.GetObject", deny)
+    downloads.meta.events.register("before-parameter-build.s3.GetObject", deny)  # this test's factory only
     report = verify(
         factory, scoped(topology, "features", prefix), datasets=["features"], options=VerifyOptions(sample=5)
     )

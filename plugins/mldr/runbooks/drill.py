@@ -674,8 +674,21 @@ class Drill:
         self.mark("healed_at")
         self.phase(Phase.HEALED, fault_region=None, replication_paused=False)
         waited = _wait_healthy(self.topology, self.source)
+        # Fail back only once the health check sees the region healthy again, as an operator
+        # would: until then the DNS name keeps answering the target whatever the records say.
+        deadline = time.monotonic() + HEAL_TIMEOUT
+        while self.monitor.status(self.source) != "healthy":
+            if time.monotonic() > deadline:
+                raise MldrError(
+                    f"{self.source} answers again but its health check is still "
+                    f"{self.monitor.status(self.source)} {HEAL_TIMEOUT:.0f}s after healing; not failing back "
+                    "into an unhealthy region"
+                )
+            time.sleep(0.1)
+        self.mark("source_healthy_at")
         self.say(
-            f"healed {self.source} (healthy after {waited:.1f}s)"
+            f"healed {self.source}: endpoint healthy after {waited:.1f}s, health check healthy after "
+            f"{self.events['source_healthy_at'] - self.events['healed_at']:.1f}s"
             + (", replication resumed" if self.scenario is Scenario.REPLICATION_STALL else "")
         )
 

@@ -120,6 +120,13 @@ def _denied(bucket_name: str, key: str, action: str) -> bool:
     return bool(result == PermissionResult.DENIED)
 
 
+def _stored_replication(bucket_name: str) -> Any:
+    from moto.s3.models import s3_backends
+
+    bucket = s3_backends[ACCOUNT_ID]["aws"].buckets.get(bucket_name)
+    return getattr(bucket, "replication", None) if bucket is not None else None
+
+
 def _access_denied(start_response: Callable[..., Any], bucket: str, key: str) -> Iterable[bytes]:
     body = (
         '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
@@ -216,6 +223,11 @@ class SandboxS3Middleware:
             since = int(query.get("since", ["0"])[0])
             limit = int(query.get("limit", ["10000"])[0])
             payload: dict[str, Any] = self.journal.since(since, limit)
+        elif path == "/_mldr/replication":
+            # moto's GetBucketReplication answers DeleteMarkerReplication "Disabled" and an
+            # empty prefix whatever was put; the replicator reads the stored rules here instead.
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            payload = {"replication": _stored_replication(query.get("bucket", [""])[0])}
         elif path == "/_mldr/ping":
             payload = {
                 "name": self.name,

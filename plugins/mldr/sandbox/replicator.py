@@ -177,14 +177,15 @@ class Replicator:
             return self.rules.get(bucket, (0.0, []))[1]
         self.rules_fetched[bucket] = now
         try:
-            config = self.clients[region].get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]
-        except ClientError:
-            rules: list[Rule] = []
-        except BotoCoreError:
+            response = self.feed.get(f"{self.regions[region]}/_mldr/replication", params={"bucket": bucket})
+            response.raise_for_status()
+        except httpx.HTTPError:
             return self.rules.get(bucket, (0.0, []))[1]
-        else:
-            rules = []
-            for raw in config.get("Rules", []):
+        config = response.json()["replication"]
+        rules: list[Rule] = []
+        if config:
+            raw_rules = config.get("Rule", [])
+            for raw in raw_rules if isinstance(raw_rules, list) else [raw_rules]:
                 if raw.get("Status") != "Enabled":
                     continue
                 prefix = (raw.get("Filter") or {}).get("Prefix", raw.get("Prefix", "")) or ""
