@@ -17,7 +17,6 @@ STATE_CHANGING = {"dr_failover", "dr_failback", "dr_drill", "ml_training_pipelin
 def dagbag(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Parse dags/ with every outbound connection refused and no AWS credentials."""
     mp = pytest.MonkeyPatch()
-    mp.setenv("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow-home")))
     mp.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLDR_TOPOLOGY"):
         mp.delenv(var, raising=False)

@@ -93,7 +93,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         MLDR_UP_TIMEOUT=os.environ.get("MLDR_UP_TIMEOUT", "420"),
     )
     try:
-        up = script("up.sh", env, timeout=900)
+        up = script("up.sh", env, timeout=float(env["MLDR_UP_TIMEOUT"]) + 300)  # + the sandbox
         assert up.returncode == 0, f"make up failed:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}"
         url = f"http://localhost:{port}"
         assert f"{url}/" in up.stdout and f"{LOGIN} / {PASSWORD}" in up.stdout, up.stdout

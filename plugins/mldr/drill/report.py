@@ -143,7 +143,7 @@ def timeline_svg(document: Mapping[str, Any]) -> str:
             )
     # canary strip
     strip_y = top + plot_h + gap
-    for sent, acked, region, seq in canaries:
+    for sent, acked, region, seq, *_ in canaries:
         cx = x(sent - t0)
         if seq in lost_seqs:
             colour, h, what = LOST, float(strip_h), "LOST"

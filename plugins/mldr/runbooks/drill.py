@@ -927,7 +927,11 @@ class Drill:
                     [round(s.sent_at, 3), int(s.ok), s.status, round(s.latency * 1000, 1), s.region]
                     for s in self.samples
                 ],
-                "canaries": [[round(c.sent_at, 3), int(c.acked), c.region, c.seq] for c in self.canaries],
+                # [sent_at, acknowledged, region, seq, acknowledged_at]
+                "canaries": [
+                    [round(c.sent_at, 3), int(c.acked), c.region, c.seq, _round(c.acked_at)]
+                    for c in self.canaries
+                ],
             },
         }
 

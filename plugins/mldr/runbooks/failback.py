@@ -151,6 +151,9 @@ def scale(ctx: Context) -> dict[str, Any]:
 
 def switch(ctx: Context) -> dict[str, Any]:
     target = _target(ctx)
+    # Replication back on before traffic moves: a write accepted by the primary after the
+    # switch must reach the secondary (the secondary's fence does not block replication).
+    replication.set_direction(ctx.factory, ctx.topology, source=target, target=_active(ctx))
     result = traffic.switch(ctx.factory, ctx.topology, target)
     fencing.update(ctx.control, ctx.record.id, active_region=target)
     return {**result, "active_region": target, "switched_at": time.time()}
