@@ -35,6 +35,7 @@ def test_dashboard_reads_what_the_lag_check_recorded_and_survives_a_region_outag
     source = DashboardSource(topology, ClientFactory.from_environment(topology, timeouts=PROBE_TIMEOUTS))
     dashboard = source.read()
     assert dashboard.problems == ()
+    assert dashboard.metrics_regions == tuple(topology.region_names)
     assert dashboard.lease is not None and dashboard.lease.active_region == topology.primary_region
     measured = {d.name: d.lag_seconds for d in report.datasets}
     for status in dashboard.datasets:
@@ -61,7 +62,7 @@ def test_dashboard_reads_what_the_lag_check_recorded_and_survives_a_region_outag
     finally:
         sandbox.heal(topology.primary_region)
     assert outage.lease is not None and outage.lease.active_region == topology.primary_region
-    assert outage.metrics_region == topology.secondary_region, "metrics from the region that answers"
+    assert outage.metrics_regions == (topology.secondary_region,), "metrics from the region that answers"
     assert all(d.lag is not None and d.lag.report.name == name for d in outage.datasets), (
         "reports from the replica"
     )

@@ -118,9 +118,28 @@ def test_drills_read_rto_and_rpo_oldest_first_with_the_objectives() -> None:
             {"ok": False, "rto_seconds": 400, "rpo_seconds": 5, "target": "us-west-2"},
         ),
     ]
+    reports.append(  # the drill runbook's own document (mldr.runbooks.drill)
+        stored(
+            "drill",
+            "20261115T100000Z-c",
+            {
+                "scenario": "region-outage",
+                "target": "us-west-2",
+                "verdict": "fail",
+                "verdict_reason": "RTO 350.0 s > 300 s",
+                "rto_seconds": 350.0,
+                "rpo_seconds": 1.5,
+                "objectives": {"rto_seconds": 300, "rpo_seconds": 900},
+            },
+        )
+    )
     drills = drills_of(reports, TOPOLOGY)
-    assert [d.rto_seconds for d in drills] == [400.0, 42.0]
-    assert [d.rpo_seconds for d in drills] == [5.0, 0.0]
+    assert [d.rto_seconds for d in drills] == [400.0, 350.0, 42.0]
+    assert [d.rpo_seconds for d in drills] == [5.0, 1.5, 0.0]
+    assert [d.ok for d in drills] == [False, False, True]
+    assert drills[1].scenario == "region-outage" and drills[1].reason == "RTO 350.0 s > 300 s"
+    page = render(dashboard(drills=tuple(drills)))
+    assert page.count('<tr class="drill">') == 3 and "RTO 350.0 s &gt; 300 s" in page
     assert (
         drills[0].rto_objective == TOPOLOGY.objectives.rto_seconds and drills[0].target_region == "us-west-2"
     )

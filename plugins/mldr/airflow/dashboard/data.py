@@ -137,6 +137,8 @@ class DrillStatus:
     rpo_objective: float
     target_region: str | None
     report: ReportLink
+    scenario: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ class Dashboard:
     drills: tuple[DrillStatus, ...]
     problems: tuple[str, ...]
     generated_at: datetime
-    metrics_region: str | None = None
+    metrics_regions: tuple[str, ...] = ()  # the regions whose CloudWatch answered
     ages: Mapping[str, float] = field(default_factory=dict)  # source -> seconds since it was read
 
 
@@ -278,6 +280,8 @@ def drills_of(reports: Sequence[StoredReport], topology: Topology) -> list[Drill
     for report in reports:
         doc = report.document
         ok = doc.get("ok")
+        if not isinstance(ok, bool) and doc.get("verdict") in ("pass", "fail"):
+            ok = doc["verdict"] == "pass"  # the drill runbook's report (mldr.runbooks.drill)
         drills.append(
             DrillStatus(
                 at=report_time(report.name) or str(doc.get("finished_at") or ""),
@@ -294,6 +298,8 @@ def drills_of(reports: Sequence[StoredReport], topology: Topology) -> list[Drill
                 or float(topology.objectives.rpo_seconds),
                 target_region=doc.get("target_region") or doc.get("target"),
                 report=_link(report),
+                scenario=doc.get("scenario"),
+                reason=doc.get("verdict_reason"),
             )
         )
     return sorted(drills, key=lambda d: d.at)
@@ -470,15 +476,25 @@ class DashboardSource:
         with aws_call(f"control-state table {self.control.table}"):
             return OperationStore(self.control).history(limit=10)
 
-    def _read_metrics(self) -> tuple[str, dict[tuple[str, str], Series]]:
-        """From the first region that answers (every region gets the same metrics)."""
-        errors = []
+    def _read_metrics(self) -> tuple[tuple[str, ...], dict[tuple[str, str], Series]]:
+        """From every region that answers, merged: the checks publish to each region on a best-effort
+        basis, so a point one region missed (it did not answer then) comes from the other."""
+        errors, answered = [], []
+        merged: dict[tuple[str, str], dict[float, float]] = {}
         for region in self.topology.region_names:
             try:
-                return region, metric_series(self.factory, self.topology, region)
+                series = metric_series(self.factory, self.topology, region)
             except MldrError as exc:
                 errors.append(str(exc))
-        raise MldrError("CloudWatch metrics not readable in any region: " + "; ".join(errors))
+                continue
+            answered.append(region)
+            for key, values in series.items():
+                points = merged.setdefault(key, {})
+                for stamp, value in values.points:
+                    points[stamp] = max(value, points.get(stamp, value))
+        if not answered:
+            raise MldrError("CloudWatch metrics not readable in any region: " + "; ".join(errors))
+        return tuple(answered), {key: Series(tuple(sorted(p.items()))) for key, p in merged.items()}
 
     def read(self) -> Dashboard:
         futures = {
@@ -491,7 +507,7 @@ class DashboardSource:
         topology = self.topology
         lag = lag_by_dataset(value["lag"] or [])
         verification = verification_by_dataset(value["verification"] or [])
-        metrics_region, series = value["metrics"] or (None, {})
+        metrics_regions, series = value["metrics"] or ((), {})
         series = dict[tuple[str, str], Series](series)
         datasets = tuple(
             DatasetStatus(
@@ -525,7 +541,7 @@ class DashboardSource:
             drills=tuple(drills_of(value["drills"] or [], topology)),
             problems=tuple(problems),
             generated_at=datetime.now(UTC),
-            metrics_region=metrics_region,
+            metrics_regions=metrics_regions,
             ages={name: round(age, 1) for name, (_, _, age) in results.items()},
         )
 

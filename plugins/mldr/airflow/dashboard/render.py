@@ -398,7 +398,7 @@ def _datasets(d: Dashboard) -> str:
             f'<div class="muted">lag, 24 h peak {fmt_seconds(peak)}; dashed: RPO</div>{lag_chart}'
             f'<div class="muted">backlog, objects</div>{backlog_chart}</div>'
         )
-    where = f" (CloudWatch {esc(d.metrics_region)})" if d.metrics_region else ""
+    where = f" (CloudWatch in {esc(', '.join(d.metrics_regions))})" if d.metrics_regions else ""
     return (
         "<h2>Replication per dataset</h2>"
         f"{lag_table}<h2>Last {PLOT_HOURS} hours{where}</h2><div class=charts>{''.join(charts)}</div>"
@@ -446,10 +446,13 @@ def _drill_row(drill: DrillStatus, now: datetime) -> str:
         return f'<span class="{mark}">{fmt_seconds(value)}</span> / {fmt_seconds(objective)}'
 
     return (
-        f'<tr class="drill"><td>{fmt_time(drill.at, now)}</td><td>{esc(drill.target_region or "")}</td>'
+        f'<tr class="drill"><td>{fmt_time(drill.at, now)}</td>'
+        f"<td>{esc(drill.scenario or '')} → {esc(drill.target_region or '')}</td>"
         f"<td class=num>{against(drill.rto_seconds, drill.rto_objective)}</td>"
         f"<td class=num>{against(drill.rpo_seconds, drill.rpo_objective)}</td>"
-        f"<td>{verdict(drill.ok, 'PASSED', 'FAILED')}</td><td>{report_links(drill.report)}</td></tr>"
+        f"<td>{verdict(drill.ok, 'PASSED', 'FAILED')}"
+        f"{'' if drill.ok or not drill.reason else f'<div class=bad>{esc(drill.reason)}</div>'}</td>"
+        f"<td>{report_links(drill.report)}</td></tr>"
     )
 
 
@@ -464,7 +467,9 @@ def _drills(d: Dashboard) -> str:
     return (
         "<h2>Recent drills</h2>"
         + table(
-            ["When", "Target", "RTO / objective", "RPO / objective", "Result", "Links"], rows, numeric=(2, 3)
+            ["When", "Scenario → target", "RTO / objective", "RPO / objective", "Result", "Links"],
+            rows,
+            numeric=(2, 3),
         )
         + f'<div class="charts"><div class="chart"><h3>RTO trend</h3>{rto}</div>'
         f'<div class="chart"><h3>RPO trend</h3>{rpo}</div></div>'
