@@ -46,8 +46,27 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
+def _keep(
+    factory: Any,
+    topology: Any,
+    kind: str,
+    names: list[str] | None,
+    document: dict[str, Any],
+    html: str,
+    metrics: dict[str, Any],
+) -> dict[str, str]:
+    """Store the report in both regions and publish each dataset's metrics; the report URIs."""
     from mldr.checks.metrics import publish
+    from mldr.reports import report_name, store_report
+
+    label = "cli-" + ("-".join(names) if names else "all")
+    uris = store_report(factory, topology, kind=kind, name=report_name(label), document=document, html=html)
+    for dataset, values in metrics.items():
+        publish(factory, topology, dataset=dataset, values=values)
+    return uris
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
     from mldr.checks.verification import (
         Mode,
         VerifyOptions,
@@ -56,7 +75,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         verification_metrics,
         verify,
     )
-    from mldr.reports import html_uri, report_name, store_report
+    from mldr.reports import html_uri
 
     options = VerifyOptions(
         sample=args.sample, mode=Mode(args.mode), pending_threshold_seconds=args.threshold
@@ -67,17 +86,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     report = verify(factory, topology, datasets=names, options=options)
     document = report.to_dict()
     if not args.no_report:
-        label = "cli-" + ("-".join(names) if names else "all")
-        document["reports"] = store_report(
+        document["reports"] = _keep(
             factory,
             topology,
-            kind="verification",
-            name=report_name(label),
-            document=document,
-            html=render_html(document),
+            "verification",
+            names,
+            document,
+            render_html(document),
+            {d.name: verification_metrics(d) for d in report.datasets},
         )
-        for dataset in report.datasets:
-            publish(factory, topology, dataset=dataset.name, values=verification_metrics(dataset))
     if args.json:
         print(json.dumps(document, indent=2, default=str))
     else:
@@ -100,9 +117,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_lag(args: argparse.Namespace) -> int:
-    from mldr.checks.metrics import publish
     from mldr.checks.replication import LagOptions, lag_metrics, measure_lag, render_html
-    from mldr.reports import html_uri, report_name, store_report
+    from mldr.reports import html_uri
 
     options = LagOptions(threshold_seconds=args.threshold, canary_timeout_seconds=args.canary_timeout)
     topology, factory = _context()
@@ -111,17 +127,15 @@ def cmd_lag(args: argparse.Namespace) -> int:
     report = measure_lag(factory, topology, datasets=names, options=options)
     document = report.to_dict()
     if not args.no_report:
-        label = "cli-" + ("-".join(names) if names else "all")
-        document["reports"] = store_report(
+        document["reports"] = _keep(
             factory,
             topology,
-            kind="replication-lag",
-            name=report_name(label),
-            document=document,
-            html=render_html(document),
+            "replication-lag",
+            names,
+            document,
+            render_html(document),
+            {d.name: lag_metrics(d) for d in report.datasets},
         )
-        for dataset in report.datasets:
-            publish(factory, topology, dataset=dataset.name, values=lag_metrics(dataset))
     if args.json:
         print(json.dumps(document, indent=2, default=str))
     else:
