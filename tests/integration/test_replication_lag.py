@@ -14,6 +14,7 @@ import pytest
 from mldr.aws import ClientFactory
 from mldr.checks.metrics import NAMESPACE
 from mldr.checks.replication import CANARY_PREFIX, LagOptions, clean_canaries, measure_lag
+from mldr.checks.replication_status import status_source
 from mldr.cli import main
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Topology, load_topology
@@ -156,3 +157,27 @@ def test_paused_replication_breaches_once_the_oldest_pending_object_passes_the_t
             break
         time.sleep(0.5)
     assert again.ok and again.lag_seconds is not None, again.problems()
+
+
+def test_a_write_acknowledged_just_before_its_region_stops_is_in_the_backlog(
+    sandbox: Sandbox, topology: Topology, factory: ClientFactory, clean_faults: None
+) -> None:
+    """S3 marks a version PENDING when it acknowledges the write. An unplanned failover reports
+    the data at risk from the backlog, so a write the client saw succeed must be in it even when
+    the region stops the next instant, before any poll of the change feed."""
+    primary = topology.primary_region
+    bucket = topology.dataset("training-data").buckets[primary]
+    prefix = unique_prefix("acked")
+    sandbox.replication("pause")
+    s3 = factory.client("s3", primary)
+    written = [
+        s3.put_object(Bucket=bucket, Key=f"{prefix}{i}.bin", Body=b"x" * (100 + i))["VersionId"]
+        for i in range(5)
+    ]
+    sandbox.region_outage(primary)  # no sleep: the region stops right after the last answer
+    try:
+        backlog = status_source(topology, factory).backlog(region=primary, bucket=bucket)
+    finally:
+        sandbox.heal(primary)
+    mine = {(i.key, i.version_id, i.size) for i in backlog if i.key.startswith(prefix)}
+    assert mine == {(f"{prefix}{i}.bin", v, 100 + i) for i, v in enumerate(written)}

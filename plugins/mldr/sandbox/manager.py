@@ -283,25 +283,26 @@ class Sandbox:
         # processes' imports (moto, scikit-learn) overlap with each other and with provisioning.
         trainer = threading.Thread(target=importlib.import_module, args=("mldr.ml.train",), daemon=True)
         trainer.start()
+        replicator_port = free_port()
+        state.replicator_url = f"http://127.0.0.1:{replicator_port}"
         for name in ("global", *state.regions):
             port = free_port()
+            observe = [] if name == "global" else ["--replicator-url", state.replicator_url]
             add(
                 _spawn(
                     d,
                     f"moto-{name}",
                     "mldr.sandbox.motoserver",
-                    ["--port", str(port), "--name", name],
+                    ["--port", str(port), "--name", name, *observe],
                     port,
                     None if name == "global" else name,
                 )
             )
             state.moto[name] = f"http://127.0.0.1:{port}"
-        replicator_port = free_port()
         config_path = d / "replicator.json"
         config_path.write_text(
             json.dumps({"regions": {r: state.moto[r] for r in state.regions}, "lag_seconds": lag_seconds})
         )
-        state.replicator_url = f"http://127.0.0.1:{replicator_port}"
         add(
             _spawn(
                 d,

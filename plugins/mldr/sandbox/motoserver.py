@@ -11,6 +11,11 @@ moto's WSGI app with a thin middleware that adds:
   decides). This is how a failover's write fence refuses writes in the sandbox. The
   replicator's requests carry `x-mldr-replication: true` and are exempt, as S3 replication
   uses `s3:ReplicateObject`, which a fence on `s3:PutObject` does not deny.
+- **replication status at write time**: S3 marks a version PENDING the moment it acknowledges the
+  write. Here, before a write to a bucket with replication rules is acknowledged, the replicator
+  is told to read the feed now (`POST /observe`), so a write the client saw succeed is always in
+  the replication backlog, even if this region stops the next instant. Best effort: with the
+  replicator down the write still succeeds and the feed carries the change later.
 
 Run as `python -m mldr.sandbox.motoserver --port P --name us-east-1`; binds 127.0.0.1 only.
 A region outage in the sandbox is this process receiving SIGSTOP.
@@ -36,6 +41,8 @@ log = logging.getLogger("mldr.sandbox.motoserver")
 
 REPLICATION_HEADER = "HTTP_X_MLDR_REPLICATION"
 JOURNAL_LIMIT = 2_000_000
+#: How long a write waits for the replicator to take it into its backlog (then the feed does).
+OBSERVE_TIMEOUT = 1.0
 ACCOUNT_ID = "123456789012"
 
 
@@ -163,10 +170,24 @@ def _exempt_replication_from_bucket_policy() -> None:
 class SandboxS3Middleware:
     """Adds the change feed and write-fence enforcement in front of moto's dispatcher."""
 
-    def __init__(self, app: Callable[..., Any], journal: ChangeJournal, name: str) -> None:
+    def __init__(
+        self, app: Callable[..., Any], journal: ChangeJournal, name: str, replicator_url: str | None = None
+    ) -> None:
         self.app = app
         self.journal = journal
         self.name = name
+        self.replicator_url = replicator_url
+
+    def _register_pending(self, bucket: str) -> None:
+        """Have the replicator take this write into its backlog before the client hears "done"."""
+        if not self.replicator_url or not _stored_replication(bucket):
+            return
+        from mldr import http
+
+        try:
+            http.post(f"{self.replicator_url}/observe", params={"region": self.name}, timeout=OBSERVE_TIMEOUT)
+        except Exception as exc:  # best effort: the feed still carries the change
+            log.debug("replicator not told about a write to %s: %s", bucket, exc)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -212,6 +233,8 @@ class SandboxS3Middleware:
                     delete_marker=response_headers.get("x-amz-delete-marker", "").lower() == "true",
                     size=int(size) if size and method == "PUT" and not copying else None,
                 )
+                if not replicating:
+                    self._register_pending(bucket)
             elif key is None and method in ("PUT", "POST", "DELETE"):
                 # Bucket-level writes: rules, policy, versioning, batch delete (keys are in the body).
                 self.journal.append(bucket=bucket, key=None, method=method)
@@ -242,23 +265,30 @@ class SandboxS3Middleware:
         return [body]
 
 
-def build_app(name: str) -> SandboxS3Middleware:
+def build_app(name: str, replicator_url: str | None = None) -> SandboxS3Middleware:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     _exempt_replication_from_bucket_policy()
-    return SandboxS3Middleware(DomainDispatcherApplication(create_backend_app), ChangeJournal(), name)
+    return SandboxS3Middleware(
+        DomainDispatcherApplication(create_backend_app), ChangeJournal(), name, replicator_url
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--name", required=True, help="region name (or 'global'), for logs")
+    parser.add_argument("--replicator-url", help="told of each replicated write before it is acknowledged")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
     server = make_server(
-        "127.0.0.1", args.port, build_app(args.name), threaded=True, request_handler=MotoRequestHandler
+        "127.0.0.1",
+        args.port,
+        build_app(args.name, args.replicator_url),
+        threaded=True,
+        request_handler=MotoRequestHandler,
     )
     log.info("moto server for %s listening on 127.0.0.1:%d", args.name, args.port)
     server.serve_forever()

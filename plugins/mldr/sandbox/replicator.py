@@ -17,6 +17,9 @@ Faults for drills and tests: a lag (default 1 s), pause/resume, and keys failing
 The per-version status (PENDING / COMPLETED / FAILED) is what S3 reports as
 `x-amz-replication-status`; moto does not set it, so the sandbox serves it here:
 `GET /status`, `GET /backlog?bucket=B`. Read it only through `mldr.checks.replication_status`.
+S3 knows a version is PENDING from the moment it acknowledges the write; a region's moto server
+matches that by calling `POST /observe?region=R` (read that feed now) before it answers a write
+to a replicated bucket, so an acknowledged write is in the backlog even if its region then stops.
 
 Run as `python -m mldr.sandbox.replicator --config .sandbox/replicator.json --port P`.
 """
@@ -150,6 +153,8 @@ class Replicator:
         self.bucket_region: dict[str, str] = {}
         self.in_flight: set[tuple[str, str]] = set()  # (bucket, key) being copied
         self.lock = threading.RLock()
+        # One reader of the change feeds at a time: the loop and `observe` share the cursors.
+        self.feed_lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="replicate")
         self.stop = threading.Event()
         self.copied = 0
@@ -390,10 +395,20 @@ class Replicator:
         log.info("replicating between %s (lag %.1fs)", ", ".join(self.regions), self.settings.lag_seconds)
         while not self.stop.is_set():
             for region in self.regions:
-                self._poll_region(region)
+                with self.feed_lock:
+                    self._poll_region(region)
             for entry in self._due():
                 self.pool.submit(self._copy, entry)
             self.stop.wait(POLL_SECONDS)
+
+    def observe(self, region: str) -> dict[str, Any]:
+        """Read `region`'s change feed now: its server is about to acknowledge a write, and S3
+        knows a version is PENDING from that moment, not from our next poll."""
+        if region not in self.regions:
+            raise ValueError(f"unknown region {region!r}; known: {', '.join(self.regions)}")
+        with self.feed_lock:
+            self._poll_region(region)
+            return {"region": region, "cursor": self.cursors[region]}
 
     # --- the status channel and fault controls ------------------------------------------
 
@@ -500,6 +515,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if self.path == "/settings":
                 self._send(200, r.update_settings(payload))
+            elif urlsplit(self.path).path == "/observe":
+                region = parse_qs(urlsplit(self.path).query).get("region", [""])[0]
+                self._send(200, r.observe(region))
             elif self.path == "/clear":
                 self._send(200, r.clear())
             else:
