@@ -20,10 +20,19 @@ from mldr.airflow.runbook_tasks import approval_body, run_step
 log = logging.getLogger(__name__)
 
 
-def _params(context: dict[str, Any]) -> dict[str, Any]:
-    """The run's params; the run's conf wins (in one process, dag.test() keeps earlier runs' params)."""
+def _declared_defaults(params: dict[str, Param]) -> dict[str, Any]:
+    return {name: param.value for name, param in params.items() if param.has_value}
+
+
+def _run_params(defaults: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """The declared defaults overridden by this run's conf (already validated by Airflow).
+
+    Not `context["params"]`: Airflow merges a run's conf into the DAG's Param objects in place,
+    so within one process (dag.test(), several runs) a key one run set - `dry_run: true` -
+    becomes the next run's default when that run leaves it out.
+    """
     conf = getattr(context.get("dag_run"), "conf", None) or {}
-    return {**dict(context["params"]), **conf}
+    return {**defaults, **conf}
 
 
 def _triggered_by(context: dict[str, Any]) -> str | None:
@@ -34,6 +43,7 @@ def _triggered_by(context: dict[str, Any]) -> str | None:
 def build_runbook_dag(
     *, dag_id: str, kind: str, steps: list[str], params: dict[str, Param], doc_md: str, description: str
 ) -> DAG:
+    defaults = _declared_defaults(params)
     with DAG(
         dag_id=dag_id,
         description=description,
@@ -54,7 +64,7 @@ def build_runbook_dag(
                 return run_step(
                     kind,
                     step,
-                    params=_params(context),
+                    params=_run_params(defaults, context),
                     run_id=context["run_id"],
                     triggered_by=_triggered_by(context),
                 )
@@ -65,7 +75,7 @@ def build_runbook_dag(
 
         @task.branch(task_id="approval_gate")
         def approval_gate(**context: Any) -> str:
-            return "approval" if _params(context).get("require_approval", True) else "approved"
+            return "approval" if _run_params(defaults, context).get("require_approval", True) else "approved"
 
         gate = approval_gate()
         approval = ApprovalOperator(
@@ -82,7 +92,7 @@ def build_runbook_dag(
             return run_step(
                 kind,
                 "approval",
-                params=_params(context),
+                params=_run_params(defaults, context),
                 run_id=context["run_id"],
                 triggered_by=_triggered_by(context),
             )
