@@ -23,6 +23,9 @@ from mldr.runbooks.engine import Context, Step
 
 log = logging.getLogger(__name__)
 
+#: A replication backlog that has not shrunk for this long is stalled: stop waiting, resync.
+DRAIN_STALL_SECONDS = 10.0
+
 
 def _active(ctx: Context) -> str:
     return str(ctx.record.result("preflight")["active"])
@@ -93,9 +96,17 @@ def fence(ctx: Context) -> dict[str, Any]:
 
 
 def _drain(ctx: Context, region: str, *, written_before: float) -> int:
-    """Wait until replication from `region` has delivered every version written before then."""
+    """Wait until replication from `region` has delivered every version written before then.
+
+    Waiting is an optimisation: the resync that follows copies whatever is left, checksummed.
+    So the wait ends when replication stops making progress (paused, failing) for
+    `drain_stall_seconds`, not only at `drain_timeout_seconds`.
+    """
     statuses = status_source(ctx.topology, ctx.factory)
-    deadline = time.monotonic() + float(ctx.params.get("drain_timeout_seconds", 300.0))
+    now = time.monotonic()
+    deadline = now + float(ctx.params.get("drain_timeout_seconds", 300.0))
+    stall_limit = float(ctx.params.get("drain_stall_seconds", DRAIN_STALL_SECONDS))
+    fewest, progress_at = -1, now
     while True:
         waiting = [
             i
@@ -103,7 +114,16 @@ def _drain(ctx: Context, region: str, *, written_before: float) -> int:
             for i in statuses.backlog(region=region, bucket=d.buckets[region])
             if i.created_at <= written_before and i.state.value == "PENDING"
         ]
-        if not waiting or time.monotonic() > deadline:
+        now = time.monotonic()
+        if fewest < 0 or len(waiting) < fewest:
+            fewest, progress_at = len(waiting), now
+        if not waiting:
+            return 0
+        if now > deadline or now - progress_at > stall_limit:
+            ctx.say(
+                f"  replication from {region} made no progress for {now - progress_at:.0f}s with "
+                f"{len(waiting)} version(s) pending; the resync copies them"
+            )
             return len(waiting)
         log.info("failback: %d version(s) still replicating from %s", len(waiting), region)
         time.sleep(0.25)
