@@ -54,7 +54,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from mldr.runbooks.drill import Scenario
+    from mldr.drill.scenarios import Scenario
 
     d = sub.add_parser(
         "drill",

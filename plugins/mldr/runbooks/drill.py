@@ -30,7 +30,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -54,6 +53,7 @@ from mldr.drill.load import (
     read_canaries,
 )
 from mldr.drill.monitor import DetectionWindow, HealthMonitor, first_transition, health_monitor
+from mldr.drill.scenarios import Scenario
 from mldr.drill.state import DrillState, DrillStateStore, Phase
 from mldr.errors import ConfigurationError, FailoverPreconditionFailed, LeaseHeld, MldrError
 from mldr.runbooks.common import Mode, OperationParams
@@ -70,16 +70,6 @@ QUIESCE_TIMEOUT = 20.0
 HEAL_TIMEOUT = 30.0
 WARMUP_TIMEOUT = 30.0
 CHECK_TIMEOUT = 10.0  # replication lag is ~1 s; a canary missing after 10 s is missing
-
-
-class Scenario(StrEnum):
-    REGION_OUTAGE = "region-outage"
-    REPLICATION_STALL = "replication-stall"
-    PLANNED_SWITCHOVER = "planned-switchover"
-
-    @property
-    def injects_outage(self) -> bool:
-        return self is not Scenario.PLANNED_SWITCHOVER
 
 
 class DrillInProgress(LeaseHeld):
