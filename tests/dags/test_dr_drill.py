@@ -16,7 +16,6 @@ from mldr.drill.state import DrillStateStore, Phase
 from mldr.runbooks.operations import steps_of
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import load_topology
-from tests.drill_support import xfail_on_known_failback_gap
 
 RUNBOOK = Path(__file__).parents[2] / "runbooks" / "dr-drill.md"
 
@@ -156,7 +155,6 @@ def test_region_outage_drill_through_airflow(sandbox: Sandbox, dagbag: Any, task
     assert state is not None and state.drill_id == summary["drill_id"] and state.phase is Phase.DONE
     assert state.drill_id.startswith("drill-manual__"), "keyed on the DAG run"
 
-    xfail_on_known_failback_gap(doc)
     assert summary["lost_after_failback"] == 0, doc["data"]["lost_after_failback_detail"]
     assert summary["verdict"] == "pass", summary["verdict_reason"]
     assert str(run.state) == "success" and states["judge"] == "success", states

@@ -28,7 +28,6 @@ from mldr.runbooks.drill import DrillParams, canary_dataset, recover
 from mldr.runbooks.operations import execute, open_operation
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Topology, load_topology
-from tests.drill_support import xfail_on_known_failback_gap
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -141,7 +140,6 @@ def test_replication_stall_measures_the_data_lost_and_fails_a_stricter_rpo(
     assert code == 1 and summary["verdict"] == "fail", "a missed objective is a failed drill"
     rpo_failure = f"RPO {summary['rpo_seconds']:.1f} s > objective 1.0 s"
     assert summary["failed_criteria"][0] == rpo_failure
-    xfail_on_known_failback_gap(doc)
     assert summary["failed_criteria"] == [rpo_failure]
     assert summary["lost_after_failback"] == 0, "the failback resync brought every lost canary back"
 
