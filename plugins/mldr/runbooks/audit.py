@@ -38,11 +38,14 @@ class AuditLog:
         self.topology = topology
         self.store = store
         self._seq = 0
-        # A region that did not answer is skipped for a while: one timeout per run, not per event.
-        self._down_until: dict[str, float] = {}
+        # A region that did not answer is skipped for a while: one timeout per run, not per
+        # event. The time it was last found silent (epoch) is kept with its queue, for the
+        # processes that run the next steps.
+        self._silent_since: dict[str, float] = {}
         # Regions whose queue of undelivered events may not be empty: all of them until we have
         # looked once, then only those this log queued to. Saves a table read per event.
         self._maybe_queued: set[str] = set(topology.region_names)
+        self._recalled = False
 
     def _put(self, region: str, event: dict[str, Any]) -> None:
         s3 = self.factory.client("s3", region, timeouts=PROBE_TIMEOUTS)
@@ -60,7 +63,25 @@ class AuditLog:
         return json.loads(item["events"]["S"]) if item else []
 
     def _set_queued(self, region: str, events: list[dict[str, Any]]) -> None:
-        self.store.put_record(_pending_key(region), {"events": {"S": json.dumps(events, default=str)}})
+        record = {"events": {"S": json.dumps(events, default=str)}}
+        if self._silent(region):
+            record["silent_since"] = {"N": repr(self._silent_since[region])}
+        self.store.put_record(_pending_key(region), record)
+
+    def _silent(self, region: str) -> bool:
+        return time.time() - self._silent_since.get(region, float("-inf")) < SKIP_UNREACHABLE_SECONDS
+
+    def _recall_silent_regions(self) -> None:
+        """Start with what an earlier process learned: a region found silent moments ago is
+        queued to at once, not timed out on again. Each Airflow task is a new process; without
+        this every step of a failover during an outage waits for the same timeout."""
+        if self._recalled:
+            return
+        self._recalled = True
+        for region in self.topology.region_names:
+            item = self.store.get_record(_pending_key(region))
+            if item and "silent_since" in item:
+                self._silent_since[region] = float(item["silent_since"]["N"])
 
     def record(self, operation_id: str, event: str, **fields: Any) -> dict[str, Any]:
         self._seq += 1
@@ -72,19 +93,19 @@ class AuditLog:
             "seq": self._seq,
             **fields,
         }
+        self._recall_silent_regions()
         for region in self.topology.region_names:
-            try:
-                if time.monotonic() < self._down_until.get(region, 0.0):
-                    raise MldrError(f"{region} did not answer recently")
-                self._put(region, entry)
-            except MldrError as exc:
-                if region not in self._down_until or time.monotonic() >= self._down_until[region]:
+            if not self._silent(region):
+                try:
+                    self._put(region, entry)
+                except MldrError as exc:
                     log.warning("audit: %s unreachable, events queued for later delivery (%s)", region, exc)
-                self._down_until[region] = time.monotonic() + SKIP_UNREACHABLE_SECONDS
-                self._set_queued(region, [*self._queued(region), entry])
-                self._maybe_queued.add(region)
-            else:
-                self._flush(region)
+                    self._silent_since[region] = time.time()
+                else:
+                    self._flush(region)
+                    continue
+            self._set_queued(region, [*self._queued(region), entry])
+            self._maybe_queued.add(region)
         return entry
 
     def _flush(self, region: str) -> int:
