@@ -13,7 +13,8 @@ from botocore.exceptions import EndpointConnectionError
 from fastapi.testclient import TestClient
 from moto import mock_aws
 
-from mldr.ml.train import golden_set, train_and_publish
+from mldr.ml.golden import golden_set
+from mldr.ml.train import train_and_publish
 from mldr.sandbox.inference import REGION_HEADER, create_app
 
 REGION = "us-west-2"

@@ -15,8 +15,9 @@ from moto import mock_aws
 
 from mldr.errors import AwsError
 from mldr.ml import registry
+from mldr.ml.golden import GOLDEN_ROWS, golden_set
 from mldr.ml.registry import ArtifactChecksumMismatch, RegistryError
-from mldr.ml.train import golden_set, train_and_publish
+from mldr.ml.train import iris, train_and_publish
 
 REGION = "us-east-1"
 TRAINING, FEATURES, ARTIFACTS = "mldr-training-data-use1", "mldr-features-use1", "mldr-model-artifacts-use1"
@@ -195,8 +196,8 @@ def test_golden_set_predictions_are_deterministic_across_trainings(s3: Any) -> N
     assert first.training_snapshot.sha256 == second.training_snapshot.sha256
 
     golden = golden_set()
-    assert len(golden) == 12 and all(len(row) == 4 for row in golden)
-    assert golden == golden_set()
+    assert golden == [list(iris().rows[i]) for i in GOLDEN_ROWS], "the written-out rows are iris'"
+    assert [iris().labels[i] for i in GOLDEN_ROWS] == [0] * 4 + [1] * 4 + [2] * 4
     a = registry.load_estimator(s3, bucket=ARTIFACTS, artifact=first.artifact).predict(golden)
     b = registry.load_estimator(s3, bucket=ARTIFACTS, artifact=second.artifact).predict(golden)
     assert list(a) == list(b)

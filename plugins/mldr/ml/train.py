@@ -26,6 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from mldr.ml.golden import golden_set
 from mldr.ml.registry import (
     ARTIFACTS_DATASET,
     DEFAULT_MODEL_NAME,
@@ -53,8 +54,6 @@ log = logging.getLogger(__name__)
 RANDOM_STATE = 42
 TEST_FRACTION = 0.3
 TARGET_COLUMN = "target"
-#: Rows of the iris dataset in the golden set: four of each class, spread over the dataset.
-GOLDEN_ROWS = (0, 12, 25, 37, 50, 62, 75, 87, 100, 112, 125, 137)
 
 
 @dataclass(frozen=True)
@@ -75,12 +74,6 @@ def iris() -> IrisData:
         rows=tuple(tuple(float(v) for v in row) for row in bunch.data),
         labels=tuple(int(v) for v in bunch.target),
     )
-
-
-def golden_set() -> list[list[float]]:
-    """A fixed evaluation set for prediction parity between regions (12 rows, 4 per class)."""
-    data = iris()
-    return [list(data.rows[i]) for i in GOLDEN_ROWS]
 
 
 def utc_now() -> datetime:

@@ -116,7 +116,7 @@ def describe_risk(risk: dict[str, Any]) -> str:
 
 def golden_predictions(ctx: Context, *, timeout: float = 5.0) -> dict[str, Any]:
     """Predictions for the fixed golden set through the DNS name, as a client gets them."""
-    from mldr.ml.train import golden_set
+    from mldr.ml.golden import golden_set
 
     url = ctx.topology.inference.client_url.rstrip("/") + "/predict"
     response = http.post(url, json={"instances": golden_set()}, timeout=timeout)

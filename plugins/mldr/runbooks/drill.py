@@ -56,6 +56,7 @@ from mldr.drill.monitor import DetectionWindow, HealthMonitor, first_transition,
 from mldr.drill.scenarios import Scenario
 from mldr.drill.state import DrillState, DrillStateStore, Phase
 from mldr.errors import ConfigurationError, FailoverPreconditionFailed, LeaseHeld, MldrError
+from mldr.ml.golden import golden_set
 from mldr.runbooks.common import Mode, OperationParams
 from mldr.runbooks.engine import OperationRecord, OperationStatus, OperationStore
 from mldr.runbooks.operations import execute, open_operation
@@ -157,17 +158,11 @@ def canary_dataset(topology: Topology) -> Dataset:
     return found[0] if found else topology.datasets[0]
 
 
-def _golden_set() -> list[list[float]]:
-    from mldr.ml.train import golden_set  # scikit-learn: imported only when a drill runs
-
-    return golden_set()
-
-
 def golden_answer(topology: Topology, region: str, *, timeout: float = 3.0) -> dict[str, Any]:
     """The golden set predicted by one region's own endpoint (not through the DNS name)."""
     url = topology.region(region).endpoint_url.rstrip("/") + "/predict"
     try:
-        response = http.post(url, json={"instances": _golden_set()}, timeout=timeout)
+        response = http.post(url, json={"instances": golden_set()}, timeout=timeout)
     except httpx.HTTPError as exc:
         return {"region": region, "error": f"{url}: no answer ({type(exc).__name__})"}
     if response.status_code != 200:
@@ -394,7 +389,7 @@ class Drill:
         self.monitor: HealthMonitor = health_monitor(factory, topology)
         self.load = InferenceLoad(
             topology.inference.client_url.rstrip("/") + "/predict",
-            _golden_set(),
+            golden_set(),
             interval=self.params.request_interval,
             timeout=self.params.request_timeout,
         )
