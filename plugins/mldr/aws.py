@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -167,6 +168,41 @@ def _running_in_airflow_task() -> bool:
     return bool(os.environ.get("AIRFLOW_CTX_DAG_ID")) or os.environ.get("MLDR_CLIENTS") == "airflow"
 
 
+class SilentRegions:
+    """Regions that did not answer moments ago, as this process (or an earlier step of the same
+    operation, via the audit log's queue) saw them.
+
+    Work that can wait - an audit copy, an alert, a replication change on a region that is down -
+    skips a silent region instead of paying the same timeout again; each runbook step of a
+    failover during an outage would otherwise wait seconds for it. A check asked for the truth
+    (`s3_reachable(recheck=True)`) still asks the region, and clears the mark when it answers.
+    """
+
+    WINDOW_SECONDS = 30.0
+
+    def __init__(self) -> None:
+        self._since: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def mark(self, region: str, at: float | None = None) -> None:
+        with self._lock:
+            self._since[region] = max(self._since.get(region, 0.0), at if at is not None else time.time())
+
+    def clear(self, region: str) -> None:
+        with self._lock:
+            self._since.pop(region, None)
+
+    def since(self, region: str) -> float | None:
+        """When `region` was last found silent, if within the window; else None."""
+        with self._lock:
+            at = self._since.get(region)
+        return at if at is not None and time.time() - at < self.WINDOW_SECONDS else None
+
+    def describe(self, region: str) -> str | None:
+        at = self.since(region)
+        return None if at is None else f"{region} did not answer {time.time() - at:.0f}s ago"
+
+
 class ClientFactory:
     """Makes and caches boto3 clients for the topology's regions and global services."""
 
@@ -184,6 +220,7 @@ class ClientFactory:
         self.timeouts = timeouts
         self._cache: dict[tuple[str, str, str, Timeouts], Any] = {}
         self._lock = threading.Lock()
+        self.silent = SilentRegions()
 
     @classmethod
     def from_environment(cls, topology: Topology, **kwargs: Any) -> ClientFactory:

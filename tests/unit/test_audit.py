@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ReadTimeoutError
 
+from mldr.aws import SilentRegions
 from mldr.runbooks.audit import AuditLog, event_key
 from mldr.topology import Topology
 
@@ -49,7 +50,15 @@ class World:
         return self.records.get(key)
 
     def new_process(self) -> AuditLog:
-        return AuditLog(self, self.topology, self)  # type: ignore[arg-type]
+        return AuditLog(ProcessFactory(self), self.topology, self)  # type: ignore[arg-type]
+
+
+class ProcessFactory:
+    """One process's client factory: the shared world, its own memory of silent regions."""
+
+    def __init__(self, world: World) -> None:
+        self.client = world.client
+        self.silent = SilentRegions()
 
 
 def test_a_silent_region_costs_one_timeout_across_processes_and_gets_every_event_later() -> None:

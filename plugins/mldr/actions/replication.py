@@ -55,6 +55,8 @@ def _role_arn(
     if configured:
         return configured
     for region, bucket in ((source, bucket_pair[0]), (target, bucket_pair[1])):
+        if factory.silent.since(region) is not None:
+            continue
         try:
             config = current_rules(factory.client("s3", region, timeouts=PROBE_TIMEOUTS), bucket, region)
         except RegionUnreachable:
@@ -75,7 +77,7 @@ def set_direction(factory: ClientFactory, topology: Topology, *, source: str, ta
     done: list[str] = []
     pending: list[str] = []
     # One quick probe per region: a region that is down is skipped at once, not per bucket.
-    reachable = {r: s3_reachable(factory, topology, r) for r in (source, target)}
+    reachable = {r: s3_reachable(factory, topology, r, recheck=False) for r in (source, target)}
     for dataset in topology.datasets:
         src_bucket, dst_bucket = dataset.buckets[source], dataset.buckets[target]
         enable = f"enable {src_bucket} -> {dst_bucket}"

@@ -9,7 +9,7 @@ import httpx
 
 from mldr import http
 from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call
-from mldr.errors import AwsError, MldrError
+from mldr.errors import AwsError, MldrError, RegionUnreachable
 from mldr.topology import ComputeKind, Topology
 
 
@@ -43,15 +43,25 @@ def endpoint_healthy(topology: Topology, region: str, timeout: float = 2.0) -> t
     return True, "ok"
 
 
-def s3_reachable(factory: ClientFactory, topology: Topology, region: str) -> tuple[bool, str]:
+def s3_reachable(
+    factory: ClientFactory, topology: Topology, region: str, *, recheck: bool = True
+) -> tuple[bool, str]:
+    """Whether every protected bucket of `region` answers. `recheck=False` trusts a region found
+    silent moments ago (`factory.silent`) instead of waiting for another timeout."""
+    if not recheck and (why := factory.silent.describe(region)):
+        return False, why
     s3 = factory.client("s3", region, timeouts=PROBE_TIMEOUTS)
     for dataset in topology.datasets:
         bucket = dataset.buckets[region]
         try:
             with aws_call(f"bucket {bucket}", region=region):
                 s3.head_bucket(Bucket=bucket)
+        except RegionUnreachable as exc:
+            factory.silent.mark(region)
+            return False, str(exc)
         except MldrError as exc:
             return False, str(exc)
+    factory.silent.clear(region)
     return True, "ok"
 
 

@@ -15,13 +15,12 @@ from typing import Any
 
 from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call
 from mldr.control_state import ControlStateStore, now_iso
-from mldr.errors import MldrError
+from mldr.errors import MldrError, RegionUnreachable
 from mldr.topology import Topology
 
 log = logging.getLogger(__name__)
 
 PREFIX = "audit"
-SKIP_UNREACHABLE_SECONDS = 30.0
 
 
 def _pending_key(region: str) -> str:
@@ -38,10 +37,10 @@ class AuditLog:
         self.topology = topology
         self.store = store
         self._seq = 0
-        # A region that did not answer is skipped for a while: one timeout per run, not per
-        # event. The time it was last found silent (epoch) is kept with its queue, for the
-        # processes that run the next steps.
-        self._silent_since: dict[str, float] = {}
+        # A region that did not answer is skipped for a while (`factory.silent`): one timeout
+        # per operation, not per event. The time it was last found silent is kept with its
+        # queue, for the processes that run the next steps (each Airflow task is one).
+        self.silent = factory.silent
         # Regions whose queue of undelivered events may not be empty: all of them until we have
         # looked once, then only those this log queued to. Saves a table read per event.
         self._maybe_queued: set[str] = set(topology.region_names)
@@ -64,24 +63,20 @@ class AuditLog:
 
     def _set_queued(self, region: str, events: list[dict[str, Any]]) -> None:
         record = {"events": {"S": json.dumps(events, default=str)}}
-        if self._silent(region):
-            record["silent_since"] = {"N": repr(self._silent_since[region])}
+        if (since := self.silent.since(region)) is not None:
+            record["silent_since"] = {"N": repr(since)}
         self.store.put_record(_pending_key(region), record)
-
-    def _silent(self, region: str) -> bool:
-        return time.time() - self._silent_since.get(region, float("-inf")) < SKIP_UNREACHABLE_SECONDS
 
     def _recall_silent_regions(self) -> None:
         """Start with what an earlier process learned: a region found silent moments ago is
-        queued to at once, not timed out on again. Each Airflow task is a new process; without
-        this every step of a failover during an outage waits for the same timeout."""
+        queued to at once, not timed out on again."""
         if self._recalled:
             return
         self._recalled = True
         for region in self.topology.region_names:
             item = self.store.get_record(_pending_key(region))
             if item and "silent_since" in item:
-                self._silent_since[region] = float(item["silent_since"]["N"])
+                self.silent.mark(region, at=float(item["silent_since"]["N"]))
 
     def record(self, operation_id: str, event: str, **fields: Any) -> dict[str, Any]:
         self._seq += 1
@@ -95,12 +90,14 @@ class AuditLog:
         }
         self._recall_silent_regions()
         for region in self.topology.region_names:
-            if not self._silent(region):
+            if self.silent.since(region) is None:
                 try:
                     self._put(region, entry)
-                except MldrError as exc:
+                except RegionUnreachable as exc:
                     log.warning("audit: %s unreachable, events queued for later delivery (%s)", region, exc)
-                    self._silent_since[region] = time.time()
+                    self.silent.mark(region)
+                except MldrError as exc:
+                    log.warning("audit: %s refused the event, queued for later delivery (%s)", region, exc)
                 else:
                     self._flush(region)
                     continue

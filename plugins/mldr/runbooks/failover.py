@@ -53,7 +53,9 @@ def preflight(ctx: Context) -> dict[str, Any]:
     health = region_health(ctx.factory, topology, target)
     if not health.healthy:
         problems.append(f"target {health.summary()}")
-    source_ok, why = s3_reachable(ctx.factory, topology, source)
+    # Planned mode must know the source answers now; unplanned mode says it does not, so a
+    # region found silent moments ago (by the audit log, say) is not waited for again.
+    source_ok, why = s3_reachable(ctx.factory, topology, source, recheck=mode is Mode.PLANNED)
     if mode is Mode.PLANNED and not source_ok:
         raise FailoverPreconditionFailed(
             f"planned failover needs the source {source} reachable to fence and drain it, but: {why}. "
@@ -173,9 +175,13 @@ def switch(ctx: Context) -> dict[str, Any]:
 def protect(ctx: Context) -> dict[str, Any]:
     source, target = _source(ctx), _target(ctx)
     result = replication.set_direction(ctx.factory, ctx.topology, source=target, target=source)
+    if silent := ctx.factory.silent.describe(source):
+        result["source_scaled_to_standby"] = f"pending: {silent}"
+        return result
     try:
         result["source_scaled_to_standby"] = compute.scale_to_standby(ctx.factory, ctx.topology, source)
     except RegionUnreachable as exc:
+        ctx.factory.silent.mark(source)
         result["source_scaled_to_standby"] = f"pending: {exc}"
     return result
 

@@ -76,12 +76,14 @@ class ChangeJournal:
         version_id: str | None = None,
         delete_marker: bool = False,
         size: int | None = None,
-    ) -> None:
+    ) -> int:
+        """Append a change; returns its sequence number."""
         with self._lock:
             self._seq += 1
             self._events.append(
                 Change(self._seq, time.time(), bucket, key, method, version_id, delete_marker, size)
             )
+            return self._seq
 
     def since(self, seq: int, limit: int = 10_000) -> dict[str, Any]:
         with self._lock:
@@ -178,14 +180,18 @@ class SandboxS3Middleware:
         self.name = name
         self.replicator_url = replicator_url
 
-    def _register_pending(self, bucket: str) -> None:
+    def _register_pending(self, bucket: str, seq: int) -> None:
         """Have the replicator take this write into its backlog before the client hears "done"."""
         if not self.replicator_url or not _stored_replication(bucket):
             return
         from mldr import http
 
         try:
-            http.post(f"{self.replicator_url}/observe", params={"region": self.name}, timeout=OBSERVE_TIMEOUT)
+            http.post(
+                f"{self.replicator_url}/observe",
+                params={"region": self.name, "seq": seq},
+                timeout=OBSERVE_TIMEOUT,
+            )
         except Exception as exc:  # best effort: the feed still carries the change
             log.debug("replicator not told about a write to %s: %s", bucket, exc)
 
@@ -225,7 +231,7 @@ class SandboxS3Middleware:
             if key and action:
                 size = environ.get("HTTP_X_AMZ_DECODED_CONTENT_LENGTH") or environ.get("CONTENT_LENGTH")
                 copying = "HTTP_X_AMZ_COPY_SOURCE" in environ
-                self.journal.append(
+                seq = self.journal.append(
                     bucket=bucket,
                     key=key,
                     method=method,
@@ -234,7 +240,7 @@ class SandboxS3Middleware:
                     size=int(size) if size and method == "PUT" and not copying else None,
                 )
                 if not replicating:
-                    self._register_pending(bucket)
+                    self._register_pending(bucket, seq)
             elif key is None and method in ("PUT", "POST", "DELETE"):
                 # Bucket-level writes: rules, policy, versioning, batch delete (keys are in the body).
                 self.journal.append(bucket=bucket, key=None, method=method)

@@ -18,7 +18,7 @@ The per-version status (PENDING / COMPLETED / FAILED) is what S3 reports as
 `x-amz-replication-status`; moto does not set it, so the sandbox serves it here:
 `GET /status`, `GET /backlog?bucket=B`. Read it only through `mldr.checks.replication_status`.
 S3 knows a version is PENDING from the moment it acknowledges the write; a region's moto server
-matches that by calling `POST /observe?region=R` (read that feed now) before it answers a write
+matches that by calling `POST /observe?region=R&seq=N` (read that feed up to N now) before it answers a write
 to a replicated bucket, so an acknowledged write is in the backlog even if its region then stops.
 
 Run as `python -m mldr.sandbox.replicator --config .sandbox/replicator.json --port P`.
@@ -401,14 +401,17 @@ class Replicator:
                 self.pool.submit(self._copy, entry)
             self.stop.wait(POLL_SECONDS)
 
-    def observe(self, region: str) -> dict[str, Any]:
-        """Read `region`'s change feed now: its server is about to acknowledge a write, and S3
-        knows a version is PENDING from that moment, not from our next poll."""
+    def observe(self, region: str, seq: int) -> dict[str, Any]:
+        """Read `region`'s change feed up to at least `seq` now: its server is about to
+        acknowledge that write, and S3 knows a version is PENDING from that moment, not from
+        our next poll. Concurrent writers share one read (whoever gets the lock reads them all)."""
         if region not in self.regions:
             raise ValueError(f"unknown region {region!r}; known: {', '.join(self.regions)}")
-        with self.feed_lock:
-            self._poll_region(region)
-            return {"region": region, "cursor": self.cursors[region]}
+        if self.cursors[region] < seq:
+            with self.feed_lock:
+                if self.cursors[region] < seq:
+                    self._poll_region(region)
+        return {"region": region, "cursor": self.cursors[region]}
 
     # --- the status channel and fault controls ------------------------------------------
 
@@ -516,8 +519,8 @@ class _Handler(BaseHTTPRequestHandler):
             if self.path == "/settings":
                 self._send(200, r.update_settings(payload))
             elif urlsplit(self.path).path == "/observe":
-                region = parse_qs(urlsplit(self.path).query).get("region", [""])[0]
-                self._send(200, r.observe(region))
+                query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                self._send(200, r.observe(query.get("region", ""), int(query.get("seq", "0"))))
             elif self.path == "/clear":
                 self._send(200, r.clear())
             else:
