@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+import httpx
+
 from mldr import http
 from mldr.checks.replication_status import BacklogItem, ReplicationState, status_source
 from mldr.errors import ConfigurationError, MldrError, RegionUnreachable
@@ -119,7 +121,10 @@ def golden_predictions(ctx: Context, *, timeout: float = 5.0) -> dict[str, Any]:
     from mldr.ml.golden import golden_set
 
     url = ctx.topology.inference.client_url.rstrip("/") + "/predict"
-    response = http.post(url, json={"instances": golden_set()}, timeout=timeout)
+    try:
+        response = http.post(url, json={"instances": golden_set()}, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise MldrError(f"{url}: no answer within {timeout:g}s ({type(exc).__name__})") from exc
     if response.status_code != 200:
         raise MldrError(f"{url}: HTTP {response.status_code}: {response.text[:200]}")
     body = response.json()

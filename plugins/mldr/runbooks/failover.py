@@ -62,10 +62,13 @@ def preflight(ctx: Context) -> dict[str, Any]:
             "If the region is down, fail over in unplanned mode (--mode unplanned)."
         )
     risk = data_at_risk(ctx, source)
-    try:
-        baseline = golden_predictions(ctx, timeout=3.0)
-    except MldrError as exc:
-        baseline = {"error": f"no prediction through the DNS name before the switch: {exc}"}
+    if source_ok:
+        try:
+            baseline = golden_predictions(ctx, timeout=3.0)
+        except MldrError as exc:
+            baseline = {"error": f"no prediction through the DNS name before the switch: {exc}"}
+    else:  # the DNS name may still lead to the silent source: no baseline to wait for
+        baseline = {"error": f"no baseline: the source does not answer ({why})"}
     forced = False
     if problems:
         if not ctx.params.get("force"):
