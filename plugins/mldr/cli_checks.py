@@ -55,15 +55,12 @@ def _keep(
     html: str,
     metrics: dict[str, Any],
 ) -> dict[str, str]:
-    """Store the report in both regions and publish each dataset's metrics; the report URIs."""
-    from mldr.checks.metrics import publish
-    from mldr.reports import report_name, store_report
+    from mldr.reports import keep_check_results
 
     label = "cli-" + ("-".join(names) if names else "all")
-    uris = store_report(factory, topology, kind=kind, name=report_name(label), document=document, html=html)
-    for dataset, values in metrics.items():
-        publish(factory, topology, dataset=dataset, values=values)
-    return uris
+    return keep_check_results(
+        factory, topology, kind=kind, label=label, document=document, html=html, metrics=metrics
+    )
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -98,6 +98,26 @@ def store_report(
     else:
         log.info("report %s/%s stored: %s", kind, name, ", ".join(stored.values()))
     return stored
+
+
+def keep_check_results(
+    factory: ClientFactory,
+    topology: Topology,
+    *,
+    kind: str,
+    label: str,
+    document: dict[str, Any],
+    html: str,
+    metrics: Mapping[str, Mapping[Any, float]],
+) -> dict[str, str]:
+    """What every check run leaves behind: its report in both regions and each dataset's
+    metrics in CloudWatch. Returns {region: s3 URI of the JSON report}."""
+    from mldr.checks.metrics import publish
+
+    uris = store_report(factory, topology, kind=kind, name=report_name(label), document=document, html=html)
+    for dataset, values in metrics.items():
+        publish(factory, topology, dataset=dataset, values=values)
+    return uris
 
 
 def html_uri(json_uri: str) -> str:

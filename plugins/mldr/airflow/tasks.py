@@ -70,7 +70,6 @@ def _report_label(dataset: str, run_id: str | None) -> str:
 def verify_dataset(
     dataset: str, *, params: Mapping[str, Any], run_id: str | None = None, outlet_events: Any = None
 ) -> dict[str, Any]:
-    from mldr.checks.metrics import publish
     from mldr.checks.verification import (
         Mode,
         VerifyOptions,
@@ -79,7 +78,7 @@ def verify_dataset(
         verification_metrics,
         verify,
     )
-    from mldr.reports import html_uri, report_name, store_report
+    from mldr.reports import html_uri, keep_check_results
 
     options = VerifyOptions(
         sample=int(params.get("sample_size", 10)),
@@ -91,15 +90,15 @@ def verify_dataset(
     result = report.datasets[0]
     document = report.to_dict()
     document["airflow"] = {"run_id": run_id, "params": dict(params)}
-    uris = store_report(
+    uris = keep_check_results(
         factory,
         topology,
         kind="verification",
-        name=report_name(_report_label(dataset, run_id)),
+        label=_report_label(dataset, run_id),
         document=document,
         html=render_html(document),
+        metrics={dataset: verification_metrics(result)},
     )
-    publish(factory, topology, dataset=dataset, values=verification_metrics(result))
     summary = result.summary()
     summary["reports"] = {region: html_uri(uri) for region, uri in uris.items()}
     summary["problems"] = breach_lines(result.to_dict())
@@ -153,9 +152,8 @@ def assert_verified(summary: Mapping[str, Any]) -> None:
 def measure_dataset_lag(
     dataset: str, *, params: Mapping[str, Any], run_id: str | None = None, outlet_events: Any = None
 ) -> dict[str, Any]:
-    from mldr.checks.metrics import publish
     from mldr.checks.replication import LagOptions, lag_metrics, measure_lag, render_html
-    from mldr.reports import html_uri, report_name, store_report
+    from mldr.reports import html_uri, keep_check_results
 
     options = LagOptions(
         threshold_seconds=params.get("threshold_seconds"),
@@ -166,15 +164,15 @@ def measure_dataset_lag(
     result = report.datasets[0]
     document = report.to_dict()
     document["airflow"] = {"run_id": run_id, "params": dict(params)}
-    uris = store_report(
+    uris = keep_check_results(
         factory,
         topology,
         kind="replication-lag",
-        name=report_name(_report_label(dataset, run_id)),
+        label=_report_label(dataset, run_id),
         document=document,
         html=render_html(document),
+        metrics={dataset: lag_metrics(result)},
     )
-    publish(factory, topology, dataset=dataset, values=lag_metrics(result))
     summary = {k: v for k, v in result.to_dict().items() if k not in ("oldest", "canary")}
     summary["failed_keys"] = summary["failed_keys"][:100]
     summary["reports"] = {region: html_uri(uri) for region, uri in uris.items()}
