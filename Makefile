@@ -3,6 +3,11 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PYTHON ?= python3
 export UV_LINK_MODE := copy
+# Compile every installed module to bytecode at install time (~50 s once). Machines like ours set
+# PYTHONDONTWRITEBYTECODE=1, so without it every Python process compiles boto3, moto, Airflow and
+# scikit-learn from source again: the sandbox took 24 s to start instead of 13 s, `mldr status` 2.5 s
+# instead of 0.9 s.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: install lint format test test-fast demo up down bench clean
 
