@@ -369,3 +369,26 @@ def test_airflow_loads_the_plugin_and_nothing_else_from_plugins() -> None:
 def test_dashboard_timestamps_render_relative_to_now() -> None:
     page = render(dashboard(generated_at=NOW + timedelta(minutes=5)))
     assert "(5.0 min ago)" in page or "(10.0 min ago)" in page
+
+
+def test_the_plot_includes_a_measurement_published_a_moment_ago() -> None:
+    """CloudWatch takes EndTime in whole seconds: a window ending at `now` left out a point
+    published in the same second - the lag someone had just measured was missing."""
+    from moto import mock_aws
+
+    from mldr.airflow.dashboard.data import metric_series
+    from mldr.aws import ClientFactory
+    from mldr.checks.metrics import Metric, metric_data
+
+    topology = TOPOLOGY
+    dataset = topology.datasets[0].name
+    region = topology.primary_region
+    published = datetime(2026, 11, 29, 10, 30, 21, 400_000, tzinfo=UTC)
+    with mock_aws():
+        factory = ClientFactory.from_environment(topology)
+        factory.client("cloudwatch", region).put_metric_data(
+            Namespace="MLDR",
+            MetricData=metric_data(topology, dataset, {Metric.REPLICATION_LAG_SECONDS: 1.224}, at=published),
+        )
+        series = metric_series(factory, topology, region, now=published + timedelta(milliseconds=300))
+    assert series[(dataset, Metric.REPLICATION_LAG_SECONDS.value)].latest == pytest.approx(1.224)

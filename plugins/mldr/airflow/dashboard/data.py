@@ -17,6 +17,7 @@ metrics for longer, so a page load costs a few milliseconds and a burst of page 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -335,8 +336,15 @@ def metric_series(
     hours: int = PLOT_HOURS,
     period: int = PLOT_PERIOD_SECONDS,
 ) -> dict[tuple[str, str], Series]:
-    """{(dataset, metric name): series} of the lag and backlog over the last `hours`, one call."""
-    end = now or datetime.now(UTC)
+    """{(dataset, metric name): series} of the lag and backlog over the last `hours`, one call.
+
+    The window ends at the period boundary after `now`, not at `now`: the request's EndTime goes
+    over the wire in whole seconds, so a point published less than a second ago fell after it
+    (the measurement someone just ran was missing from the plot), and every region's periods
+    start at the same instants, so the regions' series merge point for point.
+    """
+    moment = (now or datetime.now(UTC)).timestamp()
+    end = datetime.fromtimestamp((math.floor(moment / period) + 1) * period, UTC)
     queries: list[dict[str, Any]] = []
     ids: dict[str, tuple[str, str]] = {}
     for i, dataset in enumerate(topology.datasets):
