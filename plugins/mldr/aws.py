@@ -202,6 +202,15 @@ class SilentRegions:
         at = self.since(region)
         return None if at is None else f"{region} did not answer {time.time() - at:.0f}s ago"
 
+    @contextmanager
+    def watch(self, region: str) -> Iterator[None]:
+        """Mark `region` silent when a call inside does not answer (the error is re-raised)."""
+        try:
+            yield
+        except RegionUnreachable:
+            self.mark(region)
+            raise
+
 
 class ClientFactory:
     """Makes and caches boto3 clients for the topology's regions and global services."""

@@ -58,7 +58,8 @@ def _role_arn(
         if factory.silent.since(region) is not None:
             continue
         try:
-            config = current_rules(factory.client("s3", region, timeouts=PROBE_TIMEOUTS), bucket, region)
+            with factory.silent.watch(region):
+                config = current_rules(factory.client("s3", region, timeouts=PROBE_TIMEOUTS), bucket, region)
         except RegionUnreachable:
             continue
         if config and config.get("Role"):

@@ -9,7 +9,7 @@ import httpx
 
 from mldr import http
 from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call
-from mldr.errors import AwsError, MldrError, RegionUnreachable
+from mldr.errors import AwsError, MldrError
 from mldr.topology import ComputeKind, Topology
 
 
@@ -54,11 +54,8 @@ def s3_reachable(
     for dataset in topology.datasets:
         bucket = dataset.buckets[region]
         try:
-            with aws_call(f"bucket {bucket}", region=region):
+            with factory.silent.watch(region), aws_call(f"bucket {bucket}", region=region):
                 s3.head_bucket(Bucket=bucket)
-        except RegionUnreachable as exc:
-            factory.silent.mark(region)
-            return False, str(exc)
         except MldrError as exc:
             return False, str(exc)
     factory.silent.clear(region)

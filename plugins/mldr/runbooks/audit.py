@@ -92,10 +92,10 @@ class AuditLog:
         for region in self.topology.region_names:
             if self.silent.since(region) is None:
                 try:
-                    self._put(region, entry)
+                    with self.silent.watch(region):
+                        self._put(region, entry)
                 except RegionUnreachable as exc:
                     log.warning("audit: %s unreachable, events queued for later delivery (%s)", region, exc)
-                    self.silent.mark(region)
                 except MldrError as exc:
                     log.warning("audit: %s refused the event, queued for later delivery (%s)", region, exc)
                 else:

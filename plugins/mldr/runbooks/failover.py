@@ -182,9 +182,9 @@ def protect(ctx: Context) -> dict[str, Any]:
         result["source_scaled_to_standby"] = f"pending: {silent}"
         return result
     try:
-        result["source_scaled_to_standby"] = compute.scale_to_standby(ctx.factory, ctx.topology, source)
+        with ctx.factory.silent.watch(source):
+            result["source_scaled_to_standby"] = compute.scale_to_standby(ctx.factory, ctx.topology, source)
     except RegionUnreachable as exc:
-        ctx.factory.silent.mark(source)
         result["source_scaled_to_standby"] = f"pending: {exc}"
     return result
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call
-from mldr.errors import MldrError, RegionUnreachable
+from mldr.errors import MldrError
 from mldr.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -20,14 +20,10 @@ def notify(factory: ClientFactory, topology: Topology, *, subject: str, message:
             log.warning("alert not sent to %s: %s (the other region's topic has it)", region, silent)
             continue
         try:
-            with aws_call(f"SNS topic {topic}", region=region):
+            with factory.silent.watch(region), aws_call(f"SNS topic {topic}", region=region):
                 factory.client("sns", region, timeouts=PROBE_TIMEOUTS).publish(
                     TopicArn=topic, Subject=subject[:100], Message=message
                 )
-        except RegionUnreachable as exc:
-            factory.silent.mark(region)
-            log.warning("alert not sent to %s: %s", region, exc)
-            continue
         except MldrError as exc:
             log.warning("alert not sent to %s: %s", region, exc)
             continue

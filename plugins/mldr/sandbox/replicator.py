@@ -18,8 +18,9 @@ The per-version status (PENDING / COMPLETED / FAILED) is what S3 reports as
 `x-amz-replication-status`; moto does not set it, so the sandbox serves it here:
 `GET /status`, `GET /backlog?bucket=B`. Read it only through `mldr.checks.replication_status`.
 S3 knows a version is PENDING from the moment it acknowledges the write; a region's moto server
-matches that by calling `POST /observe?region=R&seq=N` (read that feed up to N now) before it answers a write
-to a replicated bucket, so an acknowledged write is in the backlog even if its region then stops.
+matches that by calling `POST /observe?region=R&seq=N` (read that feed up to N now) before it
+answers a write to a replicated bucket, so an acknowledged write is in the backlog even if its
+region then stops.
 
 Run as `python -m mldr.sandbox.replicator --config .sandbox/replicator.json --port P`.
 """
@@ -518,8 +519,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if self.path == "/settings":
                 self._send(200, r.update_settings(payload))
-            elif urlsplit(self.path).path == "/observe":
-                query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            elif (parts := urlsplit(self.path)).path == "/observe":
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 self._send(200, r.observe(query.get("region", ""), int(query.get("seq", "0"))))
             elif self.path == "/clear":
                 self._send(200, r.clear())
