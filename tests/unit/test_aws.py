@@ -55,6 +55,27 @@ def test_environment_clients_use_connection_endpoint_and_timeouts(monkeypatch: p
     assert factory.client("s3", "us-west-2") is s3  # cached
 
 
+def test_each_region_signs_with_its_own_connection_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    # one boto3 session serves every connection; the keys must still be each connection's own
+    topology = load_topology_file(FIXTURE)
+    for region, key in (("us_east_1", "EASTKEY"), ("us_west_2", "WESTKEY")):
+        value = json.dumps(
+            {
+                "conn_type": "aws",
+                "login": key,
+                "password": f"{key}-secret",
+                "extra": {"endpoint_url": "http://127.0.0.1:1"},
+            }
+        )
+        monkeypatch.setenv(f"AIRFLOW_CONN_MLDR_AWS_{region.upper()}", value)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    factory = ClientFactory.from_environment(topology)
+    east = factory.client("s3", "us-east-1")._get_credentials()
+    west = factory.client("s3", "us-west-2")._get_credentials()
+    assert (east.access_key, east.secret_key) == ("EASTKEY", "EASTKEY-secret")
+    assert (west.access_key, west.secret_key) == ("WESTKEY", "WESTKEY-secret")
+
+
 def test_airflow_hook_source_reads_endpoint_from_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     topology = load_topology_file(FIXTURE)
     monkeypatch.setenv("AIRFLOW_CONN_MLDR_AWS_US_EAST_1", conn("http://127.0.0.1:4888"))

@@ -433,3 +433,20 @@ def test_backlog_summary_counts_pending_and_failed_and_ignores_canaries() -> Non
     assert not lag.ok and len(problems) == 2
     assert "the oldest has waited 90s, 30s over the threshold 60s" in problems[0] and "data/b" in problems[0]
     assert "1 object(s) FAILED replication to us-west-2" in problems[1] and "data/c" in problems[1]
+
+
+def test_partitions_listed_at_once_depend_on_where_the_servers_are() -> None:
+    from mldr.checks.listing import (
+        LOCAL_PARTITION_CONCURRENCY,
+        REMOTE_PARTITION_CONCURRENCY,
+        partition_concurrency,
+    )
+
+    # servers on this machine share its cores: few requests in flight
+    local = ["http://127.0.0.1:5000", "http://localhost:5001"]
+    assert partition_concurrency(local) == LOCAL_PARTITION_CONCURRENCY
+    # a remote S3 waits on the network: more in flight
+    remote = ["https://s3.us-east-1.amazonaws.com", "https://s3.us-west-2.amazonaws.com"]
+    assert partition_concurrency(remote) == REMOTE_PARTITION_CONCURRENCY
+    assert partition_concurrency(["http://127.0.0.1:5000", remote[0]]) == REMOTE_PARTITION_CONCURRENCY
+    assert LOCAL_PARTITION_CONCURRENCY < REMOTE_PARTITION_CONCURRENCY

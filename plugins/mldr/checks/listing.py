@@ -22,6 +22,7 @@ partition is compared by a merge-join of the two sorted streams (`merge`).
 from __future__ import annotations
 
 import html
+import ipaddress
 import logging
 import os
 import queue
@@ -30,12 +31,12 @@ import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, unquote_plus
+from urllib.parse import quote, unquote_plus, urlsplit
 
 import httpx
 from botocore.auth import S3SigV4Auth
@@ -53,6 +54,14 @@ PREFETCH_PAGES = 2
 #: Beyond this many "directories" at one level, one request per partition costs more than it saves.
 MAX_PREFIX_PARTITIONS = 256
 MAX_DISCOVERY_DEPTH = 4
+#: Partitions listed at once against a remote S3: a LIST page waits mostly on the network, so
+#: more in flight is faster, up to the connection pool.
+REMOTE_PARTITION_CONCURRENCY = 8
+#: ... and against servers on this machine (the sandbox, a local S3-compatible store): they
+#: share our cores, and measured on 2 cores against the sandbox's moto servers, two requests
+#: in flight per server list 10,000 keys a side in 5.2 s, four in 6.6 s (each server's threads
+#: then fight over one interpreter lock).
+LOCAL_PARTITION_CONCURRENCY = 2
 _RETRYABLE_STATUS = {500, 502, 503, 504}
 
 _http_lock = threading.Lock()
@@ -358,8 +367,24 @@ class _Prefetch:
 
 
 def prefetched_objects(lister: BucketLister, prefix: str) -> Iterator[ListedObject]:
-    for page in _Prefetch(lister.pages(prefix=prefix)):
-        yield from page.objects
+    """The objects under `prefix`, listed in a background thread that starts now, not at the
+    first next(): the two sides of a merge-join then wait on their servers at the same time."""
+    pages = _Prefetch(lister.pages(prefix=prefix))
+    return (obj for page in pages for obj in page.objects)
+
+
+def partition_concurrency(endpoints: Iterable[str]) -> int:
+    """How many partitions to list at once, by where the endpoints are."""
+    hosts = {urlsplit(e).hostname or "" for e in endpoints}
+    local = bool(hosts) and all(h == "localhost" or _is_loopback(h) for h in hosts)
+    return LOCAL_PARTITION_CONCURRENCY if local else REMOTE_PARTITION_CONCURRENCY
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # --- partitions ----------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from mldr.checks.listing import (
     Partitioning,
     discover_partitions,
     merge,
+    partition_concurrency,
     prefetched_objects,
 )
 from mldr.checks.replication_status import ReplicationState, StatusSource
@@ -106,7 +107,9 @@ class VerifyOptions:
     mode: Mode = Mode.FULL
     #: pending older than this is not "pending" but missing/mismatched; None: the dataset's RPO
     pending_threshold_seconds: float | None = None
-    workers: int = 8
+    #: partitions listed at once (each lists both sides); None: by where the endpoints are
+    #: (see `listing.partition_concurrency`)
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.sample, bool) or not isinstance(self.sample, int) or self.sample < 0:
@@ -115,7 +118,7 @@ class VerifyOptions:
             raise ConfigurationError(
                 f"pending threshold must be a number of seconds > 0, got {self.pending_threshold_seconds!r}"
             )
-        if self.workers < 1:
+        if self.workers is not None and self.workers < 1:
             raise ConfigurationError(f"workers must be at least 1, got {self.workers}")
         object.__setattr__(self, "mode", Mode(self.mode))
 
@@ -770,7 +773,9 @@ class _DatasetCheck:
         ):
             try:
                 with aws_call(f"s3://{bucket}", region=region):
-                    config = self.s3[region].get_bucket_encryption(Bucket=bucket)
+                    # beside the probe, so as quick to give up on a region that does not answer
+                    s3 = self.factory.client("s3", region, timeouts=PROBE_TIMEOUTS)
+                    config = s3.get_bucket_encryption(Bucket=bucket)
             except AwsError as exc:
                 if error_code(exc) not in {"ServerSideEncryptionConfigurationNotFoundError", "AccessDenied"}:
                     raise
@@ -832,7 +837,8 @@ class _DatasetCheck:
                 self._compare_stream(prefetched_objects(src, prefix), prefetched_objects(dst, prefix))
             )
 
-        workers = max(1, min(self.options.workers, len(parts.prefixes)))
+        wanted = self.options.workers or partition_concurrency(lister.endpoint for lister in self.listers)
+        workers = max(1, min(wanted, len(parts.prefixes)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify-partition") as partitions:
             for future in [partitions.submit(run, p) for p in parts.prefixes]:
                 future.result()
@@ -1135,13 +1141,22 @@ class _DatasetCheck:
             threshold_seconds=self.threshold,
         )
         try:
+            kms = self.pool.submit(self._bucket_kms)
             self.preflight()
-            self.kms = self._bucket_kms()
+            self.kms = kms.result()
+            # The follow-ups that do not need the listing's result run beside it: the bucket
+            # settings and history behind point-in-time restore, and the model recovery points.
+            retention_future = self.pool.submit(self.retention_check)
+            points_future = (
+                self.pool.submit(self.recovery_points)
+                if self.dataset.kind is DatasetKind.MODEL_ARTIFACTS
+                else None
+            )
             parts = self.listing_pass()
             findings = self.findings()
             restore = self.restore_test()
-            retention = self.retention_check()
-            points = self.recovery_points() if self.dataset.kind is DatasetKind.MODEL_ARTIFACTS else None
+            retention = retention_future.result()
+            points = points_future.result() if points_future is not None else None
         except MldrError as exc:
             log.error("verify %s: %s", self.dataset.name, exc)
             return DatasetVerification(**base, error=str(exc), seconds=time.monotonic() - started)
