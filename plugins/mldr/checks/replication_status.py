@@ -8,15 +8,15 @@ mldr asks through `status_source(...)` and never cares which one answers.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-import httpx
-
+from mldr import lean_http
 from mldr.aws import ClientFactory, aws_call
-from mldr.errors import AwsError, RegionUnreachable
+from mldr.errors import AwsError, RegionUnreachable, SandboxError
 from mldr.topology import Topology
 
 
@@ -59,15 +59,25 @@ class SandboxStatusSource:
 
     def __init__(self, replicator_url: str, timeout: float = 5.0) -> None:
         self.url = replicator_url.rstrip("/")
-        self.http = httpx.Client(timeout=timeout)
+        self.timeout = lean_http.timeout(connect=timeout, read=timeout)
 
-    def _get(self, path: str, params: dict[str, str]) -> httpx.Response:
+    def _get(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
+        """(HTTP status, decoded JSON body or None); the replicator not answering is an error."""
         try:
-            return self.http.get(f"{self.url}{path}", params=params)
-        except httpx.HTTPError as exc:
+            response = lean_http.pool().request(
+                "GET", f"{self.url}{path}", fields=params, timeout=self.timeout
+            )
+        except lean_http.TransportError as exc:
             raise RegionUnreachable(
                 f"sandbox replicator did not answer ({exc}); is the sandbox up?", resource="replicator"
             ) from exc
+        if response.status == 404:
+            return 404, None
+        if response.status != 200:
+            raise SandboxError(
+                f"sandbox replicator answered {path} with HTTP {response.status}: {response.data[:200]!r}"
+            )
+        return 200, json.loads(response.data)
 
     def status(
         self, *, region: str, bucket: str, key: str, version_id: str | None = None
@@ -75,15 +85,15 @@ class SandboxStatusSource:
         params = {"bucket": bucket, "key": key}
         if version_id:
             params["version_id"] = version_id
-        response = self._get("/status", params)
-        if response.status_code == 404:
+        code, body = self._get("/status", params)
+        if code == 404:
             return ReplicationState.UNKNOWN
-        response.raise_for_status()
-        return ReplicationState(response.json()["status"])
+        return ReplicationState(body["status"])
 
     def backlog(self, *, region: str, bucket: str) -> list[BacklogItem]:
-        response = self._get("/backlog", {"bucket": bucket})
-        response.raise_for_status()
+        code, body = self._get("/backlog", {"bucket": bucket})
+        if code == 404:
+            raise SandboxError(f"sandbox replicator has no /backlog for {bucket}")
         return [
             BacklogItem(
                 bucket=e["bucket"],
@@ -95,7 +105,7 @@ class SandboxStatusSource:
                 is_delete_marker=bool(e["is_delete_marker"]),
                 error=e.get("error"),
             )
-            for e in response.json()["backlog"]
+            for e in body["backlog"]
         ]
 
 

@@ -42,8 +42,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import httpx
-
 from mldr.aws import PROBE_TIMEOUTS, ClientFactory, Timeouts, aws_call, error_code
 from mldr.checks.listing import (
     BucketLister,
@@ -857,7 +855,7 @@ class _DatasetCheck:
         if len(keys) > STATUS_LOOKUP_LIMIT:
             try:
                 items = self.status.backlog(region=region, bucket=bucket)
-            except (MldrError, httpx.HTTPError) as exc:
+            except MldrError as exc:
                 log.warning("replication backlog of %s not readable (%s); states unknown", bucket, exc)
                 return {}
             latest: dict[str, tuple[float, ReplicationState]] = {}
@@ -869,7 +867,7 @@ class _DatasetCheck:
         def one(key: str) -> ReplicationState:
             try:
                 return self.status.status(region=region, bucket=bucket, key=key)
-            except (MldrError, httpx.HTTPError) as exc:
+            except MldrError as exc:
                 log.debug("replication status of s3://%s/%s unknown: %s", bucket, key, exc)
                 return ReplicationState.UNKNOWN
 
@@ -1043,7 +1041,7 @@ class _DatasetCheck:
         bucket = dataset.buckets[self.source_region]
         try:
             state = self.status.status(region=self.source_region, bucket=bucket, key=key)
-        except (MldrError, httpx.HTTPError):
+        except MldrError:
             state = ReplicationState.UNKNOWN
         if state is ReplicationState.PENDING:
             return RefCheck(role, dataset.name, key, RefState.PENDING, "replication pending")
