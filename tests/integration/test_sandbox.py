@@ -97,6 +97,57 @@ def test_write_replicates_within_the_lag(sandbox_state: SandboxState, buckets: t
     assert hashlib.sha256(body).digest().hex() == hashlib.sha256(body).hexdigest()
 
 
+def test_copy_object_reads_a_bucket_in_the_other_region(
+    sandbox_state: SandboxState, buckets: tuple[str, str]
+) -> None:
+    # S3 copies across regions when asked; moto alone knows only its own buckets
+    from botocore.exceptions import ClientError
+
+    from mldr.actions import write_fence
+
+    primary_bucket, secondary_bucket = buckets
+    east, west = s3(sandbox_state, sandbox_state.primary), s3(sandbox_state, sandbox_state.secondary)
+    key = f"it/copy/{uuid.uuid4()} with space+plus.bin"
+    body = uuid.uuid4().bytes * 50
+    put = west.put_object(
+        Bucket=secondary_bucket, Key=key, Body=body, Metadata={"owner": "it"}, ContentType="application/x-it"
+    )
+    copied = east.copy_object(
+        Bucket=primary_bucket,
+        Key=key,
+        CopySource={"Bucket": secondary_bucket, "Key": key, "VersionId": put["VersionId"]},
+        CopySourceIfMatch=put["ETag"],
+    )
+    assert copied["CopyObjectResult"]["ETag"] == put["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    assert copied["CopySourceVersionId"] == put["VersionId"]
+    got = east.get_object(Bucket=primary_bucket, Key=key)
+    assert got["Body"].read() == body
+    assert (got["Metadata"], got["ContentType"]) == ({"owner": "it"}, "application/x-it")
+
+    # the source changed since it was listed: S3 refuses the conditional copy
+    with pytest.raises(ClientError) as refused:
+        east.copy_object(
+            Bucket=primary_bucket,
+            Key=key + ".2",
+            CopySource={"Bucket": secondary_bucket, "Key": key},
+            CopySourceIfMatch='"00000000000000000000000000000000"',
+        )
+    assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert not exists(east, primary_bucket, key + ".2")
+
+    # a write fence on the receiving bucket refuses a copy like any other write
+    write_fence.fence(east, primary_bucket, sandbox_state.primary)
+    try:
+        with pytest.raises(ClientError) as fenced:
+            east.copy_object(
+                Bucket=primary_bucket, Key=key + ".3", CopySource={"Bucket": secondary_bucket, "Key": key}
+            )
+        assert fenced.value.response["Error"]["Code"] == "AccessDenied"
+    finally:
+        write_fence.lift(east, primary_bucket, sandbox_state.primary)
+    assert not exists(east, primary_bucket, key + ".3")
+
+
 def test_delete_marker_replicates(sandbox_state: SandboxState, buckets: tuple[str, str]) -> None:
     src, dst = buckets
     key = f"it/{uuid.uuid4()}.txt"

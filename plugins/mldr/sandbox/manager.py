@@ -285,9 +285,13 @@ class Sandbox:
         trainer.start()
         replicator_port = free_port()
         state.replicator_url = f"http://127.0.0.1:{replicator_port}"
+        ports = {name: free_port() for name in ("global", *state.regions)}
         for name in ("global", *state.regions):
-            port = free_port()
+            port = ports[name]
             observe = [] if name == "global" else ["--replicator-url", state.replicator_url]
+            # each region's server reads the others' objects, for cross-region CopyObject
+            peers = [r for r in state.regions if r != name] if name != "global" else []
+            observe += [arg for r in peers for arg in ("--peer", f"http://127.0.0.1:{ports[r]}")]
             add(
                 _spawn(
                     d,
