@@ -9,38 +9,64 @@ B wrote before it went down (the data at risk of an unplanned failover). For eve
   it across) — nothing written anywhere is lost; the version it replaces stays a noncurrent
   version.
 
-Only keys whose current state differs are copied, in parallel, with progress in the logs;
-each copy is verified by SHA-256 (S3 checks the bytes against the checksum we send).
+How it stays cheap (a failback waits on it):
+
+- **The current state from plain listings.** Both buckets are listed with ListObjectsV2 (signed
+  and parsed lean, as verification lists them), not ListObjectVersions, which costs S3 (and
+  moto far more) a multiple per key. A key current on one side only needs the other side's
+  history - was it deleted there, and when? - so only those keys are looked up, one small
+  ListObjectVersions each, in parallel.
+- **One request per copy, no bytes through mldr.** A copy is S3's own cross-region
+  `CopyObject`, sent to the receiving region, conditional on the source's listed ETag
+  (`x-amz-copy-source-if-match`), and verified by the copy's ETag: for a single-part object
+  without SSE-KMS it is the MD5 of the bytes S3 wrote, so it must equal the listed one.
+  Objects whose ETag is not an MD5 (multipart, SSE-KMS) or larger than CopyObject takes
+  (5 GB) are downloaded and uploaded with a SHA-256 that S3 checks (`copy_verified`).
+
+Only keys whose current state differs are copied, in parallel, with progress in the logs. A
+key written again while the resync runs (its source no longer matches the listing) is not a
+failure: it is counted as changed, and the next pass (failback's freeze, after the fence)
+copies it.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import logging
+import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from mldr.aws import TRANSFER_TIMEOUTS, ClientFactory, aws_call
+from mldr.checks.listing import BucketLister
+from mldr.checks.verification import bucket_default_kms, is_content_etag
 from mldr.errors import AwsError, MldrError
+from mldr.s3_signed import SignedS3, encode, error_from
 from mldr.topology import Dataset, Topology
 
 log = logging.getLogger(__name__)
 
 WORKERS = 32
+#: S3's limit for one CopyObject; larger objects take the download-upload path
+COPY_OBJECT_LIMIT = 5 * 1024**3
+_ETAG = re.compile(rb"<ETag>([^<]*)</ETag>")
 
 
 @dataclass(frozen=True)
 class Current:
-    """The latest version of a key in one bucket."""
+    """The latest version of a key in one bucket (its id is known when it was looked up)."""
 
     key: str
-    version_id: str
+    version_id: str | None
     last_modified: float
     etag: str
     size: int
@@ -53,6 +79,7 @@ class Transfer:
     source_region: str
     target_region: str
     action: str  # copy | delete
+    source: Current | None = None  # what is copied, as listed
 
 
 @dataclass
@@ -62,6 +89,12 @@ class DatasetResync:
     copied_to: dict[str, int] = field(default_factory=dict)
     deleted_in: dict[str, int] = field(default_factory=dict)
     bytes_copied: int = 0
+    #: keys looked up in the other region's history (current on one side only)
+    keys_looked_up: int = 0
+    #: copied by CopyObject (verified by ETag) / by download and upload (verified by SHA-256)
+    server_side_copies: int = 0
+    #: keys written again during the resync: left for the next pass
+    changed_during: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -69,9 +102,12 @@ class DatasetResync:
         return {
             "dataset": self.dataset,
             "keys_compared": self.keys_compared,
+            "keys_looked_up": self.keys_looked_up,
             "copied_to": self.copied_to,
             "deleted_in": self.deleted_in,
             "bytes_copied": self.bytes_copied,
+            "server_side_copies": self.server_side_copies,
+            "changed_during": self.changed_during,
             "failures": self.failures,
             "seconds": round(self.seconds, 3),
         }
@@ -81,25 +117,27 @@ def _epoch(value: datetime) -> float:
     return value.timestamp()
 
 
-def list_current(s3: Any, bucket: str, region: str, prefix: str = "") -> dict[str, Current]:
-    """Latest version (or delete marker) of every key, in one paginated listing."""
-    out: dict[str, Current] = {}
-    with aws_call(f"bucket {bucket}", region=region):
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
-            for v in page.get("Versions", []):
-                if v.get("IsLatest"):
-                    out[v["Key"]] = Current(
-                        v["Key"],
-                        v["VersionId"],
-                        _epoch(v["LastModified"]),
-                        v.get("ETag", ""),
-                        int(v["Size"]),
-                        False,
-                    )
-            for m in page.get("DeleteMarkers", []):
-                if m.get("IsLatest"):
-                    out[m["Key"]] = Current(m["Key"], m["VersionId"], _epoch(m["LastModified"]), "", 0, True)
-    return out
+def list_current(lister: BucketLister, prefix: str = "") -> dict[str, Current]:
+    """Every current object under `prefix` (keys deleted there are simply absent)."""
+    return {
+        o.key: Current(o.key, None, o.last_modified, o.etag, o.size, False)
+        for o in lister.objects(prefix=prefix)
+    }
+
+
+def latest_version(s3: Any, bucket: str, region: str, key: str) -> Current | None:
+    """The newest version or delete marker of exactly `key` (None: it has no history here)."""
+    with aws_call(f"s3://{bucket}/{key}", region=region):
+        page = s3.list_object_versions(Bucket=bucket, Prefix=key, MaxKeys=16)
+    # the exact key sorts before every longer key with it as a prefix, its newest first
+    for v in page.get("Versions", []):
+        if v["Key"] == key and v.get("IsLatest"):
+            etag = v.get("ETag", "").strip('"')
+            return Current(key, v["VersionId"], _epoch(v["LastModified"]), etag, int(v["Size"]), False)
+    for m in page.get("DeleteMarkers", []):
+        if m["Key"] == key and m.get("IsLatest"):
+            return Current(key, m["VersionId"], _epoch(m["LastModified"]), "", 0, True)
+    return None
 
 
 def _same(a: Current | None, b: Current | None) -> bool:
@@ -110,6 +148,29 @@ def _same(a: Current | None, b: Current | None) -> bool:
     return a.size == b.size and a.etag == b.etag
 
 
+def decide(
+    key: str,
+    a: Current | None,
+    s: Current | None,
+    *,
+    active_region: str,
+    standby_region: str,
+    since: float,
+) -> Transfer | None:
+    """What makes `key` equal in both regions, from its latest state in each (None: no history)."""
+    if _same(a, s):
+        return None
+    if a is not None and a.last_modified >= since:
+        if a.deleted:
+            return Transfer(key, active_region, standby_region, "delete")
+        return Transfer(key, active_region, standby_region, "copy", a)
+    if s is not None and not s.deleted:
+        return Transfer(key, standby_region, active_region, "copy", s)
+    if s is not None and s.deleted and a is not None and not a.deleted:
+        return Transfer(key, standby_region, active_region, "delete")
+    return None
+
+
 def plan(
     active: dict[str, Current],
     standby: dict[str, Current],
@@ -117,31 +178,79 @@ def plan(
     active_region: str,
     standby_region: str,
     since: float,
-) -> Iterator[Transfer]:
-    """The transfers that make both sides equal (see the module docstring for who wins)."""
+    history: Callable[[str, str], Current | None],
+    pool: ThreadPoolExecutor | None = None,
+) -> tuple[list[Transfer], int]:
+    """The transfers that make both sides equal (see the module docstring for who wins), and
+    how many keys needed `history(region, key)`: the other side's latest version or delete
+    marker, asked for only where the current objects alone cannot decide."""
+    transfers: list[Transfer] = []
+    lookups: list[tuple[str, str]] = []  # (key, region to look in)
     for key in sorted(active.keys() | standby.keys()):
         a, s = active.get(key), standby.get(key)
-        if _same(a, s):
-            continue
-        if a is not None and a.last_modified >= since:
-            if a.deleted:
-                yield Transfer(key, active_region, standby_region, "delete")
-            else:
-                yield Transfer(key, active_region, standby_region, "copy")
-        elif s is not None and not s.deleted:
-            yield Transfer(key, standby_region, active_region, "copy")
-        elif s is not None and s.deleted and a is not None and not a.deleted:
-            yield Transfer(key, standby_region, active_region, "delete")
+        if a is not None and s is None and a.last_modified < since:
+            lookups.append((key, standby_region))  # did the standby delete it?
+        elif a is None and s is not None:
+            lookups.append((key, active_region))  # deleted in the active region since the failover?
+        else:
+            t = decide(key, a, s, active_region=active_region, standby_region=standby_region, since=since)
+            if t is not None:
+                transfers.append(t)
+    found = list((pool.map if pool else map)(lambda kr: history(kr[1], kr[0]), lookups))
+    for (key, region), other in zip(lookups, found, strict=True):
+        a = other if region == active_region else active.get(key)
+        s = other if region == standby_region else standby.get(key)
+        t = decide(key, a, s, active_region=active_region, standby_region=standby_region, since=since)
+        if t is not None:
+            transfers.append(t)
+    transfers.sort(key=lambda t: t.key)
+    return transfers, len(lookups)
 
 
-def copy_verified(
-    src: Any, dst: Any, *, src_bucket: str, dst_bucket: str, key: str, version_id: str | None
-) -> int:
-    """Copy one object across regions; S3 rejects the put if the bytes don't match SHA-256."""
+class SourceChanged(MldrError):
+    """The source no longer holds what was listed: written again while the resync ran."""
+
+
+def copy_across(dst: SignedS3, *, src_bucket: str, dst_bucket: str, source: Current) -> int:
+    """S3's CopyObject from another region, verified: S3 copies only if the source still has
+    the listed ETag, and the copy's ETag (the MD5 of the bytes written) must be that ETag."""
+    copy_source = f"/{encode(src_bucket)}/{encode(source.key, safe='-_.~/')}"
+    if source.version_id:
+        copy_source += f"?versionId={encode(source.version_id)}"
+    headers = {"x-amz-copy-source": copy_source, "x-amz-copy-source-if-match": f'"{source.etag}"'}
+    resource = f"s3://{dst_bucket}/{source.key}"
+    response = dst.send("PUT", dst.url(dst_bucket, source.key), resource=resource, headers=headers)
+    body = bytes(response.data)
+    if response.status == 412:
+        raise SourceChanged(f"{source.key}: changed in s3://{src_bucket} since it was listed")
+    # S3 may answer a copy 200 and still fail it: the error is then in the body
+    if response.status != 200 or b"<Error>" in body:
+        with aws_call(resource, region=dst.region):
+            raise error_from(response, "CopyObject")
+    match = _ETAG.search(body)
+    etag = html.unescape(match.group(1).decode()).strip('"') if match else ""
+    if etag != source.etag:
+        raise MldrError(f"{resource}: the copy's ETag {etag!r} is not the source's {source.etag!r}")
+    return source.size
+
+
+def copy_verified(src: Any, dst: Any, *, src_bucket: str, dst_bucket: str, key: str, source: Current) -> int:
+    """Download and upload one object; S3 rejects the upload if the bytes don't match SHA-256.
+
+    The download is of the listed state: the listed version when its id is known, else the
+    current version if its ETag is still the listed one (`SourceChanged` otherwise).
+    """
     kwargs: dict[str, Any] = {"Bucket": src_bucket, "Key": key, "ChecksumMode": "ENABLED"}
-    if version_id:
-        kwargs["VersionId"] = version_id
-    obj = src.get_object(**kwargs)
+    if source.version_id:
+        kwargs["VersionId"] = source.version_id
+    elif source.etag:
+        kwargs["IfMatch"] = f'"{source.etag}"'
+    try:
+        obj = src.get_object(**kwargs)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            raise SourceChanged(f"{key}: changed in s3://{src_bucket} since it was listed") from exc
+        raise
     body = obj["Body"].read()
     digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
     if obj.get("ChecksumSHA256") and "-" not in obj["ChecksumSHA256"] and obj["ChecksumSHA256"] != digest:
@@ -190,21 +299,27 @@ def resync_dataset(
     started = time.monotonic()
     report = DatasetResync(dataset=dataset.name)
     buckets = dataset.buckets
-    clients = {
-        r: factory.client("s3", r, timeouts=TRANSFER_TIMEOUTS) for r in (active_region, standby_region)
+    regions = (active_region, standby_region)
+    clients = {r: factory.client("s3", r, timeouts=TRANSFER_TIMEOUTS) for r in regions}
+    listers = {
+        r: BucketLister(clients[r], bucket=buckets[r], region=r, timeouts=TRANSFER_TIMEOUTS) for r in regions
     }
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        fa = pool.submit(
-            list_current, clients[active_region], buckets[active_region], active_region, dataset.prefix
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=f"resync-{dataset.name}") as pool:
+        listed = {r: pool.submit(list_current, listers[r], dataset.prefix) for r in regions}
+        kms = {r: pool.submit(bucket_default_kms, clients[r], buckets[r], r) for r in regions}
+        active, standby = listed[active_region].result(), listed[standby_region].result()
+        transfers, report.keys_looked_up = plan(
+            active,
+            standby,
+            active_region=active_region,
+            standby_region=standby_region,
+            since=since,
+            history=lambda region, key: latest_version(clients[region], buckets[region], region, key),
+            pool=pool,
         )
-        fs = pool.submit(
-            list_current, clients[standby_region], buckets[standby_region], standby_region, dataset.prefix
-        )
-        active, standby = fa.result(), fs.result()
+        # with SSE-KMS on either side, no ETag is an MD5: copies are checked by SHA-256 instead
+        server_side = not any(k.result() for k in kms.values())
     report.keys_compared = len(active.keys() | standby.keys())
-    transfers = list(
-        plan(active, standby, active_region=active_region, standby_region=standby_region, since=since)
-    )
     if only_to is not None:
         # e.g. after the active region is fenced: it cannot take writes, so nothing may go there
         blocked = [t for t in transfers if t.target_region != only_to]
@@ -213,36 +328,43 @@ def resync_dataset(
         ]
         transfers = [t for t in transfers if t.target_region == only_to]
     log.info(
-        "resync %s: %d keys compared, %d to transfer (active %s, standby %s)",
+        "resync %s: %d keys compared (%d looked up in the other region's history), %d to transfer "
+        "(active %s, standby %s)",
         dataset.name,
         report.keys_compared,
+        report.keys_looked_up,
         len(transfers),
         active_region,
         standby_region,
     )
     progress = _Progress(f"resync {dataset.name}", len(transfers))
     lock = threading.Lock()
-    current = {active_region: active, standby_region: standby}
+    signed = {r: SignedS3(clients[r], region=r, timeouts=TRANSFER_TIMEOUTS) for r in regions}
 
     def run(t: Transfer) -> None:
         src, dst = clients[t.source_region], clients[t.target_region]
-        with aws_call(f"s3://{buckets[t.target_region]}/{t.key}", region=t.target_region):
-            if t.action == "delete":
-                dst.delete_object(Bucket=buckets[t.target_region], Key=t.key)
-                with lock:
-                    report.deleted_in[t.target_region] = report.deleted_in.get(t.target_region, 0) + 1
-            else:
-                size = copy_verified(
-                    src,
-                    dst,
-                    src_bucket=buckets[t.source_region],
-                    dst_bucket=buckets[t.target_region],
-                    key=t.key,
-                    version_id=current[t.source_region][t.key].version_id,
+        src_bucket, dst_bucket = buckets[t.source_region], buckets[t.target_region]
+        if t.action == "delete":
+            with aws_call(f"s3://{dst_bucket}/{t.key}", region=t.target_region):
+                dst.delete_object(Bucket=dst_bucket, Key=t.key)
+            with lock:
+                report.deleted_in[t.target_region] = report.deleted_in.get(t.target_region, 0) + 1
+        else:
+            assert t.source is not None
+            across = server_side and is_content_etag(t.source.etag) and t.source.size <= COPY_OBJECT_LIMIT
+            if across:
+                size = copy_across(
+                    signed[t.target_region], src_bucket=src_bucket, dst_bucket=dst_bucket, source=t.source
                 )
-                with lock:
-                    report.copied_to[t.target_region] = report.copied_to.get(t.target_region, 0) + 1
-                    report.bytes_copied += size
+            else:
+                with aws_call(f"s3://{dst_bucket}/{t.key}", region=t.target_region):
+                    size = copy_verified(
+                        src, dst, src_bucket=src_bucket, dst_bucket=dst_bucket, key=t.key, source=t.source
+                    )
+            with lock:
+                report.copied_to[t.target_region] = report.copied_to.get(t.target_region, 0) + 1
+                report.bytes_copied += size
+                report.server_side_copies += int(across)
         progress.tick()
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -250,9 +372,19 @@ def resync_dataset(
         for future in as_completed(futures):
             try:
                 future.result()
+            except SourceChanged:
+                report.changed_during.append(futures[future].key)
             except (AwsError, MldrError) as exc:
                 report.failures.append(f"{futures[future].key}: {exc}")
+    report.changed_during.sort()
     report.seconds = time.monotonic() - started
+    if report.changed_during:
+        log.warning(
+            "resync %s: %d key(s) written again during the resync, left for the next pass (first: %s)",
+            dataset.name,
+            len(report.changed_during),
+            report.changed_during[0],
+        )
     if report.failures:
         log.error(
             "resync %s: %d transfer(s) failed, first: %s",

@@ -27,22 +27,20 @@ import logging
 import queue
 import re
 import threading
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, unquote_plus, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 
 from mldr import lean_http
 from mldr.aws import Timeouts, aws_call
-from mldr.errors import AwsError, RegionUnreachable
+from mldr.errors import AwsError
+from mldr.s3_signed import SignedS3, error_from
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +58,6 @@ REMOTE_PARTITION_CONCURRENCY = 8
 #: in flight per server list 10,000 keys a side in 5.2 s, four in 6.6 s (each server's threads
 #: then fight over one interpreter lock).
 LOCAL_PARTITION_CONCURRENCY = 2
-_RETRYABLE_STATUS = {500, 502, 503, 504}
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,34 +162,20 @@ def parse_tree(body: bytes) -> Page:
     return Page(objects, prefixes, truncated, root.findtext(f"{NS}NextContinuationToken"))
 
 
-def _error_from(response: Any) -> ClientError:
-    code, message = f"HTTP{response.status}", response.reason or ""
-    try:
-        root = ET.fromstring(response.data)
-        code = root.findtext("Code") or code
-        message = root.findtext("Message") or message
-    except ET.ParseError:
-        pass
-    return ClientError({"Error": {"Code": code, "Message": message}}, "ListObjectsV2")
-
-
-def _encode(value: str) -> str:
-    # RFC 3986 strict, as SigV4 canonicalises it: what we sign is exactly what we send
-    return quote(value, safe="-_.~")
-
-
 class BucketLister:
-    """ListObjectsV2 for one bucket, signed with a boto3 client's credentials, parsed lean."""
+    """ListObjectsV2 for one bucket, signed with a botocore client's credentials, parsed lean."""
 
     def __init__(self, client: Any, *, bucket: str, region: str, timeouts: Timeouts) -> None:
         self.client = client
         self.bucket = bucket
         self.region = region
         self.timeouts = timeouts
-        self.endpoint = str(client.meta.endpoint_url).rstrip("/")
-        # boto3's own CRT integration reads the client's credentials the same way.
-        self._credentials = client._get_credentials()
-        self.requests = 0
+        self.s3 = SignedS3(client, region=region, timeouts=timeouts)
+        self.endpoint = self.s3.endpoint
+
+    @property
+    def requests(self) -> int:
+        return self.s3.requests
 
     def url(self, *, prefix: str, token: str | None, start_after: str | None, delimiter: str | None) -> str:
         params = {"list-type": "2", "max-keys": str(PAGE_SIZE), "encoding-type": "url", "prefix": prefix}
@@ -202,43 +185,18 @@ class BucketLister:
             params["start-after"] = start_after
         if delimiter:
             params["delimiter"] = delimiter
-        query = "&".join(f"{k}={_encode(v)}" for k, v in sorted(params.items()))
-        return f"{self.endpoint}/{_encode(self.bucket)}?{query}"
+        return self.s3.url(self.bucket, query=params)
 
     def _signed_headers(self, url: str) -> dict[str, str]:
-        if self._credentials is None:
-            return {}  # anonymous access (unsigned), as botocore does without credentials
-        request = AWSRequest(method="GET", url=url, headers={})
-        S3SigV4Auth(self._credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)
-        return dict(request.headers.items())
+        return self.s3.signed_headers("GET", url)
 
     def _get(self, url: str) -> bytes:
         resource = f"s3://{self.bucket}"
-        timeout = lean_http.timeout(connect=self.timeouts.connect, read=self.timeouts.read)
-        attempts = max(1, self.timeouts.max_attempts)
-        for attempt in range(1, attempts + 1):
-            self.requests += 1
-            try:
-                response = lean_http.pool().request(
-                    "GET", url, headers=self._signed_headers(url), timeout=timeout
-                )
-            except lean_http.TransportError as exc:
-                if attempt < attempts:
-                    continue
-                raise RegionUnreachable(
-                    f"no answer listing the bucket ({type(exc).__name__}); the region may be down - "
-                    "check its health, or fail over in unplanned mode",
-                    resource=resource,
-                    region=self.region,
-                ) from exc
-            if response.status == 200:
-                return bytes(response.data)
-            if response.status in _RETRYABLE_STATUS and attempt < attempts:
-                time.sleep(0.2 * 2**attempt)  # S3 SlowDown / InternalError: back off, as botocore does
-                continue
-            with aws_call(resource, region=self.region):
-                raise _error_from(response)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+        response = self.s3.send("GET", url, resource=resource)
+        if response.status == 200:
+            return bytes(response.data)
+        with aws_call(resource, region=self.region):
+            raise error_from(response, "ListObjectsV2")
 
     def probe(self, timeouts: Timeouts) -> None:
         """HEAD the bucket once, with short timeouts: does the region answer, is the bucket there?
@@ -246,25 +204,8 @@ class BucketLister:
         Signed like the listings, so it needs no client of its own (a botocore client costs
         ~0.1 s of CPU to create; a dead region must be found in seconds, not after retries).
         """
-        url = f"{self.endpoint}/{_encode(self.bucket)}"
-        request = AWSRequest(method="HEAD", url=url, headers={})
-        if self._credentials is not None:
-            S3SigV4Auth(self._credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)
         resource = f"s3://{self.bucket}"
-        try:
-            response = lean_http.pool().request(
-                "HEAD",
-                url,
-                headers=dict(request.headers.items()),
-                timeout=lean_http.timeout(connect=timeouts.connect, read=timeouts.read),
-            )
-        except lean_http.TransportError as exc:
-            raise RegionUnreachable(
-                f"no answer ({type(exc).__name__}); the region may be down - check its health, "
-                "or fail over in unplanned mode",
-                resource=resource,
-                region=self.region,
-            ) from exc
+        response = self.s3.send("HEAD", self.s3.url(self.bucket), resource=resource, timeouts=timeouts)
         if response.status != 200:
             code = {404: "NoSuchBucket", 403: "AccessDenied"}.get(response.status, f"HTTP{response.status}")
             with aws_call(resource, region=self.region):

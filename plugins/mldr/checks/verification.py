@@ -154,6 +154,23 @@ def is_content_etag(etag: str) -> bool:
     return bool(_MD5_ETAG.match(etag.strip('"').lower()))
 
 
+def bucket_default_kms(s3: Any, bucket: str, region: str) -> bool:
+    """Whether the bucket encrypts new objects with SSE-KMS by default (their ETags are then
+    not the MD5 of their bytes). Unreadable encryption settings count as not KMS."""
+    try:
+        with aws_call(f"s3://{bucket}", region=region):
+            config = s3.get_bucket_encryption(Bucket=bucket)
+    except AwsError as exc:
+        if error_code(exc) not in {"ServerSideEncryptionConfigurationNotFoundError", "AccessDenied"}:
+            raise
+        return False
+    rules = config.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+    return any(
+        str(rule.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm", "")).startswith("aws:kms")
+        for rule in rules
+    )
+
+
 def listing_verdict(a: ListedObject, b: ListedObject, *, kms: bool) -> tuple[Basis, bool | None]:
     """Compare two listed objects: (basis, equal), equal None when a checksum must decide.
 
@@ -764,24 +781,14 @@ class _DatasetCheck:
 
     def _bucket_kms(self) -> bool:
         """Default encryption SSE-KMS on either bucket: no ETag there is a content hash."""
-        kms = False
-        for region, bucket in (
-            (self.source_region, self.source_bucket),
-            (self.target_region, self.target_bucket),
-        ):
-            try:
-                with aws_call(f"s3://{bucket}", region=region):
-                    # beside the probe, so as quick to give up on a region that does not answer
-                    s3 = self.factory.client("s3", region, timeouts=PROBE_TIMEOUTS)
-                    config = s3.get_bucket_encryption(Bucket=bucket)
-            except AwsError as exc:
-                if error_code(exc) not in {"ServerSideEncryptionConfigurationNotFoundError", "AccessDenied"}:
-                    raise
-                continue
-            for rule in config.get("ServerSideEncryptionConfiguration", {}).get("Rules", []):
-                algorithm = rule.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm", "")
-                kms = kms or str(algorithm).startswith("aws:kms")
-        return kms
+        # beside the probe, so as quick to give up on a region that does not answer
+        return any(
+            bucket_default_kms(self.factory.client("s3", region, timeouts=PROBE_TIMEOUTS), bucket, region)
+            for region, bucket in (
+                (self.source_region, self.source_bucket),
+                (self.target_region, self.target_bucket),
+            )
+        )
 
     def _compare_stream(self, source: Iterator[ListedObject], target: Iterator[ListedObject]) -> int:
         """Merge-join one partition. The common case - same size, same MD5 ETag - is settled
