@@ -4,6 +4,7 @@ the CloudWatch series it published - also while the primary region is down."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
@@ -20,7 +21,10 @@ pytestmark = pytest.mark.sandbox
 
 
 def test_dashboard_reads_what_the_lag_check_recorded_and_survives_a_region_outage(sandbox: Sandbox) -> None:
-    topology = load_topology(use_airflow=False)
+    # A topology name of its own: CloudWatch plots each period's maximum, and another test's lag
+    # check published in the same 5-minute period would otherwise be the point plotted.
+    shared = load_topology(use_airflow=False)
+    topology = shared.model_copy(update={"name": f"{shared.name}-dashboard-{uuid.uuid4().hex[:8]}"})
     factory = ClientFactory.from_environment(topology)
     # what `mldr lag` and the dr_replication_lag DAG do: measure, keep the report, publish metrics
     report = measure_lag(factory, topology, options=LagOptions(canary_timeout_seconds=15))
@@ -67,4 +71,5 @@ def test_dashboard_reads_what_the_lag_check_recorded_and_survives_a_region_outag
         "reports from the replica"
     )
     assert 'id="active-region"' in page
-    assert took < 60, f"the first read during the outage took {took:.0f}s"
+    # one timeout per region that does not answer, not one per report kind and listing window
+    assert took < 15, f"the first read during the outage took {took:.0f}s"

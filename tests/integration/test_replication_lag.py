@@ -181,3 +181,25 @@ def test_a_write_acknowledged_just_before_its_region_stops_is_in_the_backlog(
         sandbox.heal(primary)
     mine = {(i.key, i.version_id, i.size) for i in backlog if i.key.startswith(prefix)}
     assert mine == {(f"{prefix}{i}.bin", v, 100 + i) for i, v in enumerate(written)}
+
+
+def test_a_source_region_outage_breaches_within_seconds_and_the_report_lands_in_the_other_region(
+    sandbox: Sandbox, topology: Topology, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lag check runs every five minutes; with the source region down it must say so at once,
+    not after each dataset's canary write and each copy of the report has waited out its retries."""
+    primary, secondary = topology.primary_region, topology.secondary_region
+    sandbox.region_outage(primary)
+    try:
+        started = time.monotonic()
+        code = main(["lag", "--json"])
+        took = time.monotonic() - started
+    finally:
+        sandbox.heal(primary)
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    for d in doc["datasets"]:
+        assert not d["ok"]
+        assert primary in d["canary"]["error"], d["canary"]
+    assert set(doc["reports"]) == {secondary}, "the report is kept where it can be"
+    assert took < 15, f"a source outage should be reported within seconds, took {took:.1f}s"

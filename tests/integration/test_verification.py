@@ -375,7 +375,8 @@ def test_an_unreachable_secondary_fails_fast_and_only_the_failure_report_is_writ
     [d] = doc["datasets"]
     assert not d["ok"]
     assert secondary in d["error"] and "no answer" in d["error"], d["error"]
-    assert took < 30, f"an outage should fail within seconds, took {took:.0f}s"
+    # the probe's timeout, once: the report and metrics skip the region it found silent
+    assert took < 15, f"an outage should fail within seconds, took {took:.0f}s"
     assert set(doc["reports"]) == {primary}, "the report of the failure is kept where it can be"
     new = primary_after - before[primary]
     assert len(new) == 2 and all(k.startswith("reports/verification/") for k in new)

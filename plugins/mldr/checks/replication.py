@@ -253,10 +253,13 @@ def measure_canary(
     source_bucket, target_bucket = dataset.buckets[source_region], dataset.buckets[target_region]
     key = canary_key(dataset)
     body = json.dumps({"written_at": datetime.now(UTC).isoformat(), "purpose": "mldr replication-lag canary"})
+    if silent := factory.silent.describe(source_region):
+        return CanaryResult(key, None, 0.0, error=f"could not write the canary: {silent}")
     writer = factory.client("s3", source_region)
     reader = factory.client("s3", target_region, timeouts=PROBE_TIMEOUTS)
     try:
-        with aws_call(f"s3://{source_bucket}/{key}", region=source_region):
+        written_to = f"s3://{source_bucket}/{key}"
+        with factory.silent.watch(source_region), aws_call(written_to, region=source_region):
             writer.put_object(
                 Bucket=source_bucket, Key=key, Body=body.encode(), ContentType="application/json"
             )
@@ -267,7 +270,9 @@ def measure_canary(
     while True:
         started = time.monotonic()
         try:
-            with aws_call(f"s3://{target_bucket}/{key}", region=target_region):
+            # a target found silent is not asked again by this run's report and metrics
+            resource = f"s3://{target_bucket}/{key}"
+            with factory.silent.watch(target_region), aws_call(resource, region=target_region):
                 reader.head_object(Bucket=target_bucket, Key=key)
             return CanaryResult(key, time.monotonic() - written, time.monotonic() - written)
         except RegionUnreachable as exc:
@@ -450,12 +455,18 @@ def measure_lag(
 ) -> LagReport:
     """Measure every named dataset (all when None), side by side. Raises only for bad input."""
     from mldr.checks.direction import replication_direction
+    from mldr.checks.health import s3_reachable
     from mldr.checks.replication_status import status_source
 
     selected = topology.datasets_named(datasets)
     measured_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     source, _ = replication_direction(factory, topology, source_region=source_region)
     status = status or status_source(topology, factory)
+    # A source that does not answer is found here in seconds (and marked silent), not by each
+    # dataset's canary write waiting out its retries; its report copy and metrics are skipped.
+    reachable, why = s3_reachable(factory, topology, source)
+    if not reachable:
+        log.error("lag: the source region %s does not answer: %s", source, why)
     with ThreadPoolExecutor(max_workers=len(selected), thread_name_prefix="lag") as pool:
         results = list(
             pool.map(

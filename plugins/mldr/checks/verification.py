@@ -1128,7 +1128,13 @@ class _DatasetCheck:
 
     def preflight(self) -> None:
         """Both buckets answer, quickly: a dead region fails in seconds, not after every retry."""
-        futures = [self.pool.submit(lister.probe, PROBE_TIMEOUTS) for lister in self.listers]
+
+        def probe(lister: BucketLister) -> None:
+            # a region found silent here is not asked again by this run's report and metrics
+            with self.factory.silent.watch(lister.region):
+                lister.probe(PROBE_TIMEOUTS)
+
+        futures = [self.pool.submit(probe, lister) for lister in self.listers]
         for future in futures:
             future.result()
 
