@@ -140,8 +140,11 @@ def cli_figures(sandbox: Sandbox, state: Any, env: dict[str, str]) -> dict[str, 
     return figures
 
 
-def resync_figures(sandbox: Sandbox, state: Any, env: dict[str, str], objects: int, size: int) -> None:
-    """The same delta size copied back by mldr's resync, then by `rclone sync --checksum`."""
+def resync_figures(
+    sandbox: Sandbox, state: Any, env: dict[str, str], objects: int, size: int, rounds: int = 2
+) -> None:
+    """Deltas of the same size copied back by mldr's resync and by `rclone sync --checksum`,
+    alternating which goes first (each run lists a bucket pair one delta larger than the last)."""
     print(f"failback resync: {objects} objects of {size} B written while failed over", flush=True)
     p, s = state.primary, state.secondary
     mldr(env, "failover", "--to", s, "--mode", "planned", "--reason", "bench resync setup", "--yes")
@@ -149,7 +152,6 @@ def resync_figures(sandbox: Sandbox, state: Any, env: dict[str, str], objects: i
     bucket_s = f"mldr-training-data-{s}"
     bucket_p = f"mldr-training-data-{p}"
     s3s = client("s3", state.moto[s], s)
-    fill_a = fill(s3s, bucket_s, "bench-a", objects, size)
     from mldr.actions import write_fence
     from mldr.actions.resync import resync_dataset
     from mldr.aws import ClientFactory
@@ -159,32 +161,41 @@ def resync_figures(sandbox: Sandbox, state: Any, env: dict[str, str], objects: i
     factory = ClientFactory.from_environment(topology)
     # as failback's fence step does: the standby must take the resync's writes
     write_fence.lift(factory.client("s3", p), bucket_p, p)
-    since = time.time() - 3600
-    report = resync_dataset(
-        factory, topology.dataset("training-data"), active_region=s, standby_region=p, since=since
-    )
-    mb = objects * size / 1e6
-    mldr_rate = sum(report.copied_to.values()) / report.seconds
-    print(
-        f"  fill {fill_a:.1f}s; mldr resync: {report.copied_to} in {report.seconds:.2f}s "
-        f"= {mldr_rate:.0f} objects/s, {mb / report.seconds:.1f} MB/s "
-        f"({report.keys_compared} keys compared)",
-        flush=True,
-    )
-    fill(s3s, bucket_s, "bench-b", objects, size)
     # rclone at its fastest for this job: --checksum compares the listings' MD5 ETags (as mldr
     # compares ETag and size), so unchanged keys cost no HEAD request each.
     rclone = ["env", "-u", "AWS_CA_BUNDLE", "rclone", "sync", f"SEC:{bucket_s}", f"PRI:{bucket_p}"]
     rclone += ["--checksum", "--transfers", "32", "--checkers", "32", "--s3-upload-cutoff", "100M"]
-    rclone_s = sh(*rclone, env=rclone_env(state))
-    rclone_rate = objects / rclone_s
-    print(
-        f"  rclone sync --checksum (32 transfers/checkers): {rclone_s:.2f}s = {rclone_rate:.0f} objects/s, "
-        f"{mb / rclone_s:.1f} MB/s",
-        flush=True,
-    )
-    print(f"  throughput ratio mldr / rclone: {mldr_rate / rclone_rate:.2f}x (goal >= 2)")
-    # No failback afterwards: the sandbox is stopped next, with its 2 x N-object backlog.
+    mb = objects * size / 1e6
+    seconds: dict[str, list[float]] = {"mldr": [], "rclone": []}
+
+    def run_mldr() -> float:
+        dataset, since = topology.dataset("training-data"), time.time() - 3600
+        report = resync_dataset(factory, dataset, active_region=s, standby_region=p, since=since)
+        copied = sum(report.copied_to.values())
+        if copied != objects or report.failures:
+            raise SystemExit(f"mldr resync copied {copied} of {objects}: {report.failures[:3]}")
+        print(
+            f"    ({report.keys_compared} keys compared, {report.server_side_copies} by cross-region "
+            f"CopyObject, {report.keys_looked_up} history lookups)",
+            flush=True,
+        )
+        return report.seconds
+
+    tools = {"mldr": run_mldr, "rclone": lambda: sh(*rclone, env=rclone_env(state))}
+    for r in range(rounds):
+        for tool in ("mldr", "rclone") if r % 2 == 0 else ("rclone", "mldr"):
+            filled = fill(s3s, bucket_s, f"bench-{r}-{tool}", objects, size)
+            took = tools[tool]()
+            seconds[tool].append(took)
+            print(
+                f"  round {r + 1}: {tool:<6} {took:6.2f}s = {objects / took:4.0f} objects/s, "
+                f"{mb / took:.1f} MB/s (fill {filled:.0f}s)",
+                flush=True,
+            )
+    rate = {tool: objects * len(runs) / sum(runs) for tool, runs in seconds.items()}
+    print(f"  mldr resync: {rate['mldr']:.0f} objects/s; rclone sync --checksum: {rate['rclone']:.0f}/s")
+    print(f"  throughput ratio mldr / rclone: {rate['mldr'] / rate['rclone']:.2f}x (goal >= 2)")
+    # No failback afterwards: the sandbox is stopped next, with its backlog.
 
 
 def main() -> None:

@@ -178,6 +178,25 @@ def timed(tool: str, argv: list[str], env: dict[str, str], servers: list[int]) -
     return Run(tool, seconds, int(rss_kb) / 1024, float(user) + float(system), server, text, code)
 
 
+def list_floor(state: Any, per_server: int = 2) -> float:
+    """The floor of any bucket compare: one LIST pass over both buckets, one request per shard
+    per side, `per_server` requests in flight per server, bodies read and not parsed, no process
+    start-up. Seconds."""
+    http = httpx.Client(limits=httpx.Limits(max_connections=16), timeout=60)
+
+    def page(region: str, shard: int) -> int:
+        query = f"list-type=2&max-keys=1000&prefix={quote(f'shards/shard-{shard:02d}/', safe='')}"
+        url = f"{state.moto[region].rstrip('/')}/{bucket(region)}?{query}"
+        request = AWSRequest(method="GET", url=url)
+        S3SigV4Auth(CREDENTIALS, "s3", region).add_auth(request)
+        return len(http.get(url, headers=dict(request.headers.items())).content)
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=per_server * len(state.regions)) as pool:
+        list(pool.map(lambda job: page(*job), [(r, i) for i in range(SHARDS) for r in state.regions]))
+    return time.perf_counter() - began
+
+
 def rclone_env(state: Any) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
     for name, region in (("P", state.primary), ("S", state.secondary)):
@@ -247,6 +266,8 @@ def bench_size(
                 flush=True,
             )
     restore_replica(state, edited)
+    floor = statistics.median(list_floor(state) for _ in range(3))
+    print(f"  {n:>7,} objects: floor (one LIST pass per side) {floor:.2f}s", file=sys.stderr, flush=True)
 
     def median(tool: str, field: str) -> float:
         return statistics.median(getattr(x, field) for x in results[tool])
@@ -265,6 +286,7 @@ def bench_size(
         "mldr_rss_mb": max(x.max_rss_mb for x in results["mldr"]),
         "rclone_rss_mb": max(x.max_rss_mb for x in results["rclone"]),
         "edited_key": edited,
+        "floor": floor,
     }
 
 
@@ -337,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['mldr_server_cpu']:.1f} s / {row['rclone_server_cpu']:.1f} s | "
             f"{row['mldr_rss_mb']:.0f} MB / {row['rclone_rss_mb']:.0f} MB | {fills[row['objects']]:.0f} s |"
         )
+    print("\nthe floor - one LIST pass per side, unparsed, no start-up - against rclone check:")
+    for row in rows:
+        share = row["floor"] / row["rclone_median"]
+        print(f"  {row['objects']:,}: {row['floor']:.2f} s = {share:.2f} x rclone")
     print("\nruns (s):")
     for row in rows:
         print(
