@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -185,11 +186,21 @@ def list_floor(state: Any, per_server: int = 2) -> float:
     http = httpx.Client(limits=httpx.Limits(max_connections=16), timeout=60)
 
     def page(region: str, shard: int) -> int:
-        query = f"list-type=2&max-keys=1000&prefix={quote(f'shards/shard-{shard:02d}/', safe='')}"
-        url = f"{state.moto[region].rstrip('/')}/{bucket(region)}?{query}"
-        request = AWSRequest(method="GET", url=url)
-        S3SigV4Auth(CREDENTIALS, "s3", region).add_auth(request)
-        return len(http.get(url, headers=dict(request.headers.items())).content)
+        """Every page of one shard (following continuation tokens); bytes read."""
+        read, token = 0, None
+        while True:
+            query = f"list-type=2&max-keys=1000&prefix={quote(f'shards/shard-{shard:02d}/', safe='')}"
+            if token:
+                query = f"continuation-token={quote(token, safe='')}&{query}"
+            url = f"{state.moto[region].rstrip('/')}/{bucket(region)}?{query}"
+            request = AWSRequest(method="GET", url=url)
+            S3SigV4Auth(CREDENTIALS, "s3", region).add_auth(request)
+            body = http.get(url, headers=dict(request.headers.items())).content
+            read += len(body)
+            found = re.search(rb"<NextContinuationToken>([^<]+)</NextContinuationToken>", body)
+            if found is None:
+                return read
+            token = found.group(1).decode()
 
     began = time.perf_counter()
     with ThreadPoolExecutor(max_workers=per_server * len(state.regions)) as pool:
