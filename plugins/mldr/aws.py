@@ -215,6 +215,19 @@ class SilentRegions:
             self.mark(region)
             raise
 
+    @contextmanager
+    def guard(self, region: str) -> Iterator[None]:
+        """For work that can wait or go elsewhere (a report copy, metrics, an alert): refuse at
+        once with `RegionUnreachable` when `region` was found silent moments ago, instead of
+        paying its timeout again; otherwise `watch` the calls inside."""
+        at = self.since(region)
+        if at is not None:
+            raise RegionUnreachable(
+                f"did not answer {time.time() - at:.0f}s ago; not asked again", resource=region
+            )
+        with self.watch(region):
+            yield
+
 
 class ClientFactory:
     """Makes and caches clients for the topology's regions and global services."""

@@ -77,14 +77,10 @@ def store_report(
 
     def put(region: str) -> str | None:
         bucket = topology.region(region).ops_bucket
-        silent = factory.silent.describe(region)
-        if silent:  # found down moments ago: not another timeout for a copy of the report
-            log.warning("report %s/%s not stored in %s: %s", kind, name, region, silent)
-            return None
         # the check's own clients: a new one costs more CPU than the two PUTs it would send
         s3 = factory.client("s3", region)
         try:
-            with factory.silent.watch(region), aws_call(f"s3://{bucket}/{json_key}", region=region):
+            with factory.silent.guard(region), aws_call(f"s3://{bucket}/{json_key}", region=region):
                 s3.put_object(Bucket=bucket, Key=json_key, Body=body, ContentType="application/json")
             with aws_call(f"s3://{bucket}/{html_key}", region=region):
                 s3.put_object(Bucket=bucket, Key=html_key, Body=page, ContentType="text/html; charset=utf-8")
@@ -157,13 +153,10 @@ def latest_reports(
         found.clear()
         for region in topology.region_names:
             bucket = topology.region(region).ops_bucket
-            if silent := factory.silent.describe(region):
-                # found down moments ago (here or by another read): the other region answers
-                log.info("reports in %s skipped: %s", region, silent)
-                continue
             clients[region] = factory.client("s3", region, timeouts=REPORT_TIMEOUTS)
             try:
-                with factory.silent.watch(region), aws_call(f"s3://{bucket}/{PREFIX}/{kind}/", region=region):
+                # a region found down moments ago (here or by another read) is not asked again
+                with factory.silent.guard(region), aws_call(f"s3://{bucket}/{PREFIX}/{kind}/", region=region):
                     names = _list_names(clients[region], bucket, kind, start_after)
             except MldrError as exc:
                 log.warning("reports in %s not readable: %s", region, exc)

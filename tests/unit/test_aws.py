@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -134,3 +135,28 @@ def test_client_errors_are_wrapped_with_the_resource() -> None:
         aws_call("bucket b", region="us-east-1"),
     ):
         raise ClientError({"Error": {"Code": "NoSuchBucket", "Message": "gone"}}, "HeadBucket")
+
+
+def test_work_that_can_wait_asks_a_silent_region_once() -> None:
+    from mldr.aws import SilentRegions
+
+    silent = SilentRegions()
+    calls: list[str] = []
+
+    def call(region: str) -> None:
+        with silent.guard(region):
+            calls.append(region)
+            if region == "us-east-1":
+                raise RegionUnreachable("no answer", resource="bucket", region=region)
+
+    for _ in range(3):
+        for region in ("us-east-1", "us-west-2"):
+            with contextlib.suppress(RegionUnreachable):
+                call(region)
+    # the region that timed out was asked once; the one that answers, every time
+    assert calls.count("us-east-1") == 1 and calls.count("us-west-2") == 3
+    with pytest.raises(RegionUnreachable, match="us-east-1: did not answer"):
+        call("us-east-1")
+    silent.clear("us-east-1")
+    with pytest.raises(RegionUnreachable, match="no answer"):
+        call("us-east-1")  # asked again once it is known to answer

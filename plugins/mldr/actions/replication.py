@@ -55,10 +55,8 @@ def _role_arn(
     if configured:
         return configured
     for region, bucket in ((source, bucket_pair[0]), (target, bucket_pair[1])):
-        if factory.silent.since(region) is not None:
-            continue
         try:
-            with factory.silent.watch(region):
+            with factory.silent.guard(region):
                 config = current_rules(factory.client("s3", region, timeouts=PROBE_TIMEOUTS), bucket, region)
         except RegionUnreachable:
             continue

@@ -66,12 +66,8 @@ def publish(
     data = metric_data(topology, dataset, values)
     reached = []
     for region in topology.region_names:
-        silent = factory.silent.describe(region)
-        if silent:  # found down moments ago: not another timeout for this
-            log.warning("metrics for %s not published in %s: %s", dataset, region, silent)
-            continue
         try:
-            with factory.silent.watch(region), aws_call(f"CloudWatch namespace {NAMESPACE}", region=region):
+            with factory.silent.guard(region), aws_call(f"CloudWatch namespace {NAMESPACE}", region=region):
                 factory.client("cloudwatch", region, timeouts=PROBE_TIMEOUTS).put_metric_data(
                     Namespace=NAMESPACE, MetricData=data
                 )

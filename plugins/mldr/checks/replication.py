@@ -253,13 +253,11 @@ def measure_canary(
     source_bucket, target_bucket = dataset.buckets[source_region], dataset.buckets[target_region]
     key = canary_key(dataset)
     body = json.dumps({"written_at": datetime.now(UTC).isoformat(), "purpose": "mldr replication-lag canary"})
-    if silent := factory.silent.describe(source_region):
-        return CanaryResult(key, None, 0.0, error=f"could not write the canary: {silent}")
     writer = factory.client("s3", source_region)
     reader = factory.client("s3", target_region, timeouts=PROBE_TIMEOUTS)
     try:
         written_to = f"s3://{source_bucket}/{key}"
-        with factory.silent.watch(source_region), aws_call(written_to, region=source_region):
+        with factory.silent.guard(source_region), aws_call(written_to, region=source_region):
             writer.put_object(
                 Bucket=source_bucket, Key=key, Body=body.encode(), ContentType="application/json"
             )

@@ -178,11 +178,8 @@ def switch(ctx: Context) -> dict[str, Any]:
 def protect(ctx: Context) -> dict[str, Any]:
     source, target = _source(ctx), _target(ctx)
     result = replication.set_direction(ctx.factory, ctx.topology, source=target, target=source)
-    if silent := ctx.factory.silent.describe(source):
-        result["source_scaled_to_standby"] = f"pending: {silent}"
-        return result
     try:
-        with ctx.factory.silent.watch(source):
+        with ctx.factory.silent.guard(source):
             result["source_scaled_to_standby"] = compute.scale_to_standby(ctx.factory, ctx.topology, source)
     except RegionUnreachable as exc:
         result["source_scaled_to_standby"] = f"pending: {exc}"

@@ -16,11 +16,8 @@ def notify(factory: ClientFactory, topology: Topology, *, subject: str, message:
     reached = []
     for region in topology.region_names:
         topic = topology.region(region).alert_topic_arn
-        if silent := factory.silent.describe(region):
-            log.warning("alert not sent to %s: %s (the other region's topic has it)", region, silent)
-            continue
         try:
-            with factory.silent.watch(region), aws_call(f"SNS topic {topic}", region=region):
+            with factory.silent.guard(region), aws_call(f"SNS topic {topic}", region=region):
                 factory.client("sns", region, timeouts=PROBE_TIMEOUTS).publish(
                     TopicArn=topic, Subject=subject[:100], Message=message
                 )
