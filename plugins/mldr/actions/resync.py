@@ -339,7 +339,6 @@ def resync_dataset(
     )
     progress = _Progress(f"resync {dataset.name}", len(transfers))
     lock = threading.Lock()
-    signed = {r: SignedS3(clients[r], region=r, timeouts=TRANSFER_TIMEOUTS) for r in regions}
 
     def run(t: Transfer) -> None:
         src, dst = clients[t.source_region], clients[t.target_region]
@@ -354,7 +353,7 @@ def resync_dataset(
             across = server_side and is_content_etag(t.source.etag) and t.source.size <= COPY_OBJECT_LIMIT
             if across:
                 size = copy_across(
-                    signed[t.target_region], src_bucket=src_bucket, dst_bucket=dst_bucket, source=t.source
+                    listers[t.target_region].s3, src_bucket=src_bucket, dst_bucket=dst_bucket, source=t.source
                 )
             else:
                 with aws_call(f"s3://{dst_bucket}/{t.key}", region=t.target_region):
