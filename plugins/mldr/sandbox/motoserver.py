@@ -184,13 +184,8 @@ def _xml_error(start_response: Callable[..., Any], status: str, code: str, messa
 
 
 def _access_denied(start_response: Callable[..., Any], bucket: str, key: str) -> Iterable[bytes]:
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
-        f"<Message>Access Denied: the bucket policy of {bucket} denies writes to {key} "
-        "(mldr write fence?)</Message></Error>"
-    ).encode()
-    start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
-    return [body]
+    message = f"Access Denied: the bucket policy of {bucket} denies writes to {key} (mldr write fence?)"
+    return _xml_error(start_response, "403 Forbidden", "AccessDenied", message)
 
 
 _request = threading.local()
