@@ -124,6 +124,37 @@ def test_copy_object_reads_a_bucket_in_the_other_region(
     assert got["Body"].read() == body
     assert (got["Metadata"], got["ContentType"]) == ({"owner": "it"}, "application/x-it")
 
+    # the copy is a new version of the key here, and in the change feed: it replicates
+    assert copied["VersionId"] and copied["VersionId"] != put["VersionId"]
+
+    def versions_in_secondary() -> int:
+        listed = west.list_object_versions(Bucket=secondary_bucket, Prefix=key)
+        return sum(v["Key"] == key for v in listed.get("Versions", []))
+
+    wait_for("the copy replicates", lambda: versions_in_secondary() == 2, LAG + MARGIN)
+
+    # x-amz-metadata-directive REPLACE: the request's metadata, not the source's
+    east.copy_object(
+        Bucket=primary_bucket,
+        Key=key + ".replaced",
+        CopySource={"Bucket": secondary_bucket, "Key": key},
+        MetadataDirective="REPLACE",
+        Metadata={"owner": "copy"},
+        ContentType="text/plain",
+    )
+    replaced = east.head_object(Bucket=primary_bucket, Key=key + ".replaced")
+    assert (replaced["Metadata"], replaced["ContentType"]) == ({"owner": "copy"}, "text/plain")
+
+    # no such source key: S3's NoSuchKey, nothing written
+    with pytest.raises(ClientError) as missing:
+        east.copy_object(
+            Bucket=primary_bucket,
+            Key=key + ".1",
+            CopySource={"Bucket": secondary_bucket, "Key": key + ".nope"},
+        )
+    assert missing.value.response["Error"]["Code"] == "NoSuchKey"
+    assert not exists(east, primary_bucket, key + ".1")
+
     # the source changed since it was listed: S3 refuses the conditional copy
     with pytest.raises(ClientError) as refused:
         east.copy_object(

@@ -18,9 +18,10 @@ moto's WSGI app with a thin middleware that adds:
   replicator down the write still succeeds and the feed carries the change later.
 - **cross-region CopyObject**: S3 copies an object from a bucket in another region when asked
   (`x-amz-copy-source`); moto only knows its own buckets. A copy whose source bucket is not
-  here is read from the peer region's server (`--peer`) and written here as a PUT of the same
-  bytes and metadata - through this middleware, so the write fence, the change feed and the
-  replication status apply - and answered with S3's `CopyObjectResult`.
+  here is read from the peer region's server (`--peer`, its `/_mldr/object`) and written into
+  this region's store as S3 writes a copy (`mldr.sandbox.crossregion`) - through the write
+  fence, the change feed and the replication status like any other write - and answered with
+  S3's `CopyObjectResult`.
 
 Run as `python -m mldr.sandbox.motoserver --port P --name us-east-1`; binds 127.0.0.1 only.
 A region outage in the sandbox is this process receiving SIGSTOP.
@@ -29,20 +30,23 @@ A region outage in the sandbox is this process receiving SIGSTOP.
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import logging
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from email.utils import formatdate
-from io import BytesIO
+from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import parse_qs, unquote
 
 from werkzeug.serving import make_server
+
+from mldr.sandbox import crossregion
+from mldr.sandbox.crossregion import CopySource, parse_copy_source
 
 log = logging.getLogger("mldr.sandbox.motoserver")
 
@@ -50,7 +54,6 @@ REPLICATION_HEADER = "HTTP_X_MLDR_REPLICATION"
 JOURNAL_LIMIT = 2_000_000
 #: How long a write waits for the replicator to take it into its backlog (then the feed does).
 OBSERVE_TIMEOUT = 1.0
-ACCOUNT_ID = "123456789012"
 
 
 @dataclass(frozen=True)
@@ -66,11 +69,17 @@ class Change:
 
 
 class ChangeJournal:
-    """Append-only, bounded, thread-safe list of S3 mutations, addressed by sequence number."""
+    """Append-only, bounded, thread-safe list of S3 mutations, addressed by sequence number.
+
+    Sequence numbers are consecutive, so a reader's position is an index: reading the feed
+    costs what it returns, not the journal's length (the replicator reads it ten times a
+    second).
+    """
 
     def __init__(self, limit: int = JOURNAL_LIMIT) -> None:
         self.boot_id = uuid.uuid4().hex
-        self._events: deque[Change] = deque(maxlen=limit)
+        self._limit = limit
+        self._events: list[Change] = []  # the newest `limit` to `limit * 5/4` changes
         self._seq = 0
         self._lock = threading.Lock()
 
@@ -90,13 +99,16 @@ class ChangeJournal:
             self._events.append(
                 Change(self._seq, time.time(), bucket, key, method, version_id, delete_marker, size)
             )
+            if len(self._events) > self._limit + self._limit // 4:
+                del self._events[: len(self._events) - self._limit]  # amortised: once per limit/4
             return self._seq
 
     def since(self, seq: int, limit: int = 10_000) -> dict[str, Any]:
         with self._lock:
             oldest = self._events[0].seq if self._events else self._seq + 1
             truncated = seq + 1 < oldest and seq < self._seq
-            events = [asdict(e) for e in self._events if e.seq > seq][:limit]
+            start = max(0, seq + 1 - oldest)
+            events = [asdict(e) for e in self._events[start : start + limit]]
             return {"boot_id": self.boot_id, "head": self._seq, "truncated": truncated, "events": events}
 
 
@@ -129,9 +141,7 @@ def _buckets() -> dict[str, Any]:
     """moto's S3 buckets of the sandbox account (one dict, looked up once)."""
     global _BUCKETS
     if _BUCKETS is None:
-        from moto.s3.models import s3_backends
-
-        _BUCKETS = s3_backends[ACCOUNT_ID]["aws"].buckets
+        _BUCKETS = crossregion.store().buckets
     return _BUCKETS
 
 
@@ -157,21 +167,8 @@ def _local_bucket(bucket_name: str) -> bool:
     return bucket_name in _buckets()
 
 
-@dataclass(frozen=True)
-class CopySource:
-    bucket: str
-    key: str
-    version_id: str | None
-
-
-def parse_copy_source(header: str) -> CopySource | None:
-    """`x-amz-copy-source`: `[/]bucket/key[?versionId=V]`, the key url-encoded."""
-    path, _, query = header.partition("?")
-    bucket, _, key = unquote(path).lstrip("/").partition("/")
-    if not bucket or not key:
-        return None
-    version = parse_qs(query).get("versionId", [None])[0]
-    return CopySource(bucket, key, version)
+def _status_line(status: int) -> str:
+    return f"{status} {HTTPStatus(status).phrase}"
 
 
 def _xml_error(start_response: Callable[..., Any], status: str, code: str, message: str) -> Iterable[bytes]:
@@ -289,110 +286,84 @@ class SandboxS3Middleware:
             if key and action:
                 size = environ.get("HTTP_X_AMZ_DECODED_CONTENT_LENGTH") or environ.get("CONTENT_LENGTH")
                 copying = "HTTP_X_AMZ_COPY_SOURCE" in environ
-                seq = self.journal.append(
-                    bucket=bucket,
-                    key=key,
-                    method=method,
+                self._record_write(
+                    bucket,
+                    key,
+                    method,
                     version_id=response_headers.get("x-amz-version-id"),
                     delete_marker=response_headers.get("x-amz-delete-marker", "").lower() == "true",
                     size=int(size) if size and method == "PUT" and not copying else None,
+                    replicating=replicating,
                 )
-                if not replicating:
-                    self._register_pending(bucket, seq)
             elif key is None and method in ("PUT", "POST", "DELETE"):
                 # Bucket-level writes: rules, policy, versioning, batch delete (keys are in the body).
                 self.journal.append(bucket=bucket, key=None, method=method)
         return result  # type: ignore[no-any-return]
 
-    def _fetch_from_peer(self, source: CopySource) -> Any | None:
-        """The source object from the peer region that has its bucket (None: no peer has it)."""
-        from botocore.auth import S3SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-
-        from mldr import lean_http
-
-        path = f"/{quote(source.bucket, safe='')}/{quote(source.key, safe='/~')}"
-        query = f"?versionId={quote(source.version_id, safe='')}" if source.version_id else ""
-        for peer in self.peers:
-            url = f"{peer}{path}{query}"
-            request = AWSRequest(method="GET", url=url, headers={})
-            # moto checks no signature, but it tells S3 requests apart by their SigV4 header
-            S3SigV4Auth(Credentials("sandbox", "sandbox"), "s3", "us-east-1").add_auth(request)
-            signed, limits = dict(request.headers.items()), lean_http.timeout(connect=1, read=10)
-            response = lean_http.pool().request("GET", url, headers=signed, timeout=limits)
-            if response.status == 200:
-                return response
-            if b"NoSuchBucket" not in response.data:
-                return response  # the bucket is there; the key or version is not, or another error
-        return None
+    def _record_write(
+        self,
+        bucket: str,
+        key: str,
+        method: str,
+        *,
+        version_id: str | None,
+        delete_marker: bool = False,
+        size: int | None = None,
+        replicating: bool = False,
+    ) -> None:
+        """A successful object write: into the change feed, and into the replication backlog."""
+        seq = self.journal.append(
+            bucket=bucket,
+            key=key,
+            method=method,
+            version_id=version_id,
+            delete_marker=delete_marker,
+            size=size,
+        )
+        if not replicating:
+            self._register_pending(bucket, seq)
 
     def _copy_from_peer(
         self, environ: dict[str, Any], start_response: Callable[..., Any], source: CopySource
     ) -> Iterable[bytes]:
+        """S3's cross-region CopyObject (`mldr.sandbox.crossregion`), through this region's
+        write fence, change feed and replication status like any other write."""
+        from moto.core.request import EnvironHeaders
+
+        bucket, key = _split_path(environ.get("PATH_INFO", ""))
+        assert bucket is not None and key is not None
         try:
-            fetched = self._fetch_from_peer(source)
-        except Exception as exc:  # the peer region is down: S3 would fail the copy too
+            fetched = crossregion.fetch(self.peers, source)
+        except crossregion.CopyFailed as exc:
             log.info("cross-region copy from s3://%s/%s failed: %s", source.bucket, source.key, exc)
-            return _xml_error(start_response, "503 Service Unavailable", "ServiceUnavailable", str(exc))
-        if fetched is None:
-            return _xml_error(start_response, "404 Not Found", "NoSuchBucket", f"{source.bucket} not found")
-        if fetched.status != 200:
-            peer_status = f"{fetched.status} {fetched.reason or ''}".strip()
-            start_response(peer_status, [("Content-Type", "application/xml")])
-            return [bytes(fetched.data)]
+            return _xml_error(start_response, _status_line(exc.status), exc.code, exc.message)
         wanted = environ.get("HTTP_X_AMZ_COPY_SOURCE_IF_MATCH")
-        if wanted and wanted.strip('"') != fetched.headers.get("ETag", "").strip('"'):
+        if wanted and wanted.strip('"') != fetched.etag.strip('"'):
             return _xml_error(
                 start_response,
                 "412 Precondition Failed",
                 "PreconditionFailed",
                 "At least one of the pre-conditions you specified did not hold",
             )
-        body = bytes(fetched.data)
-        put = {
-            k: v
-            for k, v in environ.items()
-            if not k.startswith(("HTTP_X_AMZ_COPY_SOURCE", "HTTP_X_AMZ_CHECKSUM", "HTTP_CONTENT_MD5"))
-            and k not in ("HTTP_X_AMZ_METADATA_DIRECTIVE", "HTTP_X_AMZ_CONTENT_SHA256", "CONTENT_TYPE")
-        }
-        if environ.get("HTTP_X_AMZ_METADATA_DIRECTIVE", "COPY").upper() != "REPLACE":
-            put = {k: v for k, v in put.items() if not k.startswith("HTTP_X_AMZ_META_")}
-            for name, value in fetched.headers.items():
-                if name.lower().startswith("x-amz-meta-"):
-                    put["HTTP_" + name.upper().replace("-", "_")] = value
-            content_type = fetched.headers.get("Content-Type")
-        else:
-            content_type = environ.get("CONTENT_TYPE")
-        if content_type:
-            put["CONTENT_TYPE"] = content_type
-        put["CONTENT_LENGTH"] = str(len(body))
-        put["HTTP_X_AMZ_CONTENT_SHA256"] = "UNSIGNED-PAYLOAD"
-        put["wsgi.input"] = BytesIO(body)
-        status: list[str] = []
-        headers: dict[str, str] = {}
-
-        def capture(s: str, h: list[Any], exc_info: Any = None) -> Any:
-            status.append(s)
-            headers.update((k.lower(), v) for k, v in h)
-            return lambda data: None
-
-        answer = b"".join(self(put, capture))
-        if not status or status[0][:1] != "2":
-            failed = status[0] if status else "500 Internal Server Error"
-            start_response(failed, [("Content-Type", "application/xml")])
-            return [answer]
+        if _denied(bucket, key, "s3:PutObject"):
+            log.info("refused a copy into %s/%s: denied by bucket policy", bucket, key)
+            return _access_denied(start_response, bucket, key)
+        try:
+            written = crossregion.write_copy(bucket, key, fetched, EnvironHeaders(environ))
+        except crossregion.CopyFailed as exc:
+            return _xml_error(start_response, _status_line(exc.status), exc.code, exc.message)
+        version_id = str(written.version_id) if written.version_id != "null" else None
+        self._record_write(bucket, key, "PUT", version_id=version_id)
         result = (
             '<?xml version="1.0" encoding="UTF-8"?><CopyObjectResult>'
-            f"<LastModified>{time.strftime('%Y-%m-%dT%H:%M:%S.000Z', time.gmtime())}</LastModified>"
-            f"<ETag>{headers.get('etag', '')}</ETag></CopyObjectResult>"
+            f"<LastModified>{written.last_modified_ISO8601}</LastModified>"
+            f"<ETag>{html.escape(written.etag)}</ETag></CopyObjectResult>"
         ).encode()
         reply = [("Content-Type", "application/xml"), ("Content-Length", str(len(result)))]
         reply.append(("Date", formatdate(usegmt=True)))
-        if "x-amz-version-id" in headers:
-            reply.append(("x-amz-version-id", headers["x-amz-version-id"]))
-        if fetched.headers.get("x-amz-version-id"):
-            reply.append(("x-amz-copy-source-version-id", fetched.headers["x-amz-version-id"]))
+        reply += [(k, v) for k, v in written.response_dict.items() if k.lower().startswith("x-amz-")]
+        if fetched.version_id:
+            reply.append(("x-amz-copy-source-version-id", fetched.version_id))
         start_response("200 OK", reply)
         return [result]
 
@@ -407,6 +378,10 @@ class SandboxS3Middleware:
             # empty prefix whatever was put; the replicator reads the stored rules here instead.
             query = parse_qs(environ.get("QUERY_STRING", ""))
             payload = {"replication": _stored_replication(query.get("bucket", [""])[0])}
+        elif path == "/_mldr/object":
+            status, headers, body = crossregion.serve_object(environ.get("QUERY_STRING", ""))
+            start_response(_status_line(status), [*headers, ("Content-Length", str(len(body)))])
+            return [body]
         elif path == "/_mldr/ping":
             payload = {
                 "name": self.name,
