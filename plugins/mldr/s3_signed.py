@@ -3,7 +3,7 @@
 For the hot loops - listing pages, resync copies - where botocore's per-call cost (building the
 request, its handlers, parsing the answer: ~2 ms of CPU a call, more for a 1,000-key page) is
 more than the server takes to answer. The request is signed exactly as botocore signs it
-(SigV4, `S3SigV4Auth`); transport errors and S3's retryable statuses are retried with backoff as
+(SigV4, `mldr.sigv4`); transport errors and S3's retryable statuses are retried with backoff as
 botocore's standard mode does; a region that does not answer becomes `RegionUnreachable`.
 """
 
@@ -14,13 +14,12 @@ import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import quote
 
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 
 from mldr import lean_http
 from mldr.aws import Timeouts
 from mldr.errors import RegionUnreachable
+from mldr.sigv4 import S3Signer
 
 RETRYABLE_STATUS = {500, 502, 503, 504}
 
@@ -50,7 +49,8 @@ class SignedS3:
         self.timeouts = timeouts
         self.endpoint = str(client.meta.endpoint_url).rstrip("/")
         # boto3's own CRT integration reads the client's credentials the same way.
-        self._credentials = client._get_credentials()
+        credentials = client._get_credentials()
+        self._signer = S3Signer(credentials, region) if credentials is not None else None
         self.requests = 0
 
     def url(self, bucket: str, key: str | None = None, query: dict[str, str] | None = None) -> str:
@@ -62,11 +62,9 @@ class SignedS3:
         return path
 
     def signed_headers(self, method: str, url: str, headers: dict[str, str] | None = None) -> dict[str, str]:
-        if self._credentials is None:
+        if self._signer is None:
             return dict(headers or {})  # anonymous access (unsigned), as botocore does without credentials
-        request = AWSRequest(method=method, url=url, headers=dict(headers or {}))
-        S3SigV4Auth(self._credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)
-        return dict(request.headers.items())
+        return self._signer.headers(method, url, headers)
 
     def send(
         self,
