@@ -8,12 +8,14 @@ or an operation that failed.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from mldr.errors import MldrError
 
@@ -231,5 +233,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> NoReturn:
+    """The `mldr` command: `main()`, then end the process without tearing its heap down.
+
+    A command loads botocore's service models, hundreds of thousands of small objects; the
+    interpreter's orderly shutdown frees them one by one, a quarter of a second (measured on
+    `mldr verify`) after the work is done and the output written. So once the exit handlers
+    have run (log handlers flushed, temporary files removed) and nothing else is running, the
+    process ends at once. With another thread still at work, the orderly shutdown waits for it.
+    """
+    code = main()
+    if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
