@@ -110,7 +110,12 @@ def test_copy_object_reads_a_bucket_in_the_other_region(
     key = f"it/copy/{uuid.uuid4()} with space+plus.bin"
     body = uuid.uuid4().bytes * 50
     put = west.put_object(
-        Bucket=secondary_bucket, Key=key, Body=body, Metadata={"owner": "it"}, ContentType="application/x-it"
+        Bucket=secondary_bucket,
+        Key=key,
+        Body=body,
+        Metadata={"owner": "it"},
+        ContentType="application/x-it",
+        ChecksumAlgorithm="SHA256",
     )
     copied = east.copy_object(
         Bucket=primary_bucket,
@@ -123,6 +128,9 @@ def test_copy_object_reads_a_bucket_in_the_other_region(
     got = east.get_object(Bucket=primary_bucket, Key=key)
     assert got["Body"].read() == body
     assert (got["Metadata"], got["ContentType"]) == ({"owner": "it"}, "application/x-it")
+    # the source's additional checksum comes along, as S3 keeps it on a copy
+    head = east.head_object(Bucket=primary_bucket, Key=key, ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == put["ChecksumSHA256"]
 
     # the copy is a new version of the key here, and in the change feed: it replicates
     assert copied["VersionId"] and copied["VersionId"] != put["VersionId"]

@@ -9,7 +9,8 @@ only knows its own buckets, so the sandbox plays that fabric:
   (`serve_object`) - no SigV4, no request parsing by moto's web layer;
 - the receiving region's server fetches it (`fetch`) and writes it into its own moto store
   (`write_copy`) as S3 writes a copy: a new version, the bucket's default encryption and
-  object-lock retention, the source's metadata unless the request replaces it.
+  object-lock retention, the source's metadata unless the request replaces it, the source's
+  additional checksum (SHA-256, CRC32...).
 
 The receiving server's middleware (`mldr.sandbox.motoserver`) does the rest of what any write
 gets there: the write fence, the change feed, the replication status.
@@ -21,13 +22,16 @@ server work to about one; every other request still goes through moto unchanged.
 
 from __future__ import annotations
 
+import http.client
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlencode
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 ACCOUNT_ID = "123456789012"
 #: a store error's code -> its HTTP status (the codes a copy can meet; others are 400)
 _STATUS = {"NoSuchBucket": 404, "NoSuchKey": 404, "NoSuchVersion": 404}
+#: the source's additional checksum, `ALGORITHM:value`: S3 keeps it on a copy
+_CHECKSUM_HEADER = "x-mldr-checksum"
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,8 @@ def serve_object(query_string: str) -> tuple[int, list[tuple[str, str]], bytes]:
         return 404, [("x-mldr-error", code)], f"{bucket}/{key} not found".encode()
     headers = [(name, str(value)) for name, value in found.metadata.items()]
     headers.append(("ETag", found.etag))
+    if found.checksum_algorithm and found.checksum_value:
+        headers.append((_CHECKSUM_HEADER, f"{found.checksum_algorithm}:{found.checksum_value}"))
     if found.version_id and found.version_id != "null":
         headers.append(("x-amz-version-id", str(found.version_id)))
     return 200, headers, found.value
@@ -101,35 +107,54 @@ class Fetched:
     etag: str  # quoted, as S3 writes it
     version_id: str | None
     metadata: dict[str, str]  # x-amz-meta-* and the settable content headers
+    checksum: tuple[str, str] | None = None  # (algorithm, value) of the source's additional checksum
+
+
+def _get(peer: str, path: str, *, timeout_seconds: float) -> tuple[int, dict[str, str], bytes]:
+    """One GET to a peer's server: status, headers (as sent), body.
+
+    Plain `http.client`, one connection per fetch (the peer closes each connection anyway): half
+    the CPU of a pooled urllib3 request, and this runs inside the receiving region's server,
+    once per copy, under its interpreter lock.
+    """
+    where = urlsplit(peer)
+    connection = http.client.HTTPConnection(where.hostname or "127.0.0.1", where.port, timeout=1.0)
+    try:
+        connection.connect()
+        assert connection.sock is not None
+        connection.sock.settimeout(timeout_seconds)  # connected: now the peer may take its time
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
 
 
 def fetch(peers: list[str], source: CopySource, *, timeout_seconds: float = 10.0) -> Fetched:
     """The source object from whichever peer region holds its bucket (`CopyFailed` if none does)."""
     from moto.s3.utils import metadata_from_headers
 
-    from mldr import lean_http
-
     params = {"bucket": source.bucket, "key": source.key}
     if source.version_id:
         params["versionId"] = source.version_id
-    query = urlencode(params, quote_via=quote)
-    limits = lean_http.timeout(connect=1, read=timeout_seconds)
+    path = "/_mldr/object?" + urlencode(params, quote_via=quote)
     for peer in peers:
         try:
-            response = lean_http.pool().request("GET", f"{peer}/_mldr/object?{query}", timeout=limits)
-        except Exception as exc:  # the peer region is down: S3 would fail the copy too
+            status, headers, body = _get(peer, path, timeout_seconds=timeout_seconds)
+        except OSError as exc:  # the peer region is down: S3 would fail the copy too
             raise CopyFailed(503, "ServiceUnavailable", f"{peer}: {exc}") from exc
-        code = response.headers.get("x-mldr-error")
-        if response.status == 200:
-            headers = dict(response.headers.items())
+        code = headers.get("x-mldr-error")
+        if status == 200:
+            algorithm, _, value = headers.get(_CHECKSUM_HEADER, "").partition(":")
             return Fetched(
-                body=bytes(response.data),
-                etag=response.headers.get("ETag", ""),
-                version_id=response.headers.get("x-amz-version-id"),
+                body=body,
+                etag=headers.get("ETag", ""),
+                version_id=headers.get("x-amz-version-id"),
                 metadata=dict(metadata_from_headers(headers)),
+                checksum=(algorithm, value) if value else None,
             )
         if code != "NoSuchBucket":  # the bucket is there; the key or version is not
-            raise CopyFailed(response.status, code or "InternalError", response.data.decode(errors="replace"))
+            raise CopyFailed(status, code or "InternalError", body.decode(errors="replace"))
     raise CopyFailed(404, "NoSuchBucket", f"{source.bucket}: no such bucket in any region")
 
 
@@ -165,9 +190,12 @@ def write_copy(bucket_name: str, key: str, fetched: Fetched, headers: Any) -> An
             lock_mode=lock_mode,
             lock_legal_status=legal_hold,
             lock_until=lock_until,
+            checksum_value=fetched.checksum[1] if fetched.checksum else None,
         )
     except ServiceException as exc:
         raise _as_copy_failed(exc) from exc
+    if fetched.checksum:
+        written.checksum_algorithm = fetched.checksum[0]
     replace = headers.get("x-amz-metadata-directive", "COPY").upper() == "REPLACE"
     written.set_metadata(metadata_from_headers(dict(headers.items())) if replace else fetched.metadata)
     written.set_acl(bucket.acl)
