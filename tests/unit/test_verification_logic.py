@@ -317,6 +317,35 @@ def test_listing_requests_are_the_ones_botocore_would_sign() -> None:
     assert "/eu-west-1/s3/aws4_request" in headers["Authorization"]
 
 
+def test_a_lister_keeps_at_most_its_cap_of_requests_in_flight_however_many_streams_read_it() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = boto3.client(
+        "s3", region_name="eu-west-1", aws_access_key_id="AKID", aws_secret_access_key="secret"
+    )
+    lister = BucketLister(client, bucket="b", region="eu-west-1", timeouts=Timeouts(), max_in_flight=2)
+    lock, now, peak = threading.Lock(), [0], [0]
+
+    class Answer:
+        status, data = 200, PAGE
+
+    def send(method: str, url: str, **_: Any) -> Answer:
+        with lock:
+            now[0] += 1
+            peak[0] = max(peak[0], now[0])
+        time.sleep(0.05)  # a server taking its time
+        with lock:
+            now[0] -= 1
+        return Answer()
+
+    lister.s3.send = send  # type: ignore[method-assign]
+    with ThreadPoolExecutor(max_workers=6) as streams:  # six partitions open at once
+        pages = list(streams.map(lambda p: lister.page(prefix=p), [f"p{i}/" for i in range(6)]))
+    assert len(pages) == 6 and all(page.objects for page in pages)
+    assert peak[0] == 2
+
+
 class FakeLister:
     """Answers delimiter listings from a list of keys, as S3 would."""
 

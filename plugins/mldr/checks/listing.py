@@ -21,6 +21,7 @@ partition is compared by a merge-join of the two sorted streams (`merge`).
 
 from __future__ import annotations
 
+import contextlib
 import html
 import ipaddress
 import logging
@@ -163,15 +164,23 @@ def parse_tree(body: bytes) -> Page:
 
 
 class BucketLister:
-    """ListObjectsV2 for one bucket, signed with a botocore client's credentials, parsed lean."""
+    """ListObjectsV2 for one bucket, signed with a botocore client's credentials, parsed lean.
 
-    def __init__(self, client: Any, *, bucket: str, region: str, timeouts: Timeouts) -> None:
+    `max_in_flight` caps the requests this lister has out at once, whatever number of streams
+    (partitions) read through it: the cap is per side, so partitions can be opened ahead and
+    the side whose server answers faster moves on to them instead of waiting for the other.
+    """
+
+    def __init__(
+        self, client: Any, *, bucket: str, region: str, timeouts: Timeouts, max_in_flight: int | None = None
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.region = region
         self.timeouts = timeouts
         self.s3 = SignedS3(client, region=region, timeouts=timeouts)
         self.endpoint = self.s3.endpoint
+        self._in_flight = threading.BoundedSemaphore(max_in_flight) if max_in_flight else None
 
     @property
     def requests(self) -> int:
@@ -192,7 +201,8 @@ class BucketLister:
 
     def _get(self, url: str) -> bytes:
         resource = f"s3://{self.bucket}"
-        response = self.s3.send("GET", url, resource=resource)
+        with self._in_flight or contextlib.nullcontext():
+            response = self.s3.send("GET", url, resource=resource)
         if response.status == 200:
             return bytes(response.data)
         with aws_call(resource, region=self.region):

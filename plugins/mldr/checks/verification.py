@@ -99,13 +99,17 @@ class Mode(StrEnum):
     SAMPLED = "sampled"  # key set and sizes for all; checksum requests only for a sample
 
 
+#: partitions open per request in flight on each side (see `listing_pass`)
+RUN_AHEAD = 2
+
+
 @dataclass(frozen=True)
 class VerifyOptions:
     sample: int = 10
     mode: Mode = Mode.FULL
     #: pending older than this is not "pending" but missing/mismatched; None: the dataset's RPO
     pending_threshold_seconds: float | None = None
-    #: partitions listed at once (each lists both sides); None: by where the endpoints are
+    #: list requests in flight per side; None: by where the endpoints are
     #: (see `listing.partition_concurrency`)
     workers: int | None = None
 
@@ -640,8 +644,16 @@ class _DatasetCheck:
         list_timeouts = Timeouts(
             connect=limits.connect, read=max(limits.read, LIST_READ_TIMEOUT), max_attempts=limits.max_attempts
         )
+        endpoints = [str(self.s3[r].meta.endpoint_url) for r in (source_region, target_region)]
+        self.in_flight = options.workers or partition_concurrency(endpoints)
         self.listers = [
-            BucketLister(self.s3[r], bucket=dataset.buckets[r], region=r, timeouts=list_timeouts)
+            BucketLister(
+                self.s3[r],
+                bucket=dataset.buckets[r],
+                region=r,
+                timeouts=list_timeouts,
+                max_in_flight=self.in_flight,
+            )
             for r in (source_region, target_region)
         ]
         self.lock = threading.Lock()
@@ -842,8 +854,11 @@ class _DatasetCheck:
                 self._compare_stream(prefetched_objects(src, prefix), prefetched_objects(dst, prefix))
             )
 
-        wanted = self.options.workers or partition_concurrency(lister.endpoint for lister in self.listers)
-        workers = max(1, min(wanted, len(parts.prefixes)))
+        # Each side has `in_flight` requests out at most (its lister's cap); twice as many
+        # partitions are open, so the side whose server is ahead lists the next partitions
+        # instead of idling until the other side's page of this one arrives (measured at 10k
+        # keys a side on the sandbox: the two servers' pages differ by up to 0.2 s each).
+        workers = max(1, min(RUN_AHEAD * self.in_flight, len(parts.prefixes)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify-partition") as partitions:
             for future in [partitions.submit(run, p) for p in parts.prefixes]:
                 future.result()
