@@ -23,6 +23,10 @@ How it stays cheap (a failback waits on it):
   Objects whose ETag is not an MD5 (multipart, SSE-KMS) or larger than CopyObject takes
   (5 GB) are downloaded and uploaded with a SHA-256 that S3 checks (`copy_verified`).
 
+- **Copies start while the listings are read.** Both listings are merged as they arrive, a
+  key's copy is queued the moment it is decided, and the listing waits only when 128 copies are
+  queued: for big buckets the listing and the copies overlap instead of adding up.
+
 Only keys whose current state differs are copied, in parallel, with progress in the logs. A
 key written again while the resync runs (its source no longer matches the listing) is not a
 failure: it is counted as changed, and the next pass (failback's freeze, after the fence)
@@ -39,7 +43,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,7 +51,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mldr.aws import TRANSFER_TIMEOUTS, ClientFactory, aws_call
-from mldr.checks.listing import BucketLister
+from mldr.checks.listing import BucketLister, ListedObject, merge, prefetched_objects
 from mldr.checks.verification import bucket_default_kms, is_content_etag
 from mldr.errors import AwsError, MldrError
 from mldr.s3_signed import SignedS3, encode, error_from
@@ -117,14 +121,6 @@ def _epoch(value: datetime) -> float:
     return value.timestamp()
 
 
-def list_current(lister: BucketLister, prefix: str = "") -> dict[str, Current]:
-    """Every current object under `prefix` (keys deleted there are simply absent)."""
-    return {
-        o.key: Current(o.key, None, o.last_modified, o.etag, o.size, False)
-        for o in lister.objects(prefix=prefix)
-    }
-
-
 def latest_version(s3: Any, bucket: str, region: str, key: str) -> Current | None:
     """The newest version or delete marker of exactly `key` (None: it has no history here)."""
     with aws_call(f"s3://{bucket}/{key}", region=region):
@@ -171,6 +167,42 @@ def decide(
     return None
 
 
+def first_look(
+    key: str,
+    a: Current | None,
+    s: Current | None,
+    *,
+    active_region: str,
+    standby_region: str,
+    since: float,
+) -> Transfer | str | None:
+    """What the current objects alone say about `key`: a transfer, nothing to do (None), or
+    the region whose history must be looked up first (a key current on one side only and not
+    written in the active region since the failover: was it deleted on the other side?)."""
+    if a is not None and s is None and a.last_modified < since:
+        return standby_region  # did the standby delete it?
+    if a is None and s is not None:
+        return active_region  # deleted in the active region since the failover?
+    return decide(key, a, s, active_region=active_region, standby_region=standby_region, since=since)
+
+
+def after_lookup(
+    key: str,
+    region: str,
+    other: Current | None,
+    a: Current | None,
+    s: Current | None,
+    *,
+    active_region: str,
+    standby_region: str,
+    since: float,
+) -> Transfer | None:
+    """The decision for a key once `region`'s history of it (`other`) is known."""
+    a = other if region == active_region else a
+    s = other if region == standby_region else s
+    return decide(key, a, s, active_region=active_region, standby_region=standby_region, since=since)
+
+
 def plan(
     active: dict[str, Current],
     standby: dict[str, Current],
@@ -184,23 +216,18 @@ def plan(
     """The transfers that make both sides equal (see the module docstring for who wins), and
     how many keys needed `history(region, key)`: the other side's latest version or delete
     marker, asked for only where the current objects alone cannot decide."""
+    sides = {"active_region": active_region, "standby_region": standby_region}
     transfers: list[Transfer] = []
     lookups: list[tuple[str, str]] = []  # (key, region to look in)
     for key in sorted(active.keys() | standby.keys()):
-        a, s = active.get(key), standby.get(key)
-        if a is not None and s is None and a.last_modified < since:
-            lookups.append((key, standby_region))  # did the standby delete it?
-        elif a is None and s is not None:
-            lookups.append((key, active_region))  # deleted in the active region since the failover?
-        else:
-            t = decide(key, a, s, active_region=active_region, standby_region=standby_region, since=since)
-            if t is not None:
-                transfers.append(t)
+        seen = first_look(key, active.get(key), standby.get(key), **sides, since=since)
+        if isinstance(seen, str):
+            lookups.append((key, seen))
+        elif seen is not None:
+            transfers.append(seen)
     found = list((pool.map if pool else map)(lambda kr: history(kr[1], kr[0]), lookups))
     for (key, region), other in zip(lookups, found, strict=True):
-        a = other if region == active_region else active.get(key)
-        s = other if region == standby_region else standby.get(key)
-        t = decide(key, a, s, active_region=active_region, standby_region=standby_region, since=since)
+        t = after_lookup(key, region, other, active.get(key), standby.get(key), **sides, since=since)
         if t is not None:
             transfers.append(t)
     transfers.sort(key=lambda t: t.key)
@@ -269,10 +296,17 @@ def copy_verified(src: Any, dst: Any, *, src_bucket: str, dst_bucket: str, key: 
 
 
 class _Progress:
-    def __init__(self, what: str, total: int) -> None:
-        self.what, self.total, self.done = what, total, 0
+    """n of N with rate and ETA every 2 s; N is known once both listings have been read."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.done = what, 0
+        self.total: int | None = None
         self.started = self.last = time.monotonic()
         self.lock = threading.Lock()
+
+    def planned(self, total: int) -> None:
+        with self.lock:
+            self.total = total
 
     def tick(self) -> None:
         with self.lock:
@@ -281,10 +315,21 @@ class _Progress:
             if now - self.last >= 2.0 or self.done == self.total:
                 self.last = now
                 rate = self.done / max(now - self.started, 1e-6)
+                if self.total is None:
+                    log.info(
+                        "%s: %d done, listings still being read (%.0f objects/s)", self.what, self.done, rate
+                    )
+                    return
                 eta = (self.total - self.done) / rate if rate else 0.0
                 log.info(
                     "%s: %d of %d (%.0f objects/s, ETA %.0fs)", self.what, self.done, self.total, rate, eta
                 )
+
+
+def _current(listed: ListedObject | None) -> Current | None:
+    if listed is None:
+        return None
+    return Current(listed.key, None, listed.last_modified, listed.etag, listed.size, False)
 
 
 def resync_dataset(
@@ -296,6 +341,10 @@ def resync_dataset(
     since: float,
     only_to: str | None = None,
 ) -> DatasetResync:
+    """Make one dataset's buckets equal again. The two listings are merged as they are read and
+    a key's copy starts as soon as the key is decided, so the copies run while the listings of
+    big buckets are still being read; keys that need the other side's history are looked up
+    after the listings end."""
     started = time.monotonic()
     report = DatasetResync(dataset=dataset.name)
     buckets = dataset.buckets
@@ -304,78 +353,109 @@ def resync_dataset(
     listers = {
         r: BucketLister(clients[r], bucket=buckets[r], region=r, timeouts=TRANSFER_TIMEOUTS) for r in regions
     }
-    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=f"resync-{dataset.name}") as pool:
-        listed = {r: pool.submit(list_current, listers[r], dataset.prefix) for r in regions}
-        kms = {r: pool.submit(bucket_default_kms, clients[r], buckets[r], r) for r in regions}
-        active, standby = listed[active_region].result(), listed[standby_region].result()
-        transfers, report.keys_looked_up = plan(
-            active,
-            standby,
-            active_region=active_region,
-            standby_region=standby_region,
-            since=since,
-            history=lambda region, key: latest_version(clients[region], buckets[region], region, key),
-            pool=pool,
-        )
-        # with SSE-KMS on either side, no ETag is an MD5: copies are checked by SHA-256 instead
-        server_side = not any(k.result() for k in kms.values())
-    report.keys_compared = len(active.keys() | standby.keys())
-    if only_to is not None:
-        # e.g. after the active region is fenced: it cannot take writes, so nothing may go there
-        blocked = [t for t in transfers if t.target_region != only_to]
-        report.failures += [
-            f"{t.key}: needs a {t.action} into {t.target_region}, which is fenced" for t in blocked
-        ]
-        transfers = [t for t in transfers if t.target_region == only_to]
-    log.info(
-        "resync %s: %d keys compared (%d looked up in the other region's history), %d to transfer "
-        "(active %s, standby %s)",
-        dataset.name,
-        report.keys_compared,
-        report.keys_looked_up,
-        len(transfers),
-        active_region,
-        standby_region,
-    )
-    progress = _Progress(f"resync {dataset.name}", len(transfers))
+    progress = _Progress(f"resync {dataset.name}")
     lock = threading.Lock()
+    # queued transfers at most: the listing waits for the copies, memory stays flat
+    queued = threading.BoundedSemaphore(4 * WORKERS)
+    transfers = 0
 
-    def run(t: Transfer) -> None:
+    def run(t: Transfer, server_side: bool) -> None:
         src, dst = clients[t.source_region], clients[t.target_region]
         src_bucket, dst_bucket = buckets[t.source_region], buckets[t.target_region]
-        if t.action == "delete":
-            with aws_call(f"s3://{dst_bucket}/{t.key}", region=t.target_region):
-                dst.delete_object(Bucket=dst_bucket, Key=t.key)
-            with lock:
-                report.deleted_in[t.target_region] = report.deleted_in.get(t.target_region, 0) + 1
-        else:
-            assert t.source is not None
-            across = server_side and is_content_etag(t.source.etag) and t.source.size <= COPY_OBJECT_LIMIT
-            if across:
-                size = copy_across(
-                    listers[t.target_region].s3, src_bucket=src_bucket, dst_bucket=dst_bucket, source=t.source
-                )
-            else:
+        try:
+            if t.action == "delete":
                 with aws_call(f"s3://{dst_bucket}/{t.key}", region=t.target_region):
-                    size = copy_verified(
-                        src, dst, src_bucket=src_bucket, dst_bucket=dst_bucket, key=t.key, source=t.source
+                    dst.delete_object(Bucket=dst_bucket, Key=t.key)
+                with lock:
+                    report.deleted_in[t.target_region] = report.deleted_in.get(t.target_region, 0) + 1
+            else:
+                assert t.source is not None
+                across = server_side and is_content_etag(t.source.etag) and t.source.size <= COPY_OBJECT_LIMIT
+                if across:
+                    size = copy_across(
+                        listers[t.target_region].s3,
+                        src_bucket=src_bucket,
+                        dst_bucket=dst_bucket,
+                        source=t.source,
                     )
+                else:
+                    with aws_call(f"s3://{dst_bucket}/{t.key}", region=t.target_region):
+                        size = copy_verified(
+                            src, dst, src_bucket=src_bucket, dst_bucket=dst_bucket, key=t.key, source=t.source
+                        )
+                with lock:
+                    report.copied_to[t.target_region] = report.copied_to.get(t.target_region, 0) + 1
+                    report.bytes_copied += size
+                    report.server_side_copies += int(across)
+        except SourceChanged:
             with lock:
-                report.copied_to[t.target_region] = report.copied_to.get(t.target_region, 0) + 1
-                report.bytes_copied += size
-                report.server_side_copies += int(across)
-        progress.tick()
+                report.changed_during.append(t.key)
+        except (AwsError, MldrError) as exc:
+            with lock:
+                report.failures.append(f"{t.key}: {exc}")
+        finally:
+            queued.release()
+            progress.tick()
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        futures = {pool.submit(run, t): t for t in transfers}
-        for future in as_completed(futures):
-            try:
-                future.result()
-            except SourceChanged:
-                report.changed_during.append(futures[future].key)
-            except (AwsError, MldrError) as exc:
-                report.failures.append(f"{futures[future].key}: {exc}")
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=f"resync-{dataset.name}") as pool:
+        kms = [pool.submit(bucket_default_kms, clients[r], buckets[r], r) for r in regions]
+        listed = merge(
+            prefetched_objects(listers[active_region], dataset.prefix),
+            prefetched_objects(listers[standby_region], dataset.prefix),
+        )
+        # with SSE-KMS on either side, no ETag is an MD5: copies are checked by SHA-256 instead
+        server_side = not any(k.result() for k in kms)
+
+        def submit(t: Transfer) -> None:
+            nonlocal transfers
+            if only_to is not None and t.target_region != only_to:
+                # e.g. after the active region is fenced: it cannot take writes, so nothing may go there
+                report.failures.append(f"{t.key}: needs a {t.action} into {t.target_region}, which is fenced")
+                return
+            transfers += 1
+            queued.acquire()
+            pool.submit(run, t, server_side)
+
+        lookups: list[tuple[str, str, Current | None, Current | None]] = []
+        for a_listed, s_listed in listed:
+            a, s = _current(a_listed), _current(s_listed)
+            key = (a or s).key  # type: ignore[union-attr]  # merge yields at least one side
+            report.keys_compared += 1
+            seen = first_look(
+                key, a, s, active_region=active_region, standby_region=standby_region, since=since
+            )
+            if isinstance(seen, str):
+                lookups.append((key, seen, a, s))
+            elif seen is not None:
+                submit(seen)
+        report.keys_looked_up = len(lookups)
+        histories = pool.map(lambda lk: latest_version(clients[lk[1]], buckets[lk[1]], lk[1], lk[0]), lookups)
+        for (key, region, a, s), other in zip(lookups, histories, strict=True):
+            t = after_lookup(
+                key,
+                region,
+                other,
+                a,
+                s,
+                active_region=active_region,
+                standby_region=standby_region,
+                since=since,
+            )
+            if t is not None:
+                submit(t)
+        progress.planned(transfers)
+        log.info(
+            "resync %s: %d keys compared (%d looked up in the other region's history), %d to transfer "
+            "(active %s, standby %s)",
+            dataset.name,
+            report.keys_compared,
+            report.keys_looked_up,
+            transfers,
+            active_region,
+            standby_region,
+        )
     report.changed_during.sort()
+    report.failures.sort()
     report.seconds = time.monotonic() - started
     if report.changed_during:
         log.warning(
