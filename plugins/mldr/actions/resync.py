@@ -307,6 +307,8 @@ class _Progress:
     def planned(self, total: int) -> None:
         with self.lock:
             self.total = total
+            if total and self.done >= total:  # all done before the listings ended: say so once
+                log.info("%s: %d of %d", self.what, self.done, total)
 
     def tick(self) -> None:
         with self.lock:
