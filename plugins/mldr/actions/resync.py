@@ -421,7 +421,9 @@ def resync_dataset(
         lookups: list[tuple[str, str, Current | None, Current | None]] = []
         for a_listed, s_listed in listed:
             a, s = _current(a_listed), _current(s_listed)
-            key = (a or s).key  # type: ignore[union-attr]  # merge yields at least one side
+            either = a or s
+            assert either is not None  # merge yields at least one side
+            key = either.key
             report.keys_compared += 1
             seen = first_look(
                 key, a, s, active_region=active_region, standby_region=standby_region, since=since
