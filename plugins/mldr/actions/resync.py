@@ -144,63 +144,45 @@ def _same(a: Current | None, b: Current | None) -> bool:
     return a.size == b.size and a.etag == b.etag
 
 
-def decide(
-    key: str,
-    a: Current | None,
-    s: Current | None,
-    *,
-    active_region: str,
-    standby_region: str,
-    since: float,
-) -> Transfer | None:
-    """What makes `key` equal in both regions, from its latest state in each (None: no history)."""
-    if _same(a, s):
+@dataclass(frozen=True)
+class Sides:
+    """Who wins for a key: the region active since `since` (the failover's start), and the other."""
+
+    active_region: str
+    standby_region: str
+    since: float
+
+    def decide(self, key: str, a: Current | None, s: Current | None) -> Transfer | None:
+        """What makes `key` equal in both regions, from its latest state in each (None: no history)."""
+        if _same(a, s):
+            return None
+        if a is not None and a.last_modified >= self.since:
+            if a.deleted:
+                return Transfer(key, self.active_region, self.standby_region, "delete")
+            return Transfer(key, self.active_region, self.standby_region, "copy", a)
+        if s is not None and not s.deleted:
+            return Transfer(key, self.standby_region, self.active_region, "copy", s)
+        if s is not None and s.deleted and a is not None and not a.deleted:
+            return Transfer(key, self.standby_region, self.active_region, "delete")
         return None
-    if a is not None and a.last_modified >= since:
-        if a.deleted:
-            return Transfer(key, active_region, standby_region, "delete")
-        return Transfer(key, active_region, standby_region, "copy", a)
-    if s is not None and not s.deleted:
-        return Transfer(key, standby_region, active_region, "copy", s)
-    if s is not None and s.deleted and a is not None and not a.deleted:
-        return Transfer(key, standby_region, active_region, "delete")
-    return None
 
+    def first_look(self, key: str, a: Current | None, s: Current | None) -> Transfer | str | None:
+        """What the current objects alone say about `key`: a transfer, nothing to do (None), or
+        the region whose history must be looked up first (a key current on one side only and not
+        written in the active region since the failover: was it deleted on the other side?)."""
+        if a is not None and s is None and a.last_modified < self.since:
+            return self.standby_region  # did the standby delete it?
+        if a is None and s is not None:
+            return self.active_region  # deleted in the active region since the failover?
+        return self.decide(key, a, s)
 
-def first_look(
-    key: str,
-    a: Current | None,
-    s: Current | None,
-    *,
-    active_region: str,
-    standby_region: str,
-    since: float,
-) -> Transfer | str | None:
-    """What the current objects alone say about `key`: a transfer, nothing to do (None), or
-    the region whose history must be looked up first (a key current on one side only and not
-    written in the active region since the failover: was it deleted on the other side?)."""
-    if a is not None and s is None and a.last_modified < since:
-        return standby_region  # did the standby delete it?
-    if a is None and s is not None:
-        return active_region  # deleted in the active region since the failover?
-    return decide(key, a, s, active_region=active_region, standby_region=standby_region, since=since)
-
-
-def after_lookup(
-    key: str,
-    region: str,
-    other: Current | None,
-    a: Current | None,
-    s: Current | None,
-    *,
-    active_region: str,
-    standby_region: str,
-    since: float,
-) -> Transfer | None:
-    """The decision for a key once `region`'s history of it (`other`) is known."""
-    a = other if region == active_region else a
-    s = other if region == standby_region else s
-    return decide(key, a, s, active_region=active_region, standby_region=standby_region, since=since)
+    def after_lookup(
+        self, key: str, region: str, other: Current | None, a: Current | None, s: Current | None
+    ) -> Transfer | None:
+        """The decision for a key once `region`'s history of it (`other`) is known."""
+        a = other if region == self.active_region else a
+        s = other if region == self.standby_region else s
+        return self.decide(key, a, s)
 
 
 def plan(
@@ -216,18 +198,18 @@ def plan(
     """The transfers that make both sides equal (see the module docstring for who wins), and
     how many keys needed `history(region, key)`: the other side's latest version or delete
     marker, asked for only where the current objects alone cannot decide."""
-    sides = {"active_region": active_region, "standby_region": standby_region}
+    sides = Sides(active_region, standby_region, since)
     transfers: list[Transfer] = []
     lookups: list[tuple[str, str]] = []  # (key, region to look in)
     for key in sorted(active.keys() | standby.keys()):
-        seen = first_look(key, active.get(key), standby.get(key), **sides, since=since)
+        seen = sides.first_look(key, active.get(key), standby.get(key))
         if isinstance(seen, str):
             lookups.append((key, seen))
         elif seen is not None:
             transfers.append(seen)
     found = list((pool.map if pool else map)(lambda kr: history(kr[1], kr[0]), lookups))
     for (key, region), other in zip(lookups, found, strict=True):
-        t = after_lookup(key, region, other, active.get(key), standby.get(key), **sides, since=since)
+        t = sides.after_lookup(key, region, other, active.get(key), standby.get(key))
         if t is not None:
             transfers.append(t)
     transfers.sort(key=lambda t: t.key)
@@ -351,6 +333,7 @@ def resync_dataset(
     report = DatasetResync(dataset=dataset.name)
     buckets = dataset.buckets
     regions = (active_region, standby_region)
+    sides = Sides(active_region, standby_region, since)
     clients = {r: factory.client("s3", r, timeouts=TRANSFER_TIMEOUTS) for r in regions}
     listers = {
         r: BucketLister(clients[r], bucket=buckets[r], region=r, timeouts=TRANSFER_TIMEOUTS) for r in regions
@@ -425,9 +408,7 @@ def resync_dataset(
             assert either is not None  # merge yields at least one side
             key = either.key
             report.keys_compared += 1
-            seen = first_look(
-                key, a, s, active_region=active_region, standby_region=standby_region, since=since
-            )
+            seen = sides.first_look(key, a, s)
             if isinstance(seen, str):
                 lookups.append((key, seen, a, s))
             elif seen is not None:
@@ -435,16 +416,7 @@ def resync_dataset(
         report.keys_looked_up = len(lookups)
         histories = pool.map(lambda lk: latest_version(clients[lk[1]], buckets[lk[1]], lk[1], lk[0]), lookups)
         for (key, region, a, s), other in zip(lookups, histories, strict=True):
-            t = after_lookup(
-                key,
-                region,
-                other,
-                a,
-                s,
-                active_region=active_region,
-                standby_region=standby_region,
-                since=since,
-            )
+            t = sides.after_lookup(key, region, other, a, s)
             if t is not None:
                 submit(t)
         progress.planned(transfers)
