@@ -395,7 +395,10 @@ def resync_dataset(
             nonlocal transfers
             if only_to is not None and t.target_region != only_to:
                 # e.g. after the active region is fenced: it cannot take writes, so nothing may go there
-                report.failures.append(f"{t.key}: needs a {t.action} into {t.target_region}, which is fenced")
+                with lock:  # the copies report their failures from the pool's threads
+                    report.failures.append(
+                        f"{t.key}: needs a {t.action} into {t.target_region}, which is fenced"
+                    )
                 return
             transfers += 1
             queued.acquire()
