@@ -154,7 +154,7 @@ def resync_figures(
     s3s = client("s3", state.moto[s], s)
     from mldr.actions import write_fence
     from mldr.actions.resync import resync_dataset
-    from mldr.aws import ClientFactory
+    from mldr.cloud.aws.clients import ClientFactory
     from mldr.topology import load_topology
 
     topology = load_topology(use_airflow=False)

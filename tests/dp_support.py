@@ -13,8 +13,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mldr.aws import ClientFactory
 from mldr.checks.replication_status import status_source
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Dataset, Retention, Topology
 

@@ -16,7 +16,7 @@ from mldr.errors import ConfigurationError
 
 
 def _context() -> tuple[Any, Any]:
-    from mldr.aws import ClientFactory
+    from mldr.cloud.aws.clients import ClientFactory
     from mldr.topology import load_topology
 
     topology = load_topology(use_airflow=False)

@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call
 from mldr.errors import AwsError, FencingConflict, MldrError, RegionUnreachable
 
 LEASE_KEY = "lease"

@@ -144,7 +144,7 @@ def drill_xcom(run: Any) -> dict[str, Any] | None:
 
 def copy_report(summary: dict[str, Any], directory: Path) -> Path | None:
     """The sandbox's S3 disappears with it: keep the HTML and JSON report locally."""
-    from mldr.aws import ClientFactory, aws_call
+    from mldr.cloud.aws.clients import ClientFactory, aws_call
     from mldr.errors import MldrError
     from mldr.topology import load_topology
 

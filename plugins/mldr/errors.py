@@ -1,7 +1,7 @@
 """One exception tree for mldr.
 
 Every error a user can see derives from `MldrError` and carries a message that says what is
-wrong and what to do. boto errors are wrapped at the boundary (`mldr.aws`) with the resource
+wrong and what to do. boto errors are wrapped at the boundary (`mldr.cloud.aws.clients`) with the resource
 they concern, so a failed runbook step names the bucket, table or region that failed.
 """
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mldr.aws import ClientFactory, Timeouts, aws_call
+from mldr.cloud.aws.clients import ClientFactory, Timeouts, aws_call
 from mldr.errors import ConfigurationError, MldrError
 from mldr.topology import Topology
 

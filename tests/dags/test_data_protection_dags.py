@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mldr.aws import ClientFactory
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Topology, load_topology
 from tests.dp_support import ops_keys, wait_quiet

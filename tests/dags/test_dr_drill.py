@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mldr.aws import ClientFactory
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore
 from mldr.drill.state import DrillStateStore, Phase
 from mldr.runbooks.operations import steps_of

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from mldr.aws import ClientFactory
 from mldr.checks.active_region import ActiveRegionChanged
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore, Lease
 from mldr.errors import WriteFenced
 from mldr.ml import pipeline

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mldr.aws import ClientFactory
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import load_topology

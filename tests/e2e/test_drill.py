@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from mldr import http
-from mldr.aws import ClientFactory
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore, Lease
 from mldr.drill.load import list_canary_keys
 from mldr.drill.state import DrillStateStore, Phase

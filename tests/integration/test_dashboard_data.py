@@ -10,9 +10,9 @@ import pytest
 
 from mldr.airflow.dashboard.data import DashboardSource
 from mldr.airflow.dashboard.render import render
-from mldr.aws import PROBE_TIMEOUTS, ClientFactory
 from mldr.checks.metrics import publish
 from mldr.checks.replication import LagOptions, lag_metrics, measure_lag, render_html
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory
 from mldr.reports import report_name, store_report
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import load_topology

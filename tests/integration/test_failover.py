@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from mldr import http
-from mldr.aws import ClientFactory
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore, Lease
 from mldr.errors import ConfigurationError, FailoverPreconditionFailed, LeaseHeld, UnknownRegion
 from mldr.runbooks.audit import AuditLog

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from mldr.aws import ClientFactory
 from mldr.checks.metrics import NAMESPACE
 from mldr.checks.replication import CANARY_PREFIX, LagOptions, clean_canaries, measure_lag
 from mldr.checks.replication_status import status_source
 from mldr.cli import main
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Topology, load_topology
 from tests.dp_support import scoped, unique_prefix, wait_quiet, write_topology

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from mldr.aws import ClientFactory
 from mldr.checks.verification import Basis, Finding, VerifyOptions, verify
 from mldr.cli import main
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Topology, load_topology
 from tests.dp_support import (

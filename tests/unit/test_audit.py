@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ReadTimeoutError
 
-from mldr.aws import SilentRegions
+from mldr.cloud.aws.clients import SilentRegions
 from mldr.runbooks.audit import AuditLog, event_key
 from mldr.topology import Topology
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mldr.aws import (
+from mldr.cloud.aws.clients import (
     PROBE_TIMEOUTS,
     AirflowHookSource,
     ClientFactory,
@@ -138,7 +138,7 @@ def test_client_errors_are_wrapped_with_the_resource() -> None:
 
 
 def test_work_that_can_wait_asks_a_silent_region_once() -> None:
-    from mldr.aws import SilentRegions
+    from mldr.cloud.aws.clients import SilentRegions
 
     silent = SilentRegions()
     calls: list[str] = []

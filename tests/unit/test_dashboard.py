@@ -377,8 +377,8 @@ def test_the_plot_includes_a_measurement_published_a_moment_ago() -> None:
     from moto import mock_aws
 
     from mldr.airflow.dashboard.data import metric_series
-    from mldr.aws import ClientFactory
     from mldr.checks.metrics import Metric, metric_data
+    from mldr.cloud.aws.clients import ClientFactory
 
     topology = TOPOLOGY
     dataset = topology.datasets[0].name

@@ -9,8 +9,8 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from mldr.s3_signed import encode
-from mldr.sigv4 import S3Signer
+from mldr.cloud.aws.s3_signed import encode
+from mldr.cloud.aws.sigv4 import S3Signer
 
 NOW = datetime(2026, 11, 29, 23, 59, 58, tzinfo=UTC)
 KEY = "shards/shard-03/a b+c%d~é.json"

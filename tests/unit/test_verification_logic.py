@@ -10,7 +10,6 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from mldr.aws import Timeouts
 from mldr.checks.listing import (
     BucketLister,
     ListedObject,
@@ -38,6 +37,7 @@ from mldr.checks.verification import (
     listing_verdict,
     required_versions,
 )
+from mldr.cloud.aws.clients import Timeouts
 from mldr.errors import ConfigurationError
 from mldr.topology import Dataset
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from mldr.aws import ClientFactory, aws_call
 from mldr.checks.health import compute_counts, endpoint_healthy
+from mldr.cloud.aws.clients import ClientFactory, aws_call
 from mldr.errors import MldrError
 from mldr.topology import ComputeKind, Topology
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call, error_code
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call, error_code
 from mldr.errors import AwsError, RegionUnreachable
 from mldr.topology import Topology
 

@@ -50,11 +50,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from mldr.aws import TRANSFER_TIMEOUTS, ClientFactory, aws_call
 from mldr.checks.listing import BucketLister, ListedObject, merge, prefetched_objects
 from mldr.checks.verification import bucket_default_kms, is_content_etag
+from mldr.cloud.aws.clients import TRANSFER_TIMEOUTS, ClientFactory, aws_call
+from mldr.cloud.aws.s3_signed import SignedS3, encode, error_from
 from mldr.errors import AwsError, MldrError
-from mldr.s3_signed import SignedS3, encode, error_from
 from mldr.topology import Dataset, Topology
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ import copy
 import logging
 import time
 
-from mldr.aws import ClientFactory, aws_call
 from mldr.checks.dns import dns_answer, failover_records
+from mldr.cloud.aws.clients import ClientFactory, aws_call
 from mldr.errors import AwsError, MldrError
 from mldr.topology import Topology
 

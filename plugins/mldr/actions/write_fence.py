@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from mldr.aws import aws_call, error_code
+from mldr.cloud.aws.clients import aws_call, error_code
 from mldr.errors import AwsError
 
 log = logging.getLogger(__name__)

@@ -66,7 +66,7 @@ def run_step(
     """Run one runbook step for this DAG run's operation; returns the step's result (XCom)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from mldr.aws import ClientFactory
+    from mldr.cloud.aws.clients import ClientFactory
     from mldr.runbooks.common import AlreadyDone
     from mldr.runbooks.engine import OperationStatus
     from mldr.runbooks.operations import finish, open_operation, run_one

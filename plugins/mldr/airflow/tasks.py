@@ -47,7 +47,7 @@ RETRY_POLICY = ExceptionRetryPolicy(
 
 def task_context() -> tuple[Any, Any]:
     """(topology, client factory) inside a running task: MLDR_TOPOLOGY or the Airflow Variable."""
-    from mldr.aws import ClientFactory
+    from mldr.cloud.aws.clients import ClientFactory
     from mldr.topology import load_topology
 
     topology = load_topology()

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mldr.actions.write_fence import FENCE_SID, read_policy  # read_policy only reads the policy
-from mldr.aws import ClientFactory
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore, Lease
 from mldr.errors import MldrError, WriteFenced
 from mldr.topology import Topology

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from mldr.aws import ClientFactory
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.errors import MldrError
 from mldr.topology import Topology
 

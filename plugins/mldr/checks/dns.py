@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from mldr import http
-from mldr.aws import ClientFactory, aws_call
+from mldr.cloud.aws.clients import ClientFactory, aws_call
 from mldr.errors import AwsError, RegionUnreachable
 from mldr.topology import Topology
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from mldr import http
-from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call
 from mldr.errors import AwsError, MldrError
 from mldr.topology import ComputeKind, Topology
 

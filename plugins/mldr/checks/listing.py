@@ -38,10 +38,10 @@ from urllib.parse import unquote_plus, urlsplit
 
 from botocore.exceptions import ClientError
 
-from mldr import lean_http
-from mldr.aws import Timeouts, aws_call
+from mldr.cloud.aws import lean_http
+from mldr.cloud.aws.clients import Timeouts, aws_call
+from mldr.cloud.aws.s3_signed import SignedS3, error_from
 from mldr.errors import AwsError
-from mldr.s3_signed import SignedS3, error_from
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call
 from mldr.errors import MldrError
 from mldr.topology import Topology
 

@@ -30,9 +30,9 @@ from typing import Any
 
 import httpx
 
-from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call, error_code
 from mldr.checks.replication_status import BacklogItem, ReplicationState, StatusSource
 from mldr.checks.verification import RESERVED_PREFIX
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call, error_code
 from mldr.errors import ConfigurationError, MldrError, RegionUnreachable
 from mldr.topology import Dataset, Topology
 

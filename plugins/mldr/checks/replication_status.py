@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from mldr import lean_http
-from mldr.aws import ClientFactory, aws_call
+from mldr.cloud.aws import lean_http
+from mldr.cloud.aws.clients import ClientFactory, aws_call
 from mldr.errors import AwsError, RegionUnreachable, SandboxError
 from mldr.topology import Topology
 

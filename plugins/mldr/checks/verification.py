@@ -42,7 +42,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from mldr.aws import PROBE_TIMEOUTS, ClientFactory, Timeouts, aws_call, error_code
 from mldr.checks.listing import (
     BucketLister,
     ListedObject,
@@ -53,6 +52,7 @@ from mldr.checks.listing import (
     prefetched_objects,
 )
 from mldr.checks.replication_status import ReplicationState, StatusSource
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, Timeouts, aws_call, error_code
 from mldr.errors import AwsError, ConfigurationError, MldrError
 from mldr.topology import Dataset, DatasetKind, Topology
 

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from mldr import http
-from mldr.aws import ClientFactory, Timeouts, aws_call
+from mldr.cloud.aws.clients import ClientFactory, Timeouts, aws_call
 from mldr.control_state import ControlStateStore
 from mldr.drill.metrics import CanaryWrite, RequestSample
 from mldr.errors import MldrError

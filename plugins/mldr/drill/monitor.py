@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import httpx
 
 from mldr import http
-from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call
 from mldr.checks.dns import dns_answer
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call
 from mldr.errors import MldrError
 from mldr.topology import Topology
 

@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 
 from mldr import http
-from mldr.aws import ClientFactory
 from mldr.checks.active_region import require_writable
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.errors import CheckFailed, MldrError
 from mldr.ml import train
 from mldr.ml.registry import (

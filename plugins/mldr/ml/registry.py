@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mldr.aws import aws_call, error_code
+from mldr.cloud.aws.clients import aws_call, error_code
 from mldr.errors import AwsError, MldrError, VerificationFailed
 
 if TYPE_CHECKING:

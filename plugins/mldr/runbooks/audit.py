@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call
 from mldr.control_state import ControlStateStore, now_iso
 from mldr.errors import MldrError, RegionUnreachable
 from mldr.topology import Topology

@@ -35,10 +35,10 @@ from typing import Any
 import httpx
 
 from mldr import http
-from mldr.aws import ClientFactory
 from mldr.checks.dns import dns_answer
 from mldr.checks.health import endpoint_healthy, region_health
 from mldr.checks.replication_status import status_source
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore
 from mldr.drill import metrics
 from mldr.drill.faults import FaultInjector, fault_injector

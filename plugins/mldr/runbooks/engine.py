@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from mldr.actions import fencing
-from mldr.aws import ClientFactory
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore, now_iso
 from mldr.errors import FencingConflict, MldrError
 from mldr.runbooks.audit import AuditLog

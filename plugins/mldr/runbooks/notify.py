@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call
 from mldr.errors import MldrError
 from mldr.topology import Topology
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from mldr.aws import ClientFactory
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore
 from mldr.errors import ConfigurationError
 from mldr.runbooks import failback, failover

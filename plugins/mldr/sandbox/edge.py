@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mldr.aws import PROBE_TIMEOUTS
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS
 from mldr.errors import SandboxError
 from mldr.sandbox.failover_routing import (
     Answer,

@@ -33,7 +33,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mldr.aws import Timeouts, aws_call
+from mldr.cloud.aws.clients import Timeouts, aws_call
 from mldr.errors import MldrError
 from mldr.ml.registry import DEFAULT_MODEL_NAME, ModelMetadata, load_estimator, read_current, read_metadata
 

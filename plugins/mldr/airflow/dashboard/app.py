@@ -49,7 +49,7 @@ REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sand
 
 def default_source() -> DashboardSource:
     """The running deployment's topology (MLDR_TOPOLOGY or the Airflow Variable) and connections."""
-    from mldr.aws import PROBE_TIMEOUTS, ClientFactory
+    from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory
     from mldr.topology import TOPOLOGY_VARIABLE, load_topology, parse_topology
 
     try:

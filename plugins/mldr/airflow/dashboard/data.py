@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from mldr.aws import PROBE_TIMEOUTS, ClientFactory, aws_call
 from mldr.checks.metrics import NAMESPACE, Metric
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call
 from mldr.control_state import ControlStateStore, Lease
 from mldr.errors import MldrError
 from mldr.reports import StoredReport, latest_reports

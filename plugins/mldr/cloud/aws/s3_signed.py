@@ -3,7 +3,7 @@
 For the hot loops - listing pages, resync copies - where botocore's per-call cost (building the
 request, its handlers, parsing the answer: ~2 ms of CPU a call, more for a 1,000-key page) is
 more than the server takes to answer. The request is signed exactly as botocore signs it
-(SigV4, `mldr.sigv4`); transport errors and S3's retryable statuses are retried with backoff as
+(SigV4, `mldr.cloud.aws.sigv4`); transport errors and S3's retryable statuses are retried with backoff as
 botocore's standard mode does; a region that does not answer becomes `RegionUnreachable`.
 """
 
@@ -16,10 +16,10 @@ from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
-from mldr import lean_http
-from mldr.aws import Timeouts
+from mldr.cloud.aws import lean_http
+from mldr.cloud.aws.clients import Timeouts
+from mldr.cloud.aws.sigv4 import S3Signer
 from mldr.errors import RegionUnreachable
-from mldr.sigv4 import S3Signer
 
 RETRYABLE_STATUS = {500, 502, 503, 504}
 
