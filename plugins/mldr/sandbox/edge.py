@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mldr.cloud.aws.clients import PROBE_TIMEOUTS
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS, botocore_config
 from mldr.errors import SandboxError
 from mldr.sandbox.failover_routing import (
     Answer,
@@ -191,7 +191,7 @@ class Route53Reader:
             "route53",
             region_name="us-east-1",
             endpoint_url=endpoint_url,
-            config=PROBE_TIMEOUTS.botocore_config(),
+            config=botocore_config(PROBE_TIMEOUTS),
         )
 
     def _failover_record_sets(self) -> list[Mapping[str, Any]]:

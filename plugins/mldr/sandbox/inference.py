@@ -33,7 +33,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mldr.cloud.aws.clients import Timeouts, aws_call
+from mldr.cloud.aws.clients import Timeouts, aws_call, botocore_config
 from mldr.errors import MldrError
 from mldr.ml.registry import DEFAULT_MODEL_NAME, ModelMetadata, load_estimator, read_current, read_metadata
 
@@ -345,7 +345,7 @@ def make_s3_client(*, region: str, endpoint_url: str) -> Any:
         aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),
         region_name=region,
     )
-    return session.client("s3", endpoint_url=endpoint_url, config=S3_TIMEOUTS.botocore_config())
+    return session.client("s3", endpoint_url=endpoint_url, config=botocore_config(S3_TIMEOUTS))
 
 
 def main(argv: list[str] | None = None) -> None:

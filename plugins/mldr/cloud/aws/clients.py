@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,36 +31,40 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from mldr.cloud.calls import (
+    DEFAULT_TIMEOUTS,
+    PROBE_TIMEOUTS,
+    TRANSFER_TIMEOUTS,
+    SilentRegions,
+    Timeouts,
+)
 from mldr.errors import AwsError, RegionUnreachable
 from mldr.topology import Topology
+
+__all__ = [
+    "DEFAULT_TIMEOUTS",
+    "PROBE_TIMEOUTS",
+    "TRANSFER_TIMEOUTS",
+    "ClientFactory",
+    "SilentRegions",
+    "Timeouts",
+    "aws_call",
+    "botocore_config",
+    "error_code",
+]
 
 _UNREACHABLE = (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, ConnectionClosedError)
 
 
-@dataclass(frozen=True)
-class Timeouts:
-    """Per-call limits. The defaults keep a dead region's worst case near connect + 2 x read."""
-
-    connect: float = 2.0
-    read: float = 5.0
-    max_attempts: int = 2  # total attempts, the first included
-
-    def botocore_config(self) -> Config:
-        return Config(
-            connect_timeout=self.connect,
-            read_timeout=self.read,
-            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
-            # Path-style works with any endpoint (sandbox IPs included) and with real S3.
-            s3={"addressing_style": "path"},
-            max_pool_connections=32,
-        )
-
-
-DEFAULT_TIMEOUTS = Timeouts()
-#: For health probes and preflight: one attempt, short read; a stopped region answers "no" fast.
-PROBE_TIMEOUTS = Timeouts(connect=1.0, read=2.0, max_attempts=1)
-#: For large transfers where a single read may legitimately take longer.
-TRANSFER_TIMEOUTS = Timeouts(connect=2.0, read=30.0, max_attempts=3)
+def botocore_config(timeouts: Timeouts) -> Config:
+    return Config(
+        connect_timeout=timeouts.connect,
+        read_timeout=timeouts.read,
+        retries={"mode": "standard", "total_max_attempts": timeouts.max_attempts},
+        # Path-style works with any endpoint (sandbox IPs included) and with real S3.
+        s3={"addressing_style": "path"},
+        max_pool_connections=32,
+    )
 
 
 @dataclass(frozen=True)
@@ -172,63 +175,6 @@ def _running_in_airflow_task() -> bool:
     return bool(os.environ.get("AIRFLOW_CTX_DAG_ID")) or os.environ.get("MLDR_CLIENTS") == "airflow"
 
 
-class SilentRegions:
-    """Regions that did not answer moments ago, as this process (or an earlier step of the same
-    operation, via the audit log's queue) saw them.
-
-    Work that can wait - an audit copy, an alert, a replication change on a region that is down -
-    skips a silent region instead of paying the same timeout again; each runbook step of a
-    failover during an outage would otherwise wait seconds for it. A check asked for the truth
-    (`s3_reachable(recheck=True)`) still asks the region, and clears the mark when it answers.
-    """
-
-    WINDOW_SECONDS = 30.0
-
-    def __init__(self) -> None:
-        self._since: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def mark(self, region: str, at: float | None = None) -> None:
-        with self._lock:
-            self._since[region] = max(self._since.get(region, 0.0), at if at is not None else time.time())
-
-    def clear(self, region: str) -> None:
-        with self._lock:
-            self._since.pop(region, None)
-
-    def since(self, region: str) -> float | None:
-        """When `region` was last found silent, if within the window; else None."""
-        with self._lock:
-            at = self._since.get(region)
-        return at if at is not None and time.time() - at < self.WINDOW_SECONDS else None
-
-    def describe(self, region: str) -> str | None:
-        at = self.since(region)
-        return None if at is None else f"{region} did not answer {time.time() - at:.0f}s ago"
-
-    @contextmanager
-    def watch(self, region: str) -> Iterator[None]:
-        """Mark `region` silent when a call inside does not answer (the error is re-raised)."""
-        try:
-            yield
-        except RegionUnreachable:
-            self.mark(region)
-            raise
-
-    @contextmanager
-    def guard(self, region: str) -> Iterator[None]:
-        """For work that can wait or go elsewhere (a report copy, metrics, an alert): refuse at
-        once with `RegionUnreachable` when `region` was found silent moments ago, instead of
-        paying its timeout again; otherwise `watch` the calls inside."""
-        at = self.since(region)
-        if at is not None:
-            raise RegionUnreachable(
-                f"did not answer {time.time() - at:.0f}s ago; not asked again", resource=region
-            )
-        with self.watch(region):
-            yield
-
-
 class ClientFactory:
     """Makes and caches clients for the topology's regions and global services."""
 
@@ -262,7 +208,7 @@ class ClientFactory:
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = self.source.make(
-                    service=service, region=region, conn_id=conn_id, config=limits.botocore_config()
+                    service=service, region=region, conn_id=conn_id, config=botocore_config(limits)
                 )
             return self._cache[key]
 

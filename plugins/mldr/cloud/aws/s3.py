@@ -1,0 +1,13 @@
+"""S3 as the runbooks' object store (`mldr.cloud.ObjectStore`)."""
+
+from __future__ import annotations
+
+from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud.calls import Timeouts
+
+
+class S3ObjectStore:
+    def __init__(self, factory: ClientFactory, region: str, *, timeouts: Timeouts | None = None) -> None:
+        self.factory = factory
+        self.region = region
+        self.timeouts = timeouts

@@ -1,0 +1,13 @@
+"""SNS as the runbooks' alerts (`mldr.cloud.Alerts`)."""
+
+from __future__ import annotations
+
+from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud.calls import Timeouts
+
+
+class SnsAlerts:
+    def __init__(self, factory: ClientFactory, region: str, *, timeouts: Timeouts | None = None) -> None:
+        self.factory = factory
+        self.region = region
+        self.timeouts = timeouts
