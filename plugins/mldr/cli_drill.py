@@ -22,8 +22,8 @@ def _say(message: str) -> None:
 
 def cmd_drill(args: argparse.Namespace) -> int:
     from mldr.cli_ops import _context, _who
-    from mldr.drill.report import format_summary
     from mldr.runbooks import drill
+    from mldr.runbooks.drill.report import format_summary
 
     topology, factory = _context()
     if args.recover:
@@ -54,7 +54,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from mldr.drill.scenarios import Scenario
+    from mldr.runbooks.drill.scenarios import Scenario
 
     d = sub.add_parser(
         "drill",

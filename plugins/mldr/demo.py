@@ -242,7 +242,7 @@ def run(directory: Path, console: Console) -> int:
     if summary is None:
         console.say(f"\nthe drill produced no result; see {directory.name}/demo.log")
         return 1
-    from mldr.drill.report import format_summary
+    from mldr.runbooks.drill.report import format_summary
 
     console.say("")
     console.say(format_summary({**summary, "report": str(report) if report else None, "reports": {}}))

@@ -12,7 +12,7 @@ import pytest
 
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore
-from mldr.drill.state import DrillStateStore, Phase
+from mldr.runbooks.drill.state import DrillStateStore, Phase
 from mldr.runbooks.operations import steps_of
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import load_topology

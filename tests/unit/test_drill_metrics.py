@@ -5,18 +5,19 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mldr.drill import metrics
-from mldr.drill.faults import AwsFaults, FaultInjectionUnavailable
-from mldr.drill.metrics import CanaryWrite, Objectives, RequestSample
-from mldr.drill.report import format_summary, render_html, trend_points
-from mldr.drill.state import DrillState, Phase
 from mldr.errors import ConfigurationError
-from mldr.runbooks.drill import DrillParams, Scenario
+from mldr.runbooks.drill import DrillParams, Scenario, metrics
+from mldr.runbooks.drill.faults import AwsFaults, FaultInjectionUnavailable
+from mldr.runbooks.drill.metrics import CanaryWrite, Objectives, RequestSample
+from mldr.runbooks.drill.report import format_summary, render_html, trend_points
+from mldr.runbooks.drill.state import DrillState, Phase
 from mldr.topology import Topology, load_topology_file
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "topology.json"
@@ -242,6 +243,19 @@ def test_a_real_account_gets_instructions_not_a_silent_stub(topology: Topology) 
     assert "planned-switchover" in str(info.value) and info.value.exit_code == 2
     with pytest.raises(FaultInjectionUnavailable, match="put-bucket-replication"):
         faults.pause_replication()
+
+
+def test_the_drill_imports_on_a_light_install_without_the_sandbox() -> None:
+    """The break-glass install has no sandbox extra: `mldr drill --recover` must still load."""
+    blocked = "import sys; sys.modules['mldr.sandbox'] = None; import mldr.runbooks.drill, mldr.cli_drill"
+    done = subprocess.run(
+        [sys.executable, "-c", blocked],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2] / "plugins"), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_drill_state_round_trips_and_knows_a_dead_process() -> None:

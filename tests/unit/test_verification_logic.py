@@ -21,15 +21,10 @@ from mldr.checks.listing import (
 )
 from mldr.checks.replication import DatasetLag, LagOptions, summarize_backlog
 from mldr.checks.replication_status import BacklogItem, ReplicationState
-from mldr.checks.verification import (
-    Basis,
-    Difference,
-    Finding,
+from mldr.checks.verification.compare import (
     Sampler,
     StoredChecksum,
-    VerifyOptions,
     VersionEntry,
-    breach_lines,
     checksum_verdict,
     classify,
     is_content_etag,
@@ -37,6 +32,8 @@ from mldr.checks.verification import (
     listing_verdict,
     required_versions,
 )
+from mldr.checks.verification.model import Basis, Difference, Finding, VerifyOptions
+from mldr.checks.verification.present import breach_lines
 from mldr.cloud.aws.clients import Timeouts
 from mldr.errors import ConfigurationError
 from mldr.topology import Dataset

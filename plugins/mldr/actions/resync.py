@@ -51,7 +51,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mldr.checks.listing import BucketLister, ListedObject, merge, prefetched_objects
-from mldr.checks.verification import bucket_default_kms, is_content_etag
+from mldr.checks.verification.compare import is_content_etag
+from mldr.checks.verification.reads import bucket_default_kms
 from mldr.cloud.aws.clients import TRANSFER_TIMEOUTS, ClientFactory, aws_call
 from mldr.cloud.aws.s3_signed import SignedS3, encode, error_from
 from mldr.errors import AwsError, MldrError

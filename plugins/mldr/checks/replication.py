@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from mldr.checks.replication_status import BacklogItem, ReplicationState, StatusSource
-from mldr.checks.verification import RESERVED_PREFIX
+from mldr.checks.verification.model import RESERVED_PREFIX
 from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call, error_code
 from mldr.errors import ConfigurationError, MldrError, RegionUnreachable
 from mldr.topology import Dataset, Topology

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mldr.errors import ConfigurationError, SandboxError
-from mldr.sandbox.manager import Sandbox, sandbox_dir
 from mldr.topology import TOPOLOGY_ENV, Topology
+
+if TYPE_CHECKING:
+    # imported when a sandbox is located: the drill must import without the sandbox extra
+    from mldr.sandbox.manager import Sandbox
 
 
 class FaultInjectionUnavailable(ConfigurationError):
@@ -128,6 +131,8 @@ def locate_sandbox(topology: Topology) -> Sandbox:
     """
     if topology.sandbox is None:
         raise ConfigurationError(f"topology {topology.name!r} is not a sandbox topology")
+    from mldr.sandbox.manager import Sandbox, sandbox_dir
+
     candidates = [sandbox_dir()]
     topology_file = os.environ.get(TOPOLOGY_ENV)
     if topology_file:

@@ -30,8 +30,8 @@ import httpx
 from mldr import http
 from mldr.cloud.aws.clients import ClientFactory, Timeouts, aws_call
 from mldr.control_state import ControlStateStore
-from mldr.drill.metrics import CanaryWrite, RequestSample
 from mldr.errors import MldrError
+from mldr.runbooks.drill.metrics import CanaryWrite, RequestSample
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,49 @@
+"""Whether a drill may start now: checked before it changes anything."""
+
+from __future__ import annotations
+
+from mldr.checks.dns import dns_answer
+from mldr.checks.health import region_health
+from mldr.cloud.aws.clients import ClientFactory
+from mldr.control_state import ControlStateStore
+from mldr.errors import FailoverPreconditionFailed, LeaseHeld
+from mldr.runbooks.drill.faults import FaultInjector, fault_injector
+from mldr.runbooks.drill.scenarios import Scenario
+from mldr.runbooks.drill.state import DrillStateStore
+from mldr.topology import Topology
+
+
+class DrillInProgress(LeaseHeld):
+    """Another process is running a drill against this topology right now."""
+
+
+def check_ready(
+    topology: Topology, factory: ClientFactory, scenario: Scenario, *, faults: FaultInjector | None = None
+) -> None:
+    """Refuse to start (changing nothing) unless the primary is active, unfenced, unleased, both
+    regions are healthy, the DNS name answers the primary and the fault can be injected."""
+    source = topology.primary_region
+    if scenario.injects_outage:
+        (faults or fault_injector(topology)).preflight(scenario.value)
+    control = ControlStateStore(factory)
+    lease = control.read_lease()
+    if lease.operation is not None:
+        raise LeaseHeld(f"the DR lease is held by {lease.operation.kind} {lease.operation.id}: no drill now")
+    if lease.active_region != source or lease.fenced_regions:
+        raise FailoverPreconditionFailed(
+            f"a drill starts from the primary {source} active and unfenced; the lease says "
+            f"{lease.active_region} (fenced: {', '.join(lease.fenced_regions) or 'none'}). "
+            "Fail back first: `mldr failback --reason ... --yes`"
+        )
+    health = [region_health(factory, topology, r) for r in topology.region_names]
+    problems = [h.summary() for h in health if not h.healthy]
+    answer = dns_answer(factory, topology)
+    if answer != source:
+        problems.append(f"the DNS name answers {answer}, not {source}")
+    if problems:
+        raise FailoverPreconditionFailed("drill preflight: " + "; ".join(problems))
+    state = DrillStateStore(control).load()
+    if state is not None and state.running_elsewhere():
+        raise DrillInProgress(
+            f"drill {state.drill_id} is running (pid {state.pid} on {state.host}, phase {state.phase})"
+        )
