@@ -1,9 +1,13 @@
-"""`down` stops everything it started, by pid, and leaves no listener, even after a fault."""
+"""`up` holds every port it hands out; `down` stops everything it started, by pid, and leaves no
+listener, even after a fault."""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,10 +17,47 @@ from mldr.sandbox.manager import Sandbox, port_in_use, process_alive
 pytestmark = pytest.mark.sandbox
 
 
-def test_down_after_an_outage_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _serving_port(command: list[str], kwargs: dict[str, Any]) -> int:
+    """The port a sandbox child will serve on: its inherited socket's, or its `--port`."""
+    if "--fd" in command:
+        fd = int(command[command.index("--fd") + 1])
+        with socket.socket(fileno=os.dup(fd)) as inherited:
+            return int(inherited.getsockname()[1])
+    return int(command[command.index("--port") + 1])
+
+
+def test_no_port_can_be_taken_during_start_and_down_after_an_outage_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outgoing connections draw local ports from the range free ports come from: a port picked
+    for a child must be held until the child serves on it, or a start fails "address in use".
+    A thief tries to bind each child's port just before the child starts."""
+    real_popen = subprocess.Popen
+    stolen: list[int] = []
+    thieves: list[socket.socket] = []
+
+    def popen_after_a_thief(command: list[str], *args: Any, **kwargs: Any) -> Any:
+        port = _serving_port(command, kwargs)
+        thief = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            thief.bind(("127.0.0.1", port))
+            thief.listen(1)
+            stolen.append(port)
+            thieves.append(thief)
+        except OSError:
+            thief.close()
+        return real_popen(command, *args, **kwargs)
+
     monkeypatch.setenv("MLDR_SANDBOX_DIR", str(tmp_path))
+    monkeypatch.setattr(subprocess, "Popen", popen_after_a_thief)
     box = Sandbox(tmp_path)
-    state, started = box.up()
+    try:
+        state, started = box.up()
+    finally:
+        monkeypatch.setattr(subprocess, "Popen", real_popen)
+        for thief in thieves:
+            thief.close()
+    assert not stolen, f"ports taken between being picked and being served on: {stolen}"
     assert started
     records = list(state.processes.values())
     try:

@@ -48,6 +48,7 @@ from mldr.sandbox.failover_routing import (
     choose_answer,
     observe,
 )
+from mldr.sandbox.listen import HOST, add_listen_arguments, port_of, server_socket
 
 log = logging.getLogger("mldr.sandbox.edge")
 
@@ -573,7 +574,7 @@ def create_app(edge: Edge) -> Starlette:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mldr.sandbox.edge", description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1 to serve on")
+    add_listen_arguments(parser)
     parser.add_argument("--route53-endpoint", required=True, help="Route 53 API endpoint (the global moto)")
     parser.add_argument("--zone-id", required=True, help="hosted zone id holding the failover records")
     parser.add_argument("--record-name", required=True, help="DNS name whose failover records to serve")
@@ -599,19 +600,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         endpoint_url=args.route53_endpoint, zone_id=args.zone_id, record_name=args.record_name
     )
     edge = Edge(reader, refresh_seconds=args.refresh_seconds, proxy_timeout=args.proxy_timeout)
+    sock = server_socket(args)
     log.info(
-        "edge for %s on http://127.0.0.1:%d: Route 53 at %s, zone %s, refresh every %gs",
+        "edge for %s on http://%s:%d: Route 53 at %s, zone %s, refresh every %gs",
         args.record_name,
-        args.port,
+        HOST,
+        port_of(sock),
         args.route53_endpoint,
         args.zone_id,
         args.refresh_seconds,
     )
-    # 127.0.0.1 only: the sandbox never listens beyond this machine.
-    config = uvicorn.Config(
-        create_app(edge), host="127.0.0.1", port=args.port, log_config=None, access_log=False, lifespan="on"
-    )
-    uvicorn.Server(config).run()
+    config = uvicorn.Config(create_app(edge), log_config=None, access_log=False, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mldr.cloud.aws.clients import Timeouts, aws_call, botocore_config
 from mldr.errors import MldrError
 from mldr.ml.registry import DEFAULT_MODEL_NAME, ModelMetadata, load_estimator, read_current, read_metadata
+from mldr.sandbox.listen import add_listen_arguments, server_socket
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m mldr.sandbox.inference", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--region", required=True)
-    parser.add_argument("--port", type=int, required=True)
+    add_listen_arguments(parser)
     parser.add_argument("--s3-endpoint", required=True, help="the region's S3 endpoint URL (a moto server)")
     parser.add_argument("--bucket", required=True, help="the region's model-artifacts bucket")
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
@@ -375,8 +376,8 @@ def main(argv: list[str] | None = None) -> None:
         model_name=args.model_name,
         reload_seconds=args.reload_seconds,
     )
-    # 127.0.0.1 only: the sandbox never listens beyond this machine.
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[server_socket(args)])
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import httpx
 from mldr import http
 from mldr.errors import SandboxError, UnknownRegion
 from mldr.sandbox import provision as prov
+from mldr.sandbox.listen import listen_socket, port_of
 
 log = logging.getLogger("mldr.sandbox")
 
@@ -86,12 +87,6 @@ class SandboxState:
 # --- process helpers ---------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.2)
@@ -130,8 +125,9 @@ def _plugins_path() -> str:
 
 
 def _spawn(
-    directory: Path, name: str, module: str, args: list[str], port: int, region: str | None
+    directory: Path, name: str, module: str, args: list[str], sock: socket.socket, region: str | None
 ) -> ProcessRecord:
+    """Start `module` serving on `sock` (bound here, handed over as `--fd`); our copy is closed."""
     logs = directory / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{name}.log"
@@ -142,13 +138,16 @@ def _spawn(
     env["PYTHONUNBUFFERED"] = "1"
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", module, *args],
+            [sys.executable, "-m", module, "--fd", str(sock.fileno()), *args],
+            pass_fds=(sock.fileno(),),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,  # our signals reach this process alone, not the caller's group
         )
+    port = port_of(sock)
+    sock.close()
     return ProcessRecord(name=name, pid=proc.pid, port=port, module=module, log=str(log_path), region=region)
 
 
@@ -244,10 +243,6 @@ class Sandbox:
             )
         if primary == secondary:
             raise SandboxError(f"the two sandbox regions must differ (both are {primary})")
-        if edge_port is not None and port_in_use(edge_port):
-            raise SandboxError(
-                f"port {edge_port} on 127.0.0.1 is in use: stop what listens there or pick another"
-            )
         self.directory.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         state = SandboxState(primary=primary, secondary=secondary, started_at=time.time())
@@ -283,9 +278,16 @@ class Sandbox:
         # processes' imports (moto, scikit-learn) overlap with each other and with provisioning.
         trainer = threading.Thread(target=importlib.import_module, args=("mldr.ml.train",), daemon=True)
         trainer.start()
-        replicator_port = free_port()
-        state.replicator_url = f"http://127.0.0.1:{replicator_port}"
-        ports = {name: free_port() for name in ("global", *state.regions)}
+        # Every socket is bound before any child starts: children learn each other's ports from
+        # the command line, and a bound port cannot be taken by anyone in the meantime.
+        replicator_socket = listen_socket()
+        state.replicator_url = f"http://127.0.0.1:{port_of(replicator_socket)}"
+        moto_sockets = {name: listen_socket() for name in ("global", *state.regions)}
+        ports = {name: port_of(sock) for name, sock in moto_sockets.items()}
+        inference_sockets = {r: listen_socket() for r in state.regions}
+        inference_ports = {r: port_of(sock) for r, sock in inference_sockets.items()}
+        edge_socket = listen_socket(edge_port or 0)
+        edge_port = port_of(edge_socket)
         for name in ("global", *state.regions):
             port = ports[name]
             observe = [] if name == "global" else ["--replicator-url", state.replicator_url]
@@ -297,8 +299,8 @@ class Sandbox:
                     d,
                     f"moto-{name}",
                     "mldr.sandbox.motoserver",
-                    ["--port", str(port), "--name", name, *observe],
-                    port,
+                    ["--name", name, *observe],
+                    moto_sockets[name],
                     None if name == "global" else name,
                 )
             )
@@ -312,14 +314,12 @@ class Sandbox:
                 d,
                 "replicator",
                 "mldr.sandbox.replicator",
-                ["--config", str(config_path), "--port", str(replicator_port)],
-                replicator_port,
+                ["--config", str(config_path)],
+                replicator_socket,
                 None,
             )
         )
-        inference_ports = {r: free_port() for r in state.regions}
         for region in state.regions:
-            port = inference_ports[region]
             add(
                 _spawn(
                     d,
@@ -328,8 +328,6 @@ class Sandbox:
                     [
                         "--region",
                         region,
-                        "--port",
-                        str(port),
                         "--s3-endpoint",
                         state.moto[region],
                         "--bucket",
@@ -337,11 +335,10 @@ class Sandbox:
                         "--reload-seconds",
                         "1.0",
                     ],
-                    port,
+                    inference_sockets[region],
                     region,
                 )
             )
-        edge_port = edge_port or free_port()
         state.edge_url = f"http://127.0.0.1:{edge_port}"
         layout = prov.SandboxLayout(
             primary=state.primary,
@@ -372,8 +369,6 @@ class Sandbox:
                 "edge",
                 "mldr.sandbox.edge",
                 [
-                    "--port",
-                    str(edge_port),
                     "--route53-endpoint",
                     state.moto["global"],
                     "--zone-id",
@@ -381,7 +376,7 @@ class Sandbox:
                     "--record-name",
                     topology.inference.record_name,
                 ],
-                edge_port,
+                edge_socket,
                 None,
             )
         )

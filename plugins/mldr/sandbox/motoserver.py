@@ -47,6 +47,7 @@ from werkzeug.serving import make_server
 
 from mldr.sandbox import crossregion
 from mldr.sandbox.crossregion import CopySource, parse_copy_source
+from mldr.sandbox.listen import HOST, add_listen_arguments, port_of, server_socket
 
 log = logging.getLogger("mldr.sandbox.motoserver")
 
@@ -448,7 +449,7 @@ def build_app(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
+    add_listen_arguments(parser)
     parser.add_argument("--name", required=True, help="region name (or 'global'), for logs")
     parser.add_argument("--replicator-url", help="told of each replicated write before it is acknowledged")
     parser.add_argument(
@@ -461,14 +462,16 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
+    sock = server_socket(args)
     server = make_server(
-        "127.0.0.1",
-        args.port,
+        HOST,
+        port_of(sock),
         build_app(args.name, args.replicator_url, args.peer),
         threaded=True,
         request_handler=MotoRequestHandler,
+        fd=sock.fileno(),
     )
-    log.info("moto server for %s listening on 127.0.0.1:%d", args.name, args.port)
+    log.info("moto server for %s listening on %s:%d", args.name, HOST, port_of(sock))
     server.serve_forever()
 
 

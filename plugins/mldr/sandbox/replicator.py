@@ -48,6 +48,8 @@ import httpx
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mldr.sandbox.listen import HOST, add_listen_arguments, port_of, server_socket
+
 log = logging.getLogger("mldr.sandbox.replicator")
 
 POLL_SECONDS = 0.1
@@ -533,16 +535,19 @@ class _Handler(BaseHTTPRequestHandler):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="sandbox S3 cross-region replicator")
     parser.add_argument("--config", required=True, help="JSON: {regions: {name: endpoint}, lag_seconds}")
-    parser.add_argument("--port", type=int, required=True)
+    add_listen_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per feed poll buries the log
     config = json.loads(Path(args.config).read_text())
     replicator = Replicator(config["regions"], lag_seconds=float(config.get("lag_seconds", 1.0)))
     _Handler.replicator = replicator
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), _Handler)
+    sock = server_socket(args)
+    server = ThreadingHTTPServer(sock.getsockname(), _Handler, bind_and_activate=False)
+    server.socket.close()
+    server.socket = sock  # already bound and listening
     threading.Thread(target=server.serve_forever, daemon=True, name="http").start()
-    log.info("replicator API on 127.0.0.1:%d", args.port)
+    log.info("replicator API on %s:%d", HOST, port_of(sock))
     replicator.run()
 
 
