@@ -67,6 +67,10 @@ class SandboxError(MldrError):
     """The local sandbox could not be started, inspected or changed."""
 
 
+class SandboxInputError(SandboxError, ConfigurationError):
+    """A sandbox setting or fault given is invalid (exit 2); nothing was started or changed."""
+
+
 class CheckFailed(MldrError):
     """A read-only check found a problem (verification mismatch, replication lag over RPO)."""
 

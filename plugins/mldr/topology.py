@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -310,10 +311,15 @@ def parse_topology(document: dict[str, Any] | str, *, source: str = "topology") 
     Raises `TopologyError` listing every problem by field path.
     """
     if isinstance(document, str):
+        duplicates: list[str] = []
         try:
-            document = json.loads(document)
+            document = json.loads(document, object_pairs_hook=_keeping_duplicates(duplicates))
         except json.JSONDecodeError as exc:
             raise TopologyError([f"(document): not valid JSON: {exc}"], source=source) from None
+        if duplicates:
+            # json.loads keeps the last of two equal keys: a region or dataset written twice
+            # would silently lose its first definition.
+            raise TopologyError(duplicates, source=source)
     if not isinstance(document, dict):
         raise TopologyError(
             [f"(document): expected a JSON object, got {type(document).__name__}"], source=source
@@ -330,12 +336,32 @@ def parse_topology(document: dict[str, Any] | str, *, source: str = "topology") 
     return topology
 
 
+def _keeping_duplicates(problems: list[str]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """An `object_pairs_hook` that builds each object and notes every key it meets twice."""
+
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                problems.append(f"{key}: given twice in one object (JSON keeps only the last); remove one")
+            seen[key] = value
+        return seen
+
+    return build
+
+
 def load_topology_file(path: str | Path) -> Topology:
     path = Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise TopologyNotFound(f"topology file {path} does not exist") from None
+    except IsADirectoryError:
+        raise TopologyNotFound(
+            f"topology file {path} is a directory: name the JSON file in it (e.g. {path / 'topology.json'})"
+        ) from None
+    except (PermissionError, UnicodeDecodeError) as exc:
+        raise TopologyNotFound(f"topology file {path} cannot be read: {exc}") from None
     return parse_topology(text, source=str(path))
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mldr.errors import SandboxError, UnknownRegion
+from mldr.errors import SandboxError, SandboxInputError, UnknownRegion
 from mldr.sandbox.manager import Sandbox, port_in_use, process_alive
 
 pytestmark = pytest.mark.sandbox
@@ -80,6 +80,18 @@ def test_bad_input_is_refused_before_anything_starts(tmp_path: Path) -> None:
     box = Sandbox(tmp_path)
     with pytest.raises(SandboxError, match="must differ"):
         box.up(primary="us-east-1", secondary="us-east-1")
+    impossible: list[tuple[dict[str, Any], str]] = [
+        ({"edge_port": 70000}, "edge port is out of range: 70000"),
+        ({"edge_port": 0}, "edge port is out of range: 0"),
+        ({"failure_threshold": 0}, "failure threshold is out of range: 0"),
+        ({"lag_seconds": float("nan")}, "replication lag .* must be a finite number"),
+        ({"probe_interval": 0.0}, "probe interval .* out of range"),
+    ]
+    for settings, message in impossible:
+        with pytest.raises(SandboxInputError, match=message) as info:
+            box.up(**settings)
+        assert info.value.exit_code == 2, "bad input exits 2: nothing was changed"
+        assert not (tmp_path / "state.json").exists(), f"{settings} started something"
     with pytest.raises(SandboxError, match="not running"):
         box.region_outage("us-east-1")
     assert box.state is None

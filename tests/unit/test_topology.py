@@ -89,6 +89,25 @@ def test_duplicate_dataset_and_missing_model_artifacts(doc: dict[str, Any]) -> N
     assert "datasets: needs a dataset of kind model_artifacts (the models DR protects)" in found
 
 
+def test_a_region_written_twice_is_refused_not_silently_merged(tmp_path: Path) -> None:
+    """JSON keeps the last of two equal keys: the first region's settings would vanish."""
+    text = FIXTURE.read_text()
+    regions_at = text.index('"us-west-2"', text.index('"regions"'))
+    twice = text[:regions_at] + '"us-east-1": {"connection_id": "aws_other"}, ' + text[regions_at:]
+    path = tmp_path / "twice.json"
+    path.write_text(twice)
+    with pytest.raises(TopologyError) as info:
+        load_topology_file(path)
+    assert info.value.problems == [
+        "us-east-1: given twice in one object (JSON keeps only the last); remove one"
+    ]
+
+
+def test_a_directory_named_as_the_topology_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(TopologyNotFound, match="is a directory: name the JSON file in it"):
+        load_topology_file(tmp_path)
+
+
 def test_wrong_version_and_not_json() -> None:
     assert problems('{"version": 2}')[0] == "version: 2 is not allowed: expected 1"
     assert problems("{not json")[0].startswith("(document): not valid JSON")

@@ -28,7 +28,8 @@ from typing import Any
 import httpx
 
 from mldr import http
-from mldr.errors import SandboxError, UnknownRegion
+from mldr.errors import SandboxError, SandboxInputError, UnknownRegion
+from mldr.inputs import finite_number, whole_number
 from mldr.sandbox import provision as prov
 from mldr.sandbox.listen import listen_socket, port_of
 
@@ -82,6 +83,40 @@ class SandboxState:
         data = json.loads(path.read_text())
         data["processes"] = {k: ProcessRecord(**v) for k, v in data["processes"].items()}
         return cls(**data)
+
+
+# --- settings a person gives ---------------------------------------------------------------
+
+#: Route 53 takes 1 to 10 failed probes before a health check turns unhealthy.
+FAILURE_THRESHOLD_RANGE = (1, 10)
+
+
+def _check_settings(
+    lag_seconds: float, probe_interval: float, failure_threshold: int, edge_port: int | None
+) -> None:
+    """Refuse impossible settings before anything starts (a traceback from a child otherwise)."""
+    finite_number("replication lag (seconds)", lag_seconds, minimum=0, error=SandboxInputError)
+    finite_number(
+        "health-check probe interval (seconds)",
+        probe_interval,
+        minimum=0,
+        exclusive_minimum=True,
+        error=SandboxInputError,
+    )
+    low, high = FAILURE_THRESHOLD_RANGE
+    whole_number("failure threshold", failure_threshold, minimum=low, maximum=high, error=SandboxInputError)
+    if edge_port is not None:
+        whole_number("edge port", edge_port, minimum=1, maximum=65535, error=SandboxInputError)
+
+
+def _lag_seconds(value: str | float | None) -> float:
+    if value is None:
+        raise SandboxInputError("replication lag needs a number of seconds >= 0, e.g. `lag 5`")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SandboxInputError(f"replication lag must be a number of seconds >= 0, not {value!r}") from None
+    return finite_number("replication lag (seconds)", seconds, minimum=0, error=SandboxInputError)
 
 
 # --- process helpers ---------------------------------------------------------------------
@@ -242,7 +277,8 @@ class Sandbox:
                 f"missing dependencies: {', '.join(missing)}; install them with `make install` (uv sync)"
             )
         if primary == secondary:
-            raise SandboxError(f"the two sandbox regions must differ (both are {primary})")
+            raise SandboxInputError(f"the two sandbox regions must differ (both are {primary})")
+        _check_settings(lag_seconds, probe_interval, failure_threshold, edge_port)
         self.directory.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         state = SandboxState(primary=primary, secondary=secondary, started_at=time.time())
@@ -515,19 +551,17 @@ class Sandbox:
         if action in payloads:
             response = http.post(f"{url}/settings", json=payloads[action], timeout=5.0)
         elif action == "lag":
-            seconds = float(value) if value is not None else -1.0
-            if seconds < 0:
-                raise SandboxError("replication lag needs a number of seconds >= 0, e.g. `lag 5`")
+            seconds = _lag_seconds(value)
             response = http.post(f"{url}/settings", json={"lag_seconds": seconds}, timeout=5.0)
         elif action == "fail-keys":
             if not value:
-                raise SandboxError("fail-keys needs a glob, e.g. `fail-keys 'reports/*.csv'`")
+                raise SandboxInputError("fail-keys needs a glob, e.g. `fail-keys 'reports/*.csv'`")
             current = http.get(f"{url}/stats", timeout=5.0).json()["settings"]["fail_globs"]
             response = http.post(f"{url}/settings", json={"fail_globs": [*current, str(value)]}, timeout=5.0)
         elif action == "clear":
             response = http.post(f"{url}/clear", timeout=5.0)
         else:
-            raise SandboxError(
+            raise SandboxInputError(
                 f"unknown replication fault {action!r}: pause, resume, lag, fail-keys or clear"
             )
         if response.status_code != 200:
