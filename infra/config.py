@@ -50,15 +50,17 @@ DEFAULT_DATASETS: list[dict[str, Any]] = [
 
 #: Every key the program reads (without the `mldr:` namespace) and its default; None = no default.
 DEFAULTS: dict[str, Any] = {
-    "name": None,  # derived: <project>-<stack>
+    # "" = derived or unset. Pulumi refuses a stack that lacks a key declared with a type and no
+    # default ("Stack 'dev' is missing configuration value ..."), so only dnsName has none.
+    "name": "",  # derived: <project>-<stack>
     "primaryRegion": "us-east-1",
     "secondaryRegion": "us-west-2",
-    "primaryConnectionId": None,  # derived: aws_<primary region with underscores>
-    "secondaryConnectionId": None,  # derived: aws_<secondary region with underscores>
+    "primaryConnectionId": "",  # derived: aws_<primary region with underscores>
+    "secondaryConnectionId": "",  # derived: aws_<secondary region with underscores>
     "route53ConnectionId": "aws_global",
     "dnsName": None,  # required
-    "hostedZoneId": None,  # looked up by hostedZoneName when unset
-    "hostedZoneName": None,  # derived: dnsName without its first label
+    "hostedZoneId": "",  # looked up by hostedZoneName when unset
+    "hostedZoneName": "",  # derived: dnsName without its first label
     "healthCheckInterval": 30,
     "healthCheckFailureThreshold": 3,
     "healthPath": "/healthz",
@@ -73,7 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "datasets": DEFAULT_DATASETS,
     "rtoSeconds": 900,
     "rpoSeconds": 900,
-    "alertEmail": None,
+    "alertEmail": "",  # unset: no email subscription
     "airflowPrincipalArns": [],  # empty: the deploying account's root, i.e. IAM decides who may assume
     "primaryVpcCidr": "10.10.0.0/16",
     "secondaryVpcCidr": "10.20.0.0/16",
@@ -302,7 +304,7 @@ def _dns(reader: _Reader) -> DnsConfig:
         reader.problems.append(f"healthPath: {path!r} must start with '/'")
     return DnsConfig(
         name=name,
-        hosted_zone_id=reader.string("hostedZoneId"),
+        hosted_zone_id=reader.string("hostedZoneId") or None,
         hosted_zone_name=zone_name,
         health_check_interval=interval,
         failure_threshold=reader.integer("healthCheckFailureThreshold", low=1, high=10),
