@@ -17,7 +17,8 @@ from typing import Any
 
 NAMESPACE = "mldr"
 
-# Same rule as mldr.topology.REGION_PATTERN; infra/ does not import the runbook library.
+# Same rule as mldr.topology.REGION_PATTERN. infra/ imports one module of the runbook library, the
+# pure replication-rule builder (mldr.cloud.aws.replication_rule), so the rule has one author.
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d+$")
 DATASET_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # Buckets are auto-named "<dataset>-<region>-<7 hex>" (regions have up to 14 characters) and S3

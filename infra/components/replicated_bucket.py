@@ -10,9 +10,7 @@ import pulumi_aws as aws
 
 from infra.components._iam import objects, policy_document, service_trust_policy
 from infra.components.secure_bucket import SecureBucket, SecureBucketArgs
-
-#: Replication Time Control: S3's 99.99% "replicated within 15 minutes" SLA; 15 is the only value.
-RTC_MINUTES = 15
+from mldr.cloud.aws.replication_rule import build_replication_rule, pulumi_rule_args, replication_rule_id
 
 
 @dataclass(frozen=True)
@@ -84,50 +82,28 @@ class ReplicatedBucket(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.rule_id = f"{name}-to-{replica_region}"
+        # The rule itself is mldr's (one builder for infra/, the sandbox and the runbooks, which
+        # rewrite it when they turn replication around); only the resources' names and ARNs are ours.
+        self.rule_id = replication_rule_id(dataset=name, destination_region=replica_region)
+        rule = pulumi.Output.all(self.replica.bucket.bucket, self.replica_key.arn).apply(
+            lambda resolved: pulumi_rule_args(
+                build_replication_rule(
+                    dataset=name,
+                    prefix=args.prefix,
+                    source_region=source_region,
+                    destination_region=replica_region,
+                    destination_bucket=resolved[0],
+                    # Always: every dataset bucket is SSE-KMS, and S3 skips SSE-KMS objects otherwise.
+                    replica_kms_key_arn=resolved[1],
+                )
+            )
+        )
         self.replication = aws.s3.BucketReplicationConfig(
             f"{name}-replication",
             bucket=self.primary.bucket.id,
             region=source_region,
             role=self.role.arn,
-            rules=[
-                aws.s3.BucketReplicationConfigRuleArgs(
-                    id=self.rule_id,
-                    status="Enabled",
-                    priority=1,
-                    filter=aws.s3.BucketReplicationConfigRuleFilterArgs(prefix=args.prefix),
-                    # Deletes must reach the replica too, or a failover resurrects deleted data.
-                    delete_marker_replication=aws.s3.BucketReplicationConfigRuleDeleteMarkerReplicationArgs(
-                        status="Enabled"
-                    ),
-                    # Without this, S3 silently skips every SSE-KMS object, i.e. all of ours.
-                    source_selection_criteria=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaArgs(
-                        sse_kms_encrypted_objects=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaSseKmsEncryptedObjectsArgs(
-                            status="Enabled"
-                        )
-                    ),
-                    destination=aws.s3.BucketReplicationConfigRuleDestinationArgs(
-                        bucket=self.replica.bucket.arn,
-                        storage_class="STANDARD",
-                        encryption_configuration=aws.s3.BucketReplicationConfigRuleDestinationEncryptionConfigurationArgs(
-                            replica_kms_key_id=self.replica_key.arn
-                        ),
-                        replication_time=aws.s3.BucketReplicationConfigRuleDestinationReplicationTimeArgs(
-                            status="Enabled",
-                            time=aws.s3.BucketReplicationConfigRuleDestinationReplicationTimeTimeArgs(
-                                minutes=RTC_MINUTES
-                            ),
-                        ),
-                        # RTC requires metrics; they are also what the alarms below watch.
-                        metrics=aws.s3.BucketReplicationConfigRuleDestinationMetricsArgs(
-                            status="Enabled",
-                            event_threshold=aws.s3.BucketReplicationConfigRuleDestinationMetricsEventThresholdArgs(
-                                minutes=RTC_MINUTES
-                            ),
-                        ),
-                    ),
-                )
-            ],
+            rules=[rule],
             # S3 refuses a replication configuration unless both buckets are already versioned;
             # and objects written before the role may act would fail to replicate.
             opts=pulumi.ResourceOptions(

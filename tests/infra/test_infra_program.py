@@ -6,6 +6,7 @@ Every assertion message names the resource's URN, so a failure points at what to
 from __future__ import annotations
 
 import json
+import re
 import runpy
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from infra_mocks import Declared, Deployment, deploy, run_program, start_mocks
 
 from infra import config, program
 from infra.components import short_region
-from infra.components.replicated_bucket import RTC_MINUTES
 from infra.policy import rules
+from mldr.cloud.aws.replication_rule import RTC_MINUTES, build_replication_rule, pulumi_rule_args
 from mldr.topology import parse_topology
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -140,6 +141,45 @@ def test_replication_rule_targets_replica_with_rtc_metrics_delete_markers_and_re
         assert versionings <= set(replication.dependencies), (
             f"{replication}: must depend on both versioning resources {sorted(versionings)}"
         )
+
+
+def _pulumi_wire(value: Any) -> Any:
+    """Provider argument names as the engine records them: `replica_kms_key_id` -> `replicaKmsKeyId`."""
+    if isinstance(value, dict):
+        return {re.sub(r"_([a-z])", lambda m: m[1].upper(), k): _pulumi_wire(v) for k, v in value.items()}
+    return value
+
+
+def test_every_datasets_declared_rule_is_the_builders_rule(deployed: Deployed) -> None:
+    """infra/ declares, for every dataset, exactly the rule the runbooks and the sandbox write.
+
+    The builder's inputs come from the config and from the declared buckets (the replica and the
+    key that encrypts it), not from the component's code, so a rule infra/ edits by hand shows.
+    """
+    d, cfg = deployed.result, deployed.cfg
+    for dataset in cfg.datasets:
+        primary, replica = dataset_buckets(d, dataset.name)
+        replication = attached(d, primary, REPLICATION)
+        replica_key = attached(d, replica, ENCRYPTION).inputs["rules"][0][
+            "applyServerSideEncryptionByDefault"
+        ]["kmsMasterKeyId"]
+        expected = build_replication_rule(
+            dataset=dataset.name,
+            prefix=dataset.prefix,
+            source_region=cfg.primary_region,
+            destination_region=cfg.secondary_region,
+            destination_bucket=replica.outputs["bucket"],
+            replica_kms_key_arn=replica_key,
+        )
+        assert replication.inputs["rules"] == [_pulumi_wire(pulumi_rule_args(expected))], (
+            f"{replication}: declared rules {replication.inputs['rules']} are not the builder's {expected}"
+        )
+        component = d.one("mldr:index:ReplicatedBucket", dataset.name)
+        for alarm in d.children(component, ALARM):
+            watched = alarm.inputs["dimensions"]["RuleId"]
+            assert watched == expected["ID"], (
+                f"{alarm}: watches rule {watched}, the bucket has {expected['ID']}"
+            )
 
 
 def test_replication_role_policy_names_exactly_the_buckets_and_keys(deployed: Deployed) -> None:

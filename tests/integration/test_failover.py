@@ -24,6 +24,7 @@ from mldr.runbooks.engine import CRASH_AFTER_ENV, OperationStatus, SimulatedCras
 from mldr.runbooks.operations import execute, open_operation, steps_of
 from mldr.sandbox.manager import Sandbox, SandboxState
 from mldr.topology import Topology, load_topology
+from tests.sandbox_rules import expected_rule, stored_rules
 
 pytestmark = pytest.mark.sandbox
 
@@ -149,6 +150,10 @@ def test_planned_failover_and_failback_lose_nothing(
         )
     assert record.result("verify")["served_by"] == secondary
     assert record.result("verify")["parity"] is True
+    # protect turned replication around with the builder's rule for that direction
+    for dataset in topology.datasets:
+        rules = stored_rules(sandbox_state.moto[secondary], dataset.buckets[secondary])
+        assert rules == [expected_rule(dataset, source=secondary, target=primary)], dataset.name
 
     # rerunning the finished failover changes nothing and says so
     again = run(topology, factory, "failover", secondary, "planned")
@@ -175,6 +180,10 @@ def test_planned_failover_and_failback_lose_nothing(
     from mldr.actions.replication import direction_of
 
     assert direction_of(factory, topology, topology.datasets[0].name) == [primary]
+    # failback wrote back the rule the sandbox was provisioned with (infra/'s id and prefix)
+    for dataset in topology.datasets:
+        rules = stored_rules(sandbox_state.moto[primary], dataset.buckets[primary])
+        assert rules == [expected_rule(dataset, source=primary, target=secondary)], dataset.name
     events = AuditLog(factory, topology, ControlStateStore(factory)).events(secondary, record.id)
     assert [e["step"] for e in events if e["event"] == "step-end"] == [s.name for s in steps_of("failover")]
     assert all(e.get("by") == "pytest" for e in events if e["event"] == "step-start")

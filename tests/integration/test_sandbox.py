@@ -14,6 +14,8 @@ import pytest
 from mldr.checks.replication_status import ReplicationState, SandboxStatusSource
 from mldr.sandbox import provision as prov
 from mldr.sandbox.manager import Sandbox, SandboxState
+from mldr.topology import load_topology_file
+from tests.sandbox_rules import expected_rule, stored_rules
 
 pytestmark = pytest.mark.sandbox
 
@@ -79,6 +81,22 @@ def test_model_is_served_through_the_edge_from_the_primary(sandbox_state: Sandbo
     body = response.json()
     assert body["region"] == sandbox_state.primary
     assert len(body["predictions"]) == 1
+
+
+def test_provisioned_replication_rules_are_the_builders(sandbox_state: SandboxState) -> None:
+    """The sandbox replicates every dataset primary -> secondary under the rule infra/ declares and
+    the runbooks write (same id, so infra/'s alarms would watch it), and only that way."""
+    topology = load_topology_file(sandbox_state.topology_path)
+    primary, secondary = sandbox_state.primary, sandbox_state.secondary
+    for dataset in topology.datasets:
+        rules = stored_rules(sandbox_state.moto[primary], dataset.buckets[primary])
+        assert rules == [expected_rule(dataset, source=primary, target=secondary)], (
+            f"{dataset.buckets[primary]} ({primary}): {rules}"
+        )
+        assert rules[0]["ID"] == f"{dataset.name}-to-{secondary}"
+        assert stored_rules(sandbox_state.moto[secondary], dataset.buckets[secondary]) == [], (
+            f"{dataset.buckets[secondary]} ({secondary}) replicates back"
+        )
 
 
 def test_write_replicates_within_the_lag(sandbox_state: SandboxState, buckets: tuple[str, str]) -> None:

@@ -13,28 +13,11 @@ import logging
 from typing import Any
 
 from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call, error_code
+from mldr.cloud.aws.replication_rule import build_replication_rule
 from mldr.errors import AwsError, RegionUnreachable
 from mldr.topology import Topology
 
 log = logging.getLogger(__name__)
-
-RULE_ID = "mldr-dr"
-
-
-def replication_rule(destination_bucket: str) -> dict[str, Any]:
-    """Everything, delete markers included, with Replication Time Control (as infra/ does)."""
-    return {
-        "ID": RULE_ID,
-        "Priority": 1,
-        "Status": "Enabled",
-        "Filter": {"Prefix": ""},
-        "DeleteMarkerReplication": {"Status": "Enabled"},
-        "Destination": {
-            "Bucket": f"arn:aws:s3:::{destination_bucket}",
-            "ReplicationTime": {"Status": "Enabled", "Time": {"Minutes": 15}},
-            "Metrics": {"Status": "Enabled", "EventThreshold": {"Minutes": 15}},
-        },
-    }
 
 
 def current_rules(s3: Any, bucket: str, region: str) -> dict[str, Any] | None:
@@ -83,7 +66,16 @@ def set_direction(factory: ClientFactory, topology: Topology, *, source: str, ta
         remove = f"remove rules of {dst_bucket}"
         if reachable[source][0]:
             role = _role_arn(factory, topology, source, target, (src_bucket, dst_bucket))
-            wanted = {"Role": role, "Rules": [replication_rule(dst_bucket)]}
+            # infra/'s rule, as far as the topology knows it: it names no replica KMS key yet, so
+            # the SSE-KMS selection stays off here (issue 13 brings per-dataset settings).
+            rule = build_replication_rule(
+                dataset=dataset.name,
+                prefix=dataset.prefix,
+                source_region=source,
+                destination_region=target,
+                destination_bucket=dst_bucket,
+            )
+            wanted = {"Role": role, "Rules": [rule]}
             s3_src = factory.client("s3", source)
             try:
                 if current_rules(s3_src, src_bucket, source) != wanted:

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from mldr.actions.replication import replication_rule
+from mldr.cloud.aws.replication_rule import build_replication_rule
 from mldr.topology import Topology, parse_topology
 
 ACCOUNT_ID = "123456789012"
@@ -27,6 +27,8 @@ DATASETS: tuple[tuple[str, str, int], ...] = (
     ("features", "features", 60),
     ("model-artifacts", "model_artifacts", 30),
 )
+#: Every sandbox dataset fills its buckets, so the whole bucket replicates.
+DATASET_PREFIX = ""
 ZONE_NAME = "mldr.sandbox"
 DNS_NAME = f"inference.{ZONE_NAME}"
 CONTROL_TABLE = "mldr-control"
@@ -150,7 +152,15 @@ def _provision_replication(layout: SandboxLayout) -> None:
             Bucket=bucket_name(dataset, layout.primary),
             ReplicationConfiguration={
                 "Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{REPLICATION_ROLE}",
-                "Rules": [replication_rule(bucket_name(dataset, layout.secondary))],
+                "Rules": [
+                    build_replication_rule(
+                        dataset=dataset,
+                        prefix=DATASET_PREFIX,
+                        source_region=layout.primary,
+                        destination_region=layout.secondary,
+                        destination_bucket=bucket_name(dataset, layout.secondary),
+                    )
+                ],
             },
         )
 
@@ -245,7 +255,7 @@ def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[
                 "name": name,
                 "kind": kind,
                 "buckets": {r: bucket_name(name, r) for r in layout.regions},
-                "prefix": "",
+                "prefix": DATASET_PREFIX,
                 "rpo_seconds": rpo,
                 "retention": {"noncurrent_days": 30, "min_versions": 1},
             }

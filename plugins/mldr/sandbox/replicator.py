@@ -9,7 +9,11 @@ preserving key, bytes, content type, user metadata and SHA-256 checksum. Like S3
 - versions older than the rule are not replicated (S3 needs Batch Replication for those);
 - delete markers replicate only when the rule says `DeleteMarkerReplication: Enabled`;
   deletes of a specific version never replicate;
-- versions of one key are applied in order; a destination that does not answer is retried.
+- versions of one key are applied in order; a destination that does not answer is retried;
+- only keys under the rule's `Filter.Prefix` replicate.
+
+Not modelled: the rule's SSE-KMS selection (S3 skips SSE-KMS objects unless the rule selects
+them); the sandbox's buckets hold no SSE-KMS objects.
 
 Faults for drills and tests: a lag (default 1 s), pause/resume, and keys failing by glob
 (those are FAILED, as S3 reports them; `clear` re-queues them, like a Batch Replication job).
