@@ -88,7 +88,8 @@ class ControlPlane(pulumi.ComponentResource):
                 aws.dynamodb.TableReplicaArgs(region_name=args.secondary_region, point_in_time_recovery=True)
             ],
             tags={**tags, "mldr:purpose": "control-state"},
-            opts=child,
+            # Holds the lease, the fencing token and the audit queue: never deleted by a `pulumi up`.
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
         )
         self.replica_table_arns = self.table.replicas.apply(lambda replicas: [r.arn for r in replicas or []])
         self.lease = aws.dynamodb.TableItem(

@@ -106,9 +106,12 @@ class ReplicatedBucket(pulumi.ComponentResource):
             rules=[rule],
             # S3 refuses a replication configuration unless both buckets are already versioned;
             # and objects written before the role may act would fail to replicate.
+            # The runbooks turn replication around on failover and back on failback: a `pulumi up`
+            # during an incident must not rewrite the direction they chose (infra/README.md).
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[self.primary.versioning, self.replica.versioning, self.role_policy],
+                ignore_changes=["rules", "role"],
             ),
         )
 
@@ -178,7 +181,8 @@ class ReplicatedBucket(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=30,
             tags={**tags, "mldr:region": region},
-            opts=opts,
+            # Without its key the dataset's objects cannot be read: never deleted by a `pulumi up`.
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)),
         )
 
     def _replication_policy(self, args: ReplicatedBucketArgs) -> pulumi.Output[str]:

@@ -48,7 +48,8 @@ class SecureBucket(pulumi.ComponentResource):
             # Object Lock can only be switched on when the bucket is created.
             object_lock_enabled=bool(args.object_lock_days),
             tags={**args.tags, "mldr:region": region},
-            opts=child,
+            # Holds the data: `pulumi destroy` or a rename must never delete it (see infra/README.md).
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
         )
         self.versioning = aws.s3.BucketVersioning(
             f"{name}-versioning",
@@ -110,7 +111,11 @@ class SecureBucket(pulumi.ComponentResource):
             ),
             # S3 rejects a policy change while the public access block is being written
             # ("conflicting conditional operation"), so write them one after the other.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]),
+            # The runbooks add and lift the write fence (a statement of this policy) at run time: a
+            # `pulumi up --refresh` mid-failover must not take the fence away (infra/README.md).
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.public_access_block], ignore_changes=["policy"]
+            ),
         )
         rule = aws.s3.BucketLifecycleConfigurationRuleArgs(
             id="noncurrent-versions",

@@ -38,6 +38,7 @@ class Declared:
     dependencies: list[str] = field(default_factory=list)
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     ignore_changes: list[str] = field(default_factory=list)
+    protect: bool = False
 
     @property
     def region(self) -> str | None:
@@ -139,7 +140,8 @@ class Mocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(MockMonitor):
-    """The mock monitor, also keeping what MockResourceArgs leaves out: parent, deps, ignoreChanges."""
+    """The mock monitor, also keeping what MockResourceArgs leaves out: parent, deps, ignoreChanges,
+    protect."""
 
     def __init__(self, mocks: Mocks) -> None:
         super().__init__(mocks)
@@ -164,6 +166,7 @@ class RecordingMonitor(MockMonitor):
             dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             ignore_changes=list(request.ignoreChanges),
+            protect=bool(request.protect),
         )
         return response
 

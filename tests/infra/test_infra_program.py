@@ -552,3 +552,19 @@ def test_entrypoint_runs_as_pulumi_runs_it() -> None:
         pulumi.runtime.set_all_config({})
     types = {r.type for r in monitor.declared.values()}
     assert {"mldr:index:ReplicatedBucket", "mldr:index:FailoverDns", "mldr:index:ControlPlane"} <= types
+
+
+def test_what_holds_data_is_protected_and_what_runbooks_change_is_theirs(deployed: Deployed) -> None:
+    """`pulumi destroy` or a rename must not delete a dataset bucket, its keys or the control table;
+    a `pulumi up --refresh` mid-incident must not lift a write fence or turn replication back."""
+    d = deployed.result
+    for resource in [*d.of_type(BUCKET), *d.of_type(KMS_KEY), *d.of_type(TABLE)]:
+        assert resource.protect, f"{resource}: holds data (or the key to it) but is not protected"
+    for policy in d.of_type(BUCKET_POLICY):
+        assert "policy" in policy.ignore_changes, (
+            f"{policy}: `pulumi up` would lift the runbooks' write fence"
+        )
+    for replication in d.of_type(REPLICATION):
+        assert {"rules", "role"} <= set(replication.ignore_changes), (
+            f"{replication}: `pulumi up` would rewrite the replication direction the runbooks set"
+        )
