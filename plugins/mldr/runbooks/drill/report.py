@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mldr.reports import esc, page, table
+from mldr.html import esc
+from mldr.reports import page, table
 
 WIDTH = 960
 PALETTE = ("#0969da", "#bf8700", "#8250df", "#1a7f37")  # per serving region, source first
