@@ -26,9 +26,14 @@ def environment() -> Environment:
         undefined=StrictUndefined,  # a misspelt name fails the render instead of showing nothing
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_blank_none,  # a value not recorded shows as nothing, as `esc` shows it
     )
     env.filters["extract"] = _extract
     return env
+
+
+def _blank_none(value: Any) -> Any:
+    return "" if value is None else value
 
 
 def _extract(key: str, row: Any) -> Any:

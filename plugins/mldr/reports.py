@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +24,6 @@ from typing import Any
 
 from mldr.cloud.aws.clients import ClientFactory, Timeouts, aws_call
 from mldr.errors import ConfigurationError, MldrError
-from mldr.html import Markup, generated_at, render
 from mldr.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -188,22 +187,3 @@ def latest_reports(
         if document is not None:
             out.append(StoredReport(kind=kind, name=name, uris=uris, document=document))
     return out
-
-
-# --- HTML (the layout and its escaping are mldr.html's and templates/report.html's) ------------
-
-
-# Plain str, not Markup: `html + markup` would escape the html on the left (Markup.__radd__).
-def verdict(ok: bool) -> str:
-    return '<span class="ok">OK</span>' if ok else '<span class="bad">FAILED</span>'
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, raw: bool = False) -> str:
-    """An HTML table; cells are escaped unless `raw` (for cells already rendered as HTML)."""
-    cells = [[Markup("" if c is None else c) if raw else c for c in row] for row in rows]
-    return render("table.html", headers=headers, rows=cells)
-
-
-def page(title: str, body: str) -> str:
-    """A stored report's page around `body` (HTML, already escaped where it must be)."""
-    return render("report.html", title=title, generated=generated_at(), body=Markup(body))
