@@ -53,7 +53,7 @@ def _names(context: dict[str, Any]) -> Any:
                     exception=[
                         "mldr.errors.WriteFenced",
                         "mldr.errors.ConfigurationError",
-                        "mldr.checks.active_region.ActiveRegionChanged",
+                        "mldr.errors.ActiveRegionChanged",
                         "mldr.errors.CheckFailed",  # the model is below the accuracy threshold
                     ],
                     action=RetryAction.FAIL,

@@ -97,3 +97,54 @@ class FencingConflict(MldrError):
 
 class WriteFenced(MldrError):
     """A write was attempted in a region whose buckets are fenced."""
+
+
+class ActiveRegionChanged(MldrError):
+    """The active region changed while a run was writing: its outputs would straddle two regions."""
+
+
+# --- runbooks ---------------------------------------------------------------------------------
+
+
+class AlreadyDone(MldrError):
+    """Nothing to do: the target is already active. Not an error for the caller (exit 0)."""
+
+    exit_code = 0
+
+
+class SimulatedCrash(MldrError):
+    """Raised after a step when MLDR_CRASH_AFTER_STEP names it (tests and drills only)."""
+
+
+# --- the drill --------------------------------------------------------------------------------
+
+
+class DrillInProgress(LeaseHeld):
+    """Another process is running a drill against this topology right now."""
+
+
+class DrillFailed(MldrError):
+    """The drill ran and its verdict is fail: an objective was missed."""
+
+
+class FaultInjectionUnavailable(ConfigurationError):
+    """This environment has no fault injector configured for the scenario."""
+
+
+# --- the example ML workload (mldr.ml) --------------------------------------------------------
+
+
+class RegistryError(MldrError):
+    """A registry document is missing, malformed, or does not match what references it."""
+
+
+class ArtifactChecksumMismatch(VerificationFailed):
+    """Downloaded bytes do not hash to what the registry recorded: corrupted or tampered with."""
+
+
+class ModelBelowThreshold(CheckFailed):
+    """The evaluated model is not good enough to register or serve."""
+
+
+class RolloutNotConfirmed(MldrError):
+    """CURRENT was written but the region's inference servers did not report the new version."""

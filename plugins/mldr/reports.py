@@ -13,12 +13,10 @@ read reports through `latest_reports`, never by listing data buckets.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import re
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -189,40 +187,3 @@ def latest_reports(
         if document is not None:
             out.append(StoredReport(kind=kind, name=name, uris=uris, document=document))
     return out
-
-
-# --- HTML -------------------------------------------------------------------------------------
-
-_STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#1b1f24;max-width:72rem}
-h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem}table{border-collapse:collapse;margin:.5rem 0}
-td,th{border:1px solid #d0d7de;padding:.25rem .6rem;text-align:left;vertical-align:top;font-size:.9rem}
-th{background:#f6f8fa}.ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}
-code{font-size:.85rem}.muted{color:#57606a}
-"""
-
-
-def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def verdict(ok: bool) -> str:
-    return '<span class="ok">OK</span>' if ok else '<span class="bad">FAILED</span>'
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, raw: bool = False) -> str:
-    """An HTML table; cells are escaped unless `raw` (for cells already rendered as HTML)."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{c if raw else esc(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def page(title: str, body: str) -> str:
-    generated = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
-        f"<style>{_STYLE}</style></head><body><h1>{esc(title)}</h1>"
-        f'<p class="muted">generated {generated} by mldr</p>{body}</body></html>'
-    )

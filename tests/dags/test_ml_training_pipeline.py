@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from mldr.checks.active_region import ActiveRegionChanged
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore, Lease
-from mldr.errors import WriteFenced
+from mldr.errors import ActiveRegionChanged, SimulatedCrash, WriteFenced
 from mldr.ml import pipeline
 from mldr.ml.registry import (
     ARTIFACTS_DATASET,
@@ -22,7 +21,7 @@ from mldr.ml.registry import (
     read_metadata,
 )
 from mldr.runbooks.common import Mode, OperationParams
-from mldr.runbooks.engine import CRASH_AFTER_ENV, OperationRecord, OperationStatus, SimulatedCrash
+from mldr.runbooks.engine import CRASH_AFTER_ENV, OperationRecord, OperationStatus
 from mldr.runbooks.operations import execute, open_operation
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Topology, load_topology

@@ -17,10 +17,16 @@ import pytest
 from mldr import http
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore, Lease
-from mldr.errors import ConfigurationError, FailoverPreconditionFailed, LeaseHeld, UnknownRegion
+from mldr.errors import (
+    ConfigurationError,
+    FailoverPreconditionFailed,
+    LeaseHeld,
+    SimulatedCrash,
+    UnknownRegion,
+)
 from mldr.runbooks.audit import AuditLog
 from mldr.runbooks.common import Mode, OperationParams
-from mldr.runbooks.engine import CRASH_AFTER_ENV, OperationStatus, SimulatedCrash
+from mldr.runbooks.engine import CRASH_AFTER_ENV, OperationStatus
 from mldr.runbooks.operations import execute, open_operation, steps_of
 from mldr.sandbox.manager import Sandbox, SandboxState
 from mldr.topology import Topology, load_topology

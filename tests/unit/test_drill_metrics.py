@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from mldr.errors import ConfigurationError
+from mldr.errors import ConfigurationError, FaultInjectionUnavailable
 from mldr.runbooks.drill import DrillParams, Scenario, metrics
-from mldr.runbooks.drill.faults import AwsFaults, FaultInjectionUnavailable
+from mldr.runbooks.drill.faults import AwsFaults
 from mldr.runbooks.drill.metrics import CanaryWrite, Objectives, RequestSample
 from mldr.runbooks.drill.report import format_summary, render_html, trend_points
 from mldr.runbooks.drill.state import DrillState, Phase

@@ -13,10 +13,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from mldr.errors import AwsError
+from mldr.errors import ArtifactChecksumMismatch, AwsError, RegistryError
 from mldr.ml import registry
 from mldr.ml.golden import GOLDEN_ROWS, golden_set
-from mldr.ml.registry import ArtifactChecksumMismatch, RegistryError
 from mldr.ml.train import iris, train_and_publish
 
 REGION = "us-east-1"

@@ -56,6 +56,7 @@ from mldr.checks.verification.reads import bucket_default_kms
 from mldr.cloud.aws.clients import TRANSFER_TIMEOUTS, ClientFactory, aws_call
 from mldr.cloud.aws.s3_signed import SignedS3, encode, error_from
 from mldr.errors import AwsError, MldrError
+from mldr.progress import Progress
 from mldr.topology import Dataset, Topology
 
 log = logging.getLogger(__name__)
@@ -278,39 +279,6 @@ def copy_verified(src: Any, dst: Any, *, src_bucket: str, dst_bucket: str, key: 
     return len(body)
 
 
-class _Progress:
-    """n of N with rate and ETA every 2 s; N is known once both listings have been read."""
-
-    def __init__(self, what: str) -> None:
-        self.what, self.done = what, 0
-        self.total: int | None = None
-        self.started = self.last = time.monotonic()
-        self.lock = threading.Lock()
-
-    def planned(self, total: int) -> None:
-        with self.lock:
-            self.total = total
-            if total and self.done >= total:  # all done before the listings ended: say so once
-                log.info("%s: %d of %d", self.what, self.done, total)
-
-    def tick(self) -> None:
-        with self.lock:
-            self.done += 1
-            now = time.monotonic()
-            if now - self.last >= 2.0 or self.done == self.total:
-                self.last = now
-                rate = self.done / max(now - self.started, 1e-6)
-                if self.total is None:
-                    log.info(
-                        "%s: %d done, listings still being read (%.0f objects/s)", self.what, self.done, rate
-                    )
-                    return
-                eta = (self.total - self.done) / rate if rate else 0.0
-                log.info(
-                    "%s: %d of %d (%.0f objects/s, ETA %.0fs)", self.what, self.done, self.total, rate, eta
-                )
-
-
 def _current(listed: ListedObject | None) -> Current | None:
     if listed is None:
         return None
@@ -339,7 +307,7 @@ def resync_dataset(
     listers = {
         r: BucketLister(clients[r], bucket=buckets[r], region=r, timeouts=TRANSFER_TIMEOUTS) for r in regions
     }
-    progress = _Progress(f"resync {dataset.name}")
+    progress = Progress(f"resync {dataset.name}", until_total="listings still being read", logger=log)
     lock = threading.Lock()
     # queued transfers at most: the listing waits for the copies, memory stays flat
     queued = threading.BoundedSemaphore(4 * WORKERS)

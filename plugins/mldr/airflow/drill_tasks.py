@@ -16,16 +16,12 @@ from typing import Any
 
 from airflow.sdk import Asset
 
-from mldr.errors import MldrError
+from mldr.errors import DrillFailed
 
 log = logging.getLogger(__name__)
 
 DRILL_REPORTS = Asset(name="mldr_dr_drill_report", uri="mldr://reports/drill")
 RUNBOOK = "runbooks/dr-drill.md"
-
-
-class DrillFailed(MldrError):
-    """The drill ran and its verdict is fail: an objective was missed."""
 
 
 def _context() -> tuple[Any, Any]:

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mldr.errors import ConfigurationError
+from mldr.errors import AlreadyDone, ConfigurationError
 from mldr.topology import REGION_PATTERN, TOPOLOGY_ENV, load_topology_file
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,6 @@ def run_step(
     from airflow.sdk.exceptions import AirflowSkipException
 
     from mldr.cloud.aws.clients import ClientFactory
-    from mldr.runbooks.common import AlreadyDone
     from mldr.runbooks.engine import OperationStatus
     from mldr.runbooks.operations import finish, open_operation, run_one
     from mldr.topology import load_topology

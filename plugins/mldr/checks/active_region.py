@@ -20,12 +20,8 @@ from dataclasses import dataclass
 from mldr.actions.write_fence import FENCE_SID, read_policy  # read_policy only reads the policy
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore, Lease
-from mldr.errors import MldrError, WriteFenced
+from mldr.errors import ActiveRegionChanged, WriteFenced
 from mldr.topology import Topology
-
-
-class ActiveRegionChanged(MldrError):
-    """The active region changed while a run was writing: its outputs would straddle two regions."""
 
 
 @dataclass(frozen=True)

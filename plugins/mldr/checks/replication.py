@@ -499,53 +499,8 @@ def lag_metrics(result: DatasetLag) -> dict[Any, float]:
 
 
 def render_html(document: dict[str, Any]) -> str:
-    from mldr import reports as r
+    """The stored report's HTML page (templates/replication_lag.html)."""
+    from mldr.html import generated_at, render
 
-    rows = []
-    for d in document["datasets"]:
-        canary = d.get("canary") or {}
-        lag = d["lag_seconds"]
-        lag_text = (
-            f"{lag:.2f}"
-            if lag is not None
-            else (f">= {canary['waited_seconds']:.0f} (not arrived)" if canary.get("timed_out") else "n/a")
-        )
-        rows.append(
-            [
-                r.esc(d["name"]),
-                r.verdict(d["ok"]),
-                r.esc(lag_text),
-                d["pending_objects"],
-                d["pending_bytes"],
-                d["failed_objects"],
-                r.esc(d["oldest_pending_age_seconds"]),
-                r.esc(d["threshold_seconds"]),
-            ]
-        )
-    body = r.table(
-        [
-            "dataset",
-            "verdict",
-            "canary lag (s)",
-            "pending objects",
-            "pending bytes",
-            "failed objects",
-            "oldest pending (s)",
-            "threshold (s)",
-        ],
-        rows,
-        raw=True,
-    )
-    for d in document["datasets"]:
-        if d["problems"]:
-            body += f"<h2>{r.esc(d['name'])}</h2><ul>" + "".join(
-                f"<li>{r.esc(p)}</li>" for p in d["problems"]
-            )
-            body += "</ul>"
-        if d["oldest"]:
-            body += r.table(
-                ["key", "state", "age (s)", "size", "error"],
-                [[o["key"], o["state"], o["age_seconds"], o["size"], o["error"]] for o in d["oldest"]],
-            )
     title = f"Replication lag {'OK' if document['ok'] else 'BREACH'} - {document['topology']}"
-    return r.page(title, body)
+    return render("replication_lag.html", title=title, generated=generated_at(), document=document)

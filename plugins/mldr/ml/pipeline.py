@@ -26,7 +26,7 @@ import httpx
 from mldr import http
 from mldr.checks.active_region import require_writable
 from mldr.cloud.aws.clients import ClientFactory
-from mldr.errors import CheckFailed, MldrError
+from mldr.errors import ModelBelowThreshold, RolloutNotConfirmed
 from mldr.ml import train
 from mldr.ml.registry import (
     ARTIFACTS_DATASET,
@@ -45,14 +45,6 @@ log = logging.getLogger(__name__)
 WRITTEN_DATASETS = (TRAINING_DATASET, FEATURES_DATASET, ARTIFACTS_DATASET)
 DEFAULT_MIN_ACCURACY = 0.9
 DEFAULT_ROLLOUT_WAIT_SECONDS = 60.0
-
-
-class ModelBelowThreshold(CheckFailed):
-    """The evaluated model is not good enough to register or serve."""
-
-
-class RolloutNotConfirmed(MldrError):
-    """CURRENT was written but the region's inference servers did not report the new version."""
 
 
 @dataclass(frozen=True)

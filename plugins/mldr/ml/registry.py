@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mldr.cloud.aws.clients import aws_call, error_code
-from mldr.errors import AwsError, MldrError, VerificationFailed
+from mldr.errors import ArtifactChecksumMismatch, AwsError, RegistryError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -44,14 +44,6 @@ FEATURES_DATASET = "features"
 ARTIFACTS_DATASET = "model-artifacts"
 
 SNAPSHOT_PREFIX = "iris/snapshots"
-
-
-class RegistryError(MldrError):
-    """A registry document is missing, malformed, or does not match what references it."""
-
-
-class ArtifactChecksumMismatch(VerificationFailed):
-    """Downloaded bytes do not hash to what the registry recorded: corrupted or tampered with."""
 
 
 # --- keys -------------------------------------------------------------------------------------

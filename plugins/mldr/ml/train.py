@@ -26,6 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from mldr.errors import RegistryError
 from mldr.ml.golden import golden_set
 from mldr.ml.registry import (
     ARTIFACTS_DATASET,
@@ -34,7 +35,6 @@ from mldr.ml.registry import (
     TRAINING_DATASET,
     ArtifactRef,
     ModelMetadata,
-    RegistryError,
     feature_snapshot_key,
     get_verified,
     load_estimator,

@@ -27,12 +27,6 @@ class Mode(StrEnum):
     UNPLANNED = "unplanned"
 
 
-class AlreadyDone(MldrError):
-    """Nothing to do: the target is already active. Not an error for the caller (exit 0)."""
-
-    exit_code = 0
-
-
 @dataclass(frozen=True)
 class OperationParams:
     kind: str  # failover | failback

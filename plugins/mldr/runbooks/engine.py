@@ -21,7 +21,7 @@ from typing import Any
 from mldr.actions import fencing
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore, now_iso
-from mldr.errors import FencingConflict, MldrError
+from mldr.errors import FencingConflict, MldrError, SimulatedCrash
 from mldr.runbooks.audit import AuditLog
 from mldr.topology import Topology
 
@@ -29,10 +29,6 @@ log = logging.getLogger(__name__)
 
 #: Fault injection for crash-safety tests and drills: stop the process right after this step.
 CRASH_AFTER_ENV = "MLDR_CRASH_AFTER_STEP"
-
-
-class SimulatedCrash(MldrError):
-    """Raised after a step when MLDR_CRASH_AFTER_STEP names it (tests and drills only)."""
 
 
 class StepStatus(StrEnum):

@@ -16,9 +16,9 @@ from mldr.actions import compute, fencing, replication, resync, traffic, write_f
 from mldr.checks.health import region_health, s3_reachable
 from mldr.checks.replication_status import status_source
 from mldr.control_state import Operation, now_iso
-from mldr.errors import FailoverPreconditionFailed, LeaseHeld, MldrError
+from mldr.errors import AlreadyDone, FailoverPreconditionFailed, LeaseHeld, MldrError
 from mldr.runbooks import failover
-from mldr.runbooks.common import AlreadyDone, golden_predictions
+from mldr.runbooks.common import golden_predictions
 from mldr.runbooks.engine import Context, Step
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,8 @@ from mldr.actions import compute, fencing, replication, traffic, write_fence
 from mldr.checks.health import region_health, s3_reachable
 from mldr.checks.replication_status import status_source
 from mldr.control_state import Operation, now_iso
-from mldr.errors import FailoverPreconditionFailed, LeaseHeld, MldrError, RegionUnreachable
+from mldr.errors import AlreadyDone, FailoverPreconditionFailed, LeaseHeld, MldrError, RegionUnreachable
 from mldr.runbooks.common import (
-    AlreadyDone,
     Mode,
     data_at_risk,
     describe_risk,

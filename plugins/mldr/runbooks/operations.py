@@ -8,9 +8,9 @@ from typing import Any
 
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore
-from mldr.errors import ConfigurationError
+from mldr.errors import AlreadyDone, ConfigurationError
 from mldr.runbooks import failback, failover
-from mldr.runbooks.common import AlreadyDone, OperationParams, new_operation_id
+from mldr.runbooks.common import OperationParams, new_operation_id
 from mldr.runbooks.engine import (
     Context,
     OperationRecord,

@@ -81,76 +81,11 @@ def breach_lines(dataset: Mapping[str, Any]) -> list[str]:
 
 
 def render_html(document: Mapping[str, Any]) -> str:
-    from mldr import reports as r
+    """The stored report's HTML page (templates/verification.html)."""
+    from mldr.html import generated_at, render
 
-    parts = [
-        r.table(
-            [
-                "dataset",
-                "verdict",
-                "objects",
-                "missing",
-                "extra",
-                "mismatched",
-                "pending",
-                "failed",
-                "source -> replica",
-            ],
-            [
-                [
-                    r.esc(d["name"]),
-                    r.verdict(d["ok"]),
-                    d["objects_checked"],
-                    len(d["missing"]),
-                    len(d["extra"]),
-                    len(d["mismatched"]),
-                    len(d["pending"]),
-                    len(d["failed"]),
-                    r.esc(f"s3://{d['source_bucket']} -> s3://{d['target_bucket']}"),
-                ]
-                for d in document["datasets"]
-            ],
-            raw=True,
-        )
-    ]
-    for d in document["datasets"]:
-        parts.append(f"<h2>{r.esc(d['name'])} {r.verdict(d['ok'])}</h2>")
-        if d.get("error"):
-            parts.append(f"<p class='bad'>{r.esc(d['error'])}</p>")
-            continue
-        problems = breach_lines(d)
-        if problems:
-            parts.append("<ul>" + "".join(f"<li>{r.esc(p)}</li>" for p in problems) + "</ul>")
-        parts.append(
-            f"<p>{d['objects_checked']} objects, {d['bytes_checked']} bytes, mode {r.esc(d['mode'])}, "
-            f"pending threshold {d['threshold_seconds']:.0f}s, compared on: "
-            f"{r.esc(', '.join(f'{k} {v}' for k, v in d['basis'].items()) or 'nothing')}</p>"
-        )
-        if d["findings"]:
-            parts.append(
-                r.table(
-                    ["key", "class", "basis", "age (s)", "detail"],
-                    [
-                        [f["key"], f["class"], f["basis"], f["age_seconds"], f["detail"]]
-                        for f in d["findings"]
-                    ],
-                )
-            )
-        restore = d.get("restore") or {}
-        if restore.get("sampled"):
-            parts.append(
-                f"<p>Restore test: {restore['verified']} of {restore['sampled']} sampled objects "
-                "downloaded from the replica and matched the primary's record.</p>"
-            )
-        for rp in d.get("recovery_points") or []:
-            parts.append(
-                f"<p>Model {r.esc(rp['model'])} {r.esc(rp['version'])}: <b>{r.esc(rp['state'])}</b></p>"
-            )
-            parts.append(
-                r.table(
-                    ["object", "dataset", "key", "state", "detail"],
-                    [[o["role"], o["dataset"], o["key"], o["state"], o["detail"]] for o in rp["objects"]],
-                )
-            )
     title = f"Backup verification {'OK' if document['ok'] else 'FAILED'} - {document['topology']}"
-    return r.page(title, "".join(parts))
+    problems = {d["name"]: breach_lines(d) for d in document["datasets"] if not d.get("error")}
+    return render(
+        "verification.html", title=title, generated=generated_at(), document=document, problems=problems
+    )

@@ -37,7 +37,7 @@ from mldr.checks.verification.model import (
 )
 from mldr.checks.verification.reads import ObjectReads
 from mldr.cloud.aws.clients import aws_call, error_code
-from mldr.errors import AwsError, ConfigurationError, MldrError
+from mldr.errors import AwsError, ConfigurationError, MldrError, RegistryError
 from mldr.topology import Dataset, Topology
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class RecoveryPointChecks(ObjectReads):
         return RetentionResult(policy.noncurrent_days, policy.min_versions, problems, short, checked)
 
     def recovery_points(self) -> list[RecoveryPointCheck]:
-        from mldr.ml.registry import RegistryError, list_manifests, manifest_key
+        from mldr.ml.registry import list_manifests, manifest_key
 
         try:
             manifests = list_manifests(

@@ -47,6 +47,7 @@ from mldr.checks.verification.reads import bucket_default_kms
 from mldr.checks.verification.recovery_points import RecoveryPointChecks
 from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, Timeouts, error_code
 from mldr.errors import MldrError
+from mldr.progress import Progress
 from mldr.topology import Dataset, DatasetKind, Topology
 
 log = logging.getLogger(__name__)
@@ -76,30 +77,6 @@ class _Diff:
     target: ListedObject | None
     basis: Basis | None
     detail: str
-
-
-class _Progress:
-    def __init__(self, what: str, total: int) -> None:
-        self.what, self.total, self.done, self.keys = what, total, 0, 0
-        self.started = self.last = time.monotonic()
-        self.lock = threading.Lock()
-
-    def tick(self, keys: int) -> None:
-        with self.lock:
-            self.done += 1
-            self.keys += keys
-            now = time.monotonic()
-            if now - self.last >= 5.0 or self.done == self.total:
-                self.last = now
-                rate = self.keys / max(now - self.started, 1e-6)
-                log.info(
-                    "%s: partition %d of %d done, %d keys compared (%.0f keys/s)",
-                    self.what,
-                    self.done,
-                    self.total,
-                    self.keys,
-                    rate,
-                )
 
 
 class _DatasetCheck(RecoveryPointChecks):
@@ -316,7 +293,14 @@ class _DatasetCheck(RecoveryPointChecks):
         src, dst = self.listers
         parts = discover_partitions(src, dst, prefix=self.dataset.prefix, exclude=(self.reserved,))
         self._compare_stream(iter(parts.loose[0]), iter(parts.loose[1]))
-        progress = _Progress(f"verify {self.dataset.name}", len(parts.prefixes))
+        progress = Progress(
+            f"verify {self.dataset.name}",
+            unit="partitions",
+            items="keys",
+            total=len(parts.prefixes),
+            every=5.0,
+            logger=log,
+        )
         log.info(
             "verify %s: s3://%s vs s3://%s, %d partition(s) under %r",
             self.dataset.name,

@@ -33,8 +33,9 @@ checks and DNS answers seen during the drill), `metrics`, `report` (the HTML pag
 
 from __future__ import annotations
 
+from mldr.errors import DrillInProgress
 from mldr.runbooks.drill.params import DrillParams, canary_dataset, new_drill_id
-from mldr.runbooks.drill.preflight import DrillInProgress, check_ready
+from mldr.runbooks.drill.preflight import check_ready
 from mldr.runbooks.drill.publish import publish, summary
 from mldr.runbooks.drill.recover import recover
 from mldr.runbooks.drill.runner import Drill, run_drill

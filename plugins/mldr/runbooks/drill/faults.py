@@ -13,16 +13,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from mldr.errors import ConfigurationError, SandboxError
+from mldr.errors import ConfigurationError, FaultInjectionUnavailable, SandboxError
 from mldr.topology import TOPOLOGY_ENV, Topology
 
 if TYPE_CHECKING:
     # imported when a sandbox is located: the drill must import without the sandbox extra
     from mldr.sandbox.manager import Sandbox
-
-
-class FaultInjectionUnavailable(ConfigurationError):
-    """This environment has no fault injector configured for the scenario."""
 
 
 class FaultInjector(Protocol):

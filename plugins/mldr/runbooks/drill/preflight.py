@@ -6,15 +6,11 @@ from mldr.checks.dns import dns_answer
 from mldr.checks.health import region_health
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore
-from mldr.errors import FailoverPreconditionFailed, LeaseHeld
+from mldr.errors import DrillInProgress, FailoverPreconditionFailed, LeaseHeld
 from mldr.runbooks.drill.faults import FaultInjector, fault_injector
 from mldr.runbooks.drill.scenarios import Scenario
 from mldr.runbooks.drill.state import DrillStateStore
 from mldr.topology import Topology
-
-
-class DrillInProgress(LeaseHeld):
-    """Another process is running a drill against this topology right now."""
 
 
 def check_ready(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from mldr.checks.health import endpoint_healthy
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore
-from mldr.errors import LeaseHeld, MldrError
+from mldr.errors import DrillInProgress, LeaseHeld, MldrError
 from mldr.runbooks.common import Mode, OperationParams
 from mldr.runbooks.drill.faults import FaultInjector, fault_injector
 from mldr.runbooks.drill.load import (
@@ -18,7 +18,6 @@ from mldr.runbooks.drill.load import (
     delete_canaries,
 )
 from mldr.runbooks.drill.params import canary_dataset
-from mldr.runbooks.drill.preflight import DrillInProgress
 from mldr.runbooks.drill.state import DrillStateStore, Phase
 from mldr.runbooks.engine import OperationRecord, OperationStatus, OperationStore
 from mldr.runbooks.operations import execute, open_operation

@@ -12,24 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mldr.reports import esc, page, table
+from mldr.html import Markup, esc, generated_at, render
 
 WIDTH = 960
 PALETTE = ("#0969da", "#bf8700", "#8250df", "#1a7f37")  # per serving region, source first
 FAILED = "#cf222e"
 LOST = "#1b1f24"
-
-_EXTRA_STYLE = """
-<style>
-.banner{padding:.8rem 1rem;border-radius:6px;font-size:1.05rem;margin:1rem 0}
-.banner.pass{background:#dafbe1;border:1px solid #1a7f37}
-.banner.fail{background:#ffebe9;border:1px solid #cf222e}
-.bar{display:inline-block;height:.7rem;background:#0969da;vertical-align:middle;margin-right:.4rem}
-svg{font-family:system-ui,sans-serif;font-size:11px;background:#fff;
-border:1px solid #d0d7de;border-radius:6px}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-</style>
-"""
 
 # Events marked on the timeline: (event key, label, colour, dashed)
 _MARKS: tuple[tuple[str, str, str, bool], ...] = (
@@ -288,199 +276,144 @@ def trend_svg(points: Sequence[Mapping[str, Any]], objectives: Mapping[str, Any]
     return "".join(out)
 
 
-def _objective_rows(doc: Mapping[str, Any]) -> list[list[str]]:
+def _objective_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """measure, measured, objective, and whether it was met (None: not an objective)."""
     obj = doc.get("objectives") or {}
     det = doc.get("detection") or {}
     failed = " ".join(doc.get("failed_criteria") or [])
-
-    def result(ok: bool) -> str:
-        return '<span class="ok">met</span>' if ok else '<span class="bad">NOT met</span>'
-
     window = det.get("window_seconds")
+    lost_after = doc.get("lost_after_failback")
     rows = [
-        [
+        (
             "RTO: client-observed downtime",
             _fmt(doc.get("rto_seconds")),
-            f"&le; {_fmt(obj.get('rto_seconds'), digits=0)}",
-            result("RTO" not in failed),
-        ],
-        [
+            f"≤ {_fmt(obj.get('rto_seconds'), digits=0)}",
+            "RTO" not in failed,
+        ),
+        (
             "RPO: data lost",
             f"{_fmt(doc.get('rpo_seconds'))} ({doc.get('lost_objects')} object(s))",
-            f"&le; {_fmt(obj.get('rpo_seconds'), digits=0)}",
-            result("RPO" not in failed),
-        ],
-        [
+            f"≤ {_fmt(obj.get('rpo_seconds'), digits=0)}",
+            "RPO" not in failed,
+        ),
+        (
             "prediction parity",
             "identical" if doc.get("parity") else "DIFFERENT",
             "identical",
-            result(bool(doc.get("parity"))),
-        ],
-        [
+            bool(doc.get("parity")),
+        ),
+        (
             "lost after failback",
-            esc(
-                doc.get("lost_after_failback")
-                if doc.get("lost_after_failback") is not None
-                else "not failed back"
-            ),
+            lost_after if lost_after is not None else "not failed back",
             "0",
-            result("after failback" not in failed),
-        ],
-        [
+            "after failback" not in failed,
+        ),
+        (
             "detection (health check unhealthy)",
             _fmt(det.get("detected_after_seconds")),
             f"window {_fmt(window, digits=0)} ({_fmt(det.get('interval_seconds'), digits=0)} x "
             f"{det.get('failure_threshold')})"
             if window
             else "n/a",
-            "",
-        ],
-        [
+            None,
+        ),
+        (
             "RTO / detection window",
             _fmt(det.get("rto_over_window"), unit="", digits=2),
-            "&le; (window + 5 s) / window",
-            "",
-        ],
-        ["failed requests", esc(doc.get("failed_requests")), "", ""],
+            "≤ (window + 5 s) / window",
+            None,
+        ),
+        ("failed requests", doc.get("failed_requests"), "", None),
     ]
-    return rows
+    return [dict(zip(("measure", "measured", "objective", "ok"), row, strict=True)) for row in rows]
 
 
-def _steps_table(steps: Mapping[str, Mapping[str, float]]) -> str:
-    rows = []
+def _steps(steps: Mapping[str, Mapping[str, float]]) -> list[tuple[str, list[tuple[str, float, int]], float]]:
+    """Per runbook: (step, seconds, bar width in px) and the total; bars scaled to the longest step."""
     longest = max([s for kind in steps.values() for s in kind.values()] + [0.001])
-    for kind, durations in steps.items():
-        for step, seconds in durations.items():
-            bar = f'<span class="bar" style="width:{max(1, int(240 * seconds / longest))}px"></span>'
-            rows.append([esc(kind), esc(step), f"{bar}{seconds:.2f} s"])
-        rows.append([f"<b>{esc(kind)}</b>", "<b>total</b>", f"<b>{sum(durations.values()):.2f} s</b>"])
-    return table(["runbook", "step", "duration"], rows, raw=True) if rows else "<p>no runbook ran</p>"
+    return [
+        (
+            kind,
+            [(step, seconds, max(1, int(240 * seconds / longest))) for step, seconds in durations.items()],
+            sum(durations.values()),
+        )
+        for kind, durations in steps.items()
+    ]
 
 
-def _data_section(doc: Mapping[str, Any]) -> str:
+def _data_rows(doc: Mapping[str, Any]) -> list[list[Any]]:
     data = doc.get("data") or {}
     risk = data.get("data_at_risk_at_failover") or {}
-    rows = [
+    rows: list[list[Any]] = [
         [
             "canaries written / acknowledged",
             f"{data.get('canaries_written')} / {data.get('canaries_acknowledged')}",
         ],
-        ["acknowledged by the source before it stopped taking writes", esc(data.get("considered_for_rpo"))],
-        ["lost in the target after failover", esc(doc.get("lost_objects"))],
+        ["acknowledged by the source before it stopped taking writes", data.get("considered_for_rpo")],
+        ["lost in the target after failover", doc.get("lost_objects")],
         ["RPO (seconds of acknowledged writes lost)", _fmt(doc.get("rpo_seconds"))],
         [
             "data at risk reported by the failover runbook",
-            esc(
-                f"{risk.get('objects')} object(s), {risk.get('bytes')} bytes, "
-                f"oldest {risk.get('oldest_age_seconds')} s"
-                if risk.get("measured")
-                else risk.get("reason", "n/a")
-            ),
+            f"{risk.get('objects')} object(s), {risk.get('bytes')} bytes, "
+            f"oldest {risk.get('oldest_age_seconds')} s"
+            if risk.get("measured")
+            else risk.get("reason", "n/a"),
         ],
         [
             "write outage (first refused canary to the next acknowledged)",
             _fmt(data.get("write_outage_seconds")),
         ],
-        ["lost after failback (missing or different in either region)", esc(doc.get("lost_after_failback"))],
+        ["lost after failback (missing or different in either region)", doc.get("lost_after_failback")],
     ]
     if data.get("stall_seconds") is not None:
         rows.insert(3, ["replication stalled before the fault", _fmt(data.get("stall_seconds"))])
-    body = table(["", ""], rows, raw=True)
-    lost = data.get("lost_keys") or []
-    if lost:
-        shown = "".join(f"<li><code>{esc(k)}</code></li>" for k in lost[:20])
-        more = f"<li>and {len(lost) - 20} more</li>" if len(lost) > 20 else ""
-        body += f"<p>Lost after failover (recovered by the failback resync):</p><ul>{shown}{more}</ul>"
-    return body
+    return rows
 
 
-def _parity_section(doc: Mapping[str, Any]) -> str:
-    detail = doc.get("parity_detail") or {}
-    rows = []
-    for name, answer in (detail.get("answers") or {}).items():
-        rows.append(
-            [
-                name,
-                answer.get("model_version") or "",
-                " ".join(str(p) for p in answer.get("predictions") or []) or answer.get("error", ""),
-            ]
-        )
-    problems = "".join(f"<li>{esc(p)}</li>" for p in detail.get("problems") or [])
-    verdict = (
-        '<p class="ok">identical in every region and phase</p>'
-        if detail.get("ok")
-        else f'<ul class="bad">{problems}</ul>'
-    )
-    return verdict + table(["answered by", "model version", "golden-set predictions"], rows)
-
-
-def _trend_section(points: Sequence[Mapping[str, Any]], objectives: Mapping[str, Any]) -> str:
-    rows = [
+def _parity_rows(detail: Mapping[str, Any]) -> list[list[Any]]:
+    return [
         [
-            p.get("started_at"),
-            p.get("scenario"),
-            _fmt(p.get("rto_seconds")),
-            _fmt(p.get("rpo_seconds")),
-            p.get("verdict"),
+            name,
+            answer.get("model_version") or "",
+            " ".join(str(p) for p in answer.get("predictions") or []) or answer.get("error", ""),
         ]
-        for p in reversed(points)
+        for name, answer in (detail.get("answers") or {}).items()
     ]
-    return trend_svg(points, objectives) + table(["started", "scenario", "RTO", "RPO", "verdict"], rows)
 
 
 def render_html(document: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The report page (templates/drill_report.html); the plots are drawn here and passed in."""
     doc = document
     verdict = str(doc.get("verdict", "fail"))
     t0 = float((doc.get("timeline") or {}).get("t0") or 0.0)
-    events = "".join(
-        f"<tr><td>{esc(name)}</td><td class='num'>{at - t0:.2f} s</td></tr>"
-        for name, at in (doc.get("events") or {}).items()
+    points = trend_points(earlier, doc)
+    return render(
+        "drill_report.html",
+        title=f"DR drill {doc.get('scenario')}: {verdict.upper()}",
+        generated=generated_at(),
+        doc=doc,
+        verdict=verdict,
+        duration=_fmt(doc.get("duration_seconds"), digits=0),
+        timeline=Markup(timeline_svg(doc)),
+        objectives=_objective_rows(doc),
+        steps=_steps(doc.get("steps") or {}),
+        data_rows=_data_rows(doc),
+        lost_keys=(doc.get("data") or {}).get("lost_keys") or [],
+        parity=doc.get("parity_detail") or {},
+        parity_rows=_parity_rows(doc.get("parity_detail") or {}),
+        trend=Markup(trend_svg(points, doc.get("objectives") or {})),
+        trend_rows=[
+            [
+                p.get("started_at"),
+                p.get("scenario"),
+                _fmt(p.get("rto_seconds")),
+                _fmt(p.get("rpo_seconds")),
+                p.get("verdict"),
+            ]
+            for p in reversed(points)
+        ],
+        events=[(name, at - t0) for name, at in (doc.get("events") or {}).items()],
     )
-    notes = "".join(f"<li>{esc(n)}</li>" for n in doc.get("notes") or [])
-    stored = "".join(
-        f"<li>{esc(r)}: <code>{esc(u)}</code></li>" for r, u in (doc.get("reports") or {}).items()
-    )
-    body = "".join(
-        [
-            _EXTRA_STYLE,
-            f'<div class="banner {esc(verdict)}"><b>{esc(verdict.upper())}</b> &mdash; '
-            f"{esc(doc.get('verdict_reason'))}</div>",
-            f"<p>Drill <code>{esc(doc.get('drill_id'))}</code> on topology "
-            f"<b>{esc(doc.get('topology'))}</b>: "
-            f"{esc(doc.get('scenario'))}, {esc(doc.get('source'))} &rarr; {esc(doc.get('target'))}, started "
-            f"{esc(doc.get('started_at'))}, {_fmt(doc.get('duration_seconds'), digits=0)} in all.</p>",
-            "<h2>What clients saw</h2>",
-            timeline_svg(doc),
-            "<h2>Objectives vs measured</h2>",
-            table(["measure", "measured", "objective", "result"], _objective_rows(doc), raw=True),
-            "<h2>Runbook steps</h2>",
-            _steps_table(doc.get("steps") or {}),
-            "<h2>Data at risk and data lost</h2>",
-            _data_section(doc),
-            "<h2>Prediction parity (golden set, each region's own endpoint)</h2>",
-            _parity_section(doc),
-            "<h2>Trend across drills</h2>",
-            _trend_section(trend_points(earlier, doc), doc.get("objectives") or {}),
-            "<h2>Events</h2>",
-            f"<table><tbody>{events}</tbody></table>",
-            "<h2>Notes</h2>",
-            f"<ul>{notes}</ul>",
-            "<h2>How it is measured</h2><ul>"
-            "<li><b>RTO</b>: from the send time of the first request that failed after the fault "
-            "to the send time of the first request answered by the target region, as the load "
-            "generator saw it.</li>"
-            "<li><b>RPO</b>: canaries the source acknowledged before it stopped taking writes that "
-            "are missing (or differ by SHA-256) in the target after failover; in seconds, from that "
-            "moment back to the oldest lost acknowledgement.</li>"
-            "<li><b>Detection</b>: fault injection to the health checker's own transition to "
-            "unhealthy.</li>"
-            "<li><b>Lost after failback</b>: every acknowledged canary, in either region, compared "
-            "by SHA-256.</li>"
-            "</ul>",
-            f"<h2>Stored in</h2><ul>{stored}</ul>" if stored else "",
-        ]
-    )
-    return page(f"DR drill {doc.get('scenario')}: {verdict.upper()}", body)
 
 
 def format_summary(summary: Mapping[str, Any]) -> str:
