@@ -17,7 +17,7 @@ $(UV):
 	$(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
 
 install: $(UV)
-	$(UV) sync --locked
+	$(UV) sync --locked --all-extras
 
 lint: install
 	$(UV) run ruff check .

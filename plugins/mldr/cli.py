@@ -2,7 +2,13 @@
 
 Every command runs the same library code as the DAGs. Errors are one clear message and a
 non-zero exit code, never a traceback: 2 for bad input (nothing was changed), 1 for a check
-or an operation that failed.
+or an operation that failed. `--json` on any command prints exactly one JSON document on
+stdout (the result, or the error); prompts, progress and logs go to stderr.
+
+This module holds `topology` and `sandbox` and the entry point; the break-glass commands are in
+`cli_ops` (status, failover, failback, history) and `cli_checks` (verify, lag), `drill` in
+`cli_drill`. None of them imports Airflow, Pulumi, moto or scikit-learn at the top: `pip install
+mldr` without extras runs them, and a command that needs an extra says which.
 """
 
 from __future__ import annotations
@@ -17,13 +23,22 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from mldr.cli_base import (
+    EXIT_OK,
+    Parser,
+    add_command,
+    add_group,
+    epilog,
+    error_document,
+    mldr_version,
+    parse,
+    print_json,
+    say,
+)
 from mldr.errors import MldrError
+from mldr.extras import require_extra
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
 
 
 def load_sandbox_env() -> None:
@@ -34,7 +49,7 @@ def load_sandbox_env() -> None:
     """
     if os.environ.get("MLDR_TOPOLOGY"):
         return
-    from mldr.sandbox.manager import sandbox_dir
+    from mldr.sandbox.location import sandbox_dir
 
     env_file = sandbox_dir() / "airflow.env"
     if not env_file.exists():
@@ -51,19 +66,32 @@ def load_sandbox_env() -> None:
 def cmd_topology_schema(args: argparse.Namespace) -> int:
     from mldr.topology import json_schema
 
-    _print_json(json_schema())
-    return 0
+    print_json(json_schema())  # JSON either way: --json changes nothing
+    return EXIT_OK
 
 
 def cmd_topology_validate(args: argparse.Namespace) -> int:
     from mldr.topology import load_topology_file
 
     topology = load_topology_file(args.file)
+    if args.json:
+        print_json(
+            {
+                "file": args.file,
+                "valid": True,
+                "name": topology.name,
+                "version": topology.version,
+                "primary_region": topology.primary_region,
+                "secondary_region": topology.secondary_region,
+                "datasets": [d.name for d in topology.datasets],
+            }
+        )
+        return EXIT_OK
     print(
         f"{args.file}: valid topology {topology.name!r} (version {topology.version}): "
         f"{topology.primary_region} -> {topology.secondary_region}, {len(topology.datasets)} datasets"
     )
-    return 0
+    return EXIT_OK
 
 
 def cmd_topology_import(args: argparse.Namespace) -> int:
@@ -71,57 +99,77 @@ def cmd_topology_import(args: argparse.Namespace) -> int:
 
     topology = topology_from_pulumi_json(args.from_pulumi_json)
     if args.print:
-        print(topology.to_json())
-        return 0
-    print(import_to_airflow(topology))
-    return 0
+        print(topology.to_json())  # the document itself, JSON either way
+        return EXIT_OK
+    require_extra("airflow", needed_by="`mldr topology import` (without --print)")
+    done = import_to_airflow(topology)
+    if args.json:
+        print_json({"imported": True, "name": topology.name, "message": done})
+    else:
+        print(done)
+    return EXIT_OK
 
 
 # --- sandbox ---------------------------------------------------------------------------
 
 
+def _sandbox() -> Any:
+    require_extra("sandbox", needed_by="`mldr sandbox`")
+    from mldr.sandbox.manager import Sandbox
+
+    return Sandbox()
+
+
 def _progress(message: str) -> None:
-    print(f"  {message}", file=sys.stderr, flush=True)
+    say(f"  {message}")
 
 
 def cmd_sandbox_up(args: argparse.Namespace) -> int:
-    from mldr.sandbox.manager import Sandbox
-
-    sandbox = Sandbox()
-    state, started = sandbox.up(
+    state, started = _sandbox().up(
         lag_seconds=args.lag,
         probe_interval=args.probe_interval,
         failure_threshold=args.failure_threshold,
         edge_port=args.edge_port,
         progress=_progress,
     )
+    if args.json:
+        print_json(
+            {
+                "started": started,
+                "edge_url": state.edge_url,
+                "primary": state.primary,
+                "secondary": state.secondary,
+                "topology": state.topology_path,
+                "env": state.env_path,
+            }
+        )
+        return EXIT_OK
     if not started:
         print(f"sandbox already running (edge {state.edge_url}); nothing to do")
-        return 0
+        return EXIT_OK
     print(f"sandbox up: edge {state.edge_url}, regions {state.primary} (primary) and {state.secondary}")
     print(f"  topology:    {state.topology_path}")
     print(f"  connections: source {state.env_path}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_sandbox_down(args: argparse.Namespace) -> int:
-    from mldr.sandbox.manager import Sandbox
-
-    stopped = Sandbox().down()
-    print(f"sandbox down: stopped {len(stopped)} process(es)" if stopped else "sandbox was not running")
-    return 0
+    stopped = _sandbox().down()
+    if args.json:
+        print_json({"stopped": stopped})
+    else:
+        print(f"sandbox down: stopped {len(stopped)} process(es)" if stopped else "sandbox was not running")
+    return EXIT_OK
 
 
 def cmd_sandbox_status(args: argparse.Namespace) -> int:
-    from mldr.sandbox.manager import Sandbox
-
-    status = Sandbox().status()
+    status = _sandbox().status()
     if args.json:
-        _print_json(status)
-        return 0
+        print_json(status)
+        return EXIT_OK
     if not status["running"] and not status["regions"]:
         print("sandbox is not running (start it with `mldr sandbox up`)")
-        return 0
+        return EXIT_OK
     print(f"sandbox {'running' if status['running'] else 'NOT fully running'}; edge {status['edge_url']}")
     print(f"  DNS answer: {status['dns_answer']}")
     for region, info in status["regions"].items():
@@ -129,54 +177,95 @@ def cmd_sandbox_status(args: argparse.Namespace) -> int:
         print(f"  {region}: {state}; s3 {info['s3_endpoint']}; inference {info['inference_url']}")
     rep = status.get("replication") or {}
     print(f"  replication: {rep.get('settings')} {rep.get('counts')}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_sandbox_fault(args: argparse.Namespace) -> int:
-    from mldr.sandbox.manager import Sandbox
-
-    sandbox = Sandbox()
+    sandbox = _sandbox()
     if args.fault == "region-outage":
         sandbox.region_outage(args.region)
-        print(
+        document = {"fault": args.fault, "region": args.region, "state": "stopped"}
+        message = (
             f"{args.region}: S3 and inference stopped (SIGSTOP); "
             f"heal with `mldr sandbox fault heal --region {args.region}`"
         )
     elif args.fault == "heal":
         sandbox.heal(args.region)
-        print(f"{args.region}: resumed")
+        document = {"fault": args.fault, "region": args.region, "state": "resumed"}
+        message = f"{args.region}: resumed"
     else:
         result = sandbox.replication(args.action, args.value)
-        print(f"replication {args.action}: {json.dumps(result)}")
-    return 0
+        document = {"fault": args.fault, "action": args.action, "result": result}
+        message = f"replication {args.action}: {json.dumps(result)}"
+    if args.json:
+        print_json(document)
+    else:
+        print(message)
+    return EXIT_OK
 
 
 # --- parser ----------------------------------------------------------------------------
 
+SANDBOX_EXIT_CODES = {1: "the sandbox could not do it (a process did not start, not running)"}
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mldr", description="Disaster recovery for ML pipelines on AWS.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens underneath")
-    sub = parser.add_subparsers(dest="command", required=True)
 
-    topo = sub.add_parser("topology", help="the topology document").add_subparsers(
-        dest="action", required=True
+def _register_topology(sub: Any) -> None:
+    topo = add_group(
+        sub,
+        "topology",
+        help="the topology document",
+        examples=["mldr topology validate topology.json", "mldr topology schema > topology.schema.json"],
     )
-    topo.add_parser("schema", help="print the JSON Schema").set_defaults(handler=cmd_topology_schema)
-    validate = topo.add_parser("validate", help="check a topology file")
+    add_command(
+        topo,
+        "schema",
+        help="print the JSON Schema",
+        examples=["mldr topology schema > topology.schema.json"],
+        json_help="accepted for symmetry: the schema is JSON either way",
+    ).set_defaults(handler=cmd_topology_schema)
+    validate = add_command(
+        topo,
+        "validate",
+        help="check a topology file",
+        examples=[
+            "mldr topology validate .sandbox/topology.json",
+            "mldr topology validate stack.json --json",
+        ],
+        exit_codes={0: "the document is valid", 2: "it is not: every problem is listed by field path"},
+    )
     validate.add_argument("file")
     validate.set_defaults(handler=cmd_topology_validate)
-    imp = topo.add_parser("import", help="load Pulumi's exported topology into the Airflow Variable")
+    imp = add_command(
+        topo,
+        "import",
+        help="load Pulumi's exported topology into the Airflow Variable (needs the airflow extra)",
+        examples=[
+            "pulumi stack output --json > stack.json && mldr topology import --from-pulumi-json stack.json",
+            "mldr topology import --from-pulumi-json stack.json --print",
+        ],
+        exit_codes={1: "the Airflow Variable could not be written"},
+    )
     imp.add_argument(
         "--from-pulumi-json", required=True, metavar="FILE", help="`pulumi stack output --json` output"
     )
     imp.add_argument("--print", action="store_true", help="validate and print it instead of importing")
     imp.set_defaults(handler=cmd_topology_import)
 
-    sandbox = sub.add_parser("sandbox", help="the local two-region sandbox").add_subparsers(
-        dest="action", required=True
+
+def _register_sandbox(sub: Any) -> None:
+    sandbox = add_group(
+        sub,
+        "sandbox",
+        help="the local two-region sandbox (needs the sandbox extra)",
+        examples=["mldr sandbox up", "mldr sandbox status --json", "mldr sandbox down"],
     )
-    up = sandbox.add_parser("up", help="start it (a no-op if running)")
+    up = add_command(
+        sandbox,
+        "up",
+        help="start it (a no-op if running)",
+        examples=["mldr sandbox up", "mldr sandbox up --lag 5 --edge-port 8443 --json"],
+        exit_codes=SANDBOX_EXIT_CODES,
+    )
     up.add_argument("--lag", type=float, default=1.0, help="replication lag in seconds (default 1)")
     up.add_argument("--probe-interval", type=float, default=1.0, help="health-check interval (default 1 s)")
     up.add_argument("--failure-threshold", type=int, default=3, help="failed probes to unhealthy (default 3)")
@@ -184,24 +273,87 @@ def build_parser() -> argparse.ArgumentParser:
         "--edge-port", type=int, default=None, help="fixed port for the edge (default: a free one)"
     )
     up.set_defaults(handler=cmd_sandbox_up)
-    sandbox.add_parser("down", help="stop every sandbox process").set_defaults(handler=cmd_sandbox_down)
-    status = sandbox.add_parser("status", help="what runs, what answers")
-    status.add_argument("--json", action="store_true")
-    status.set_defaults(handler=cmd_sandbox_status)
-    fault = sandbox.add_parser("fault", help="inject or heal a fault").add_subparsers(
-        dest="fault", required=True
+    add_command(
+        sandbox,
+        "down",
+        help="stop every sandbox process",
+        examples=["mldr sandbox down", "MLDR_SANDBOX_DIR=/tmp/box mldr sandbox down --json"],
+        exit_codes=SANDBOX_EXIT_CODES,
+    ).set_defaults(handler=cmd_sandbox_down)
+    add_command(
+        sandbox,
+        "status",
+        help="what runs, what answers",
+        examples=["mldr sandbox status", "mldr sandbox status --json"],
+        exit_codes=SANDBOX_EXIT_CODES,
+    ).set_defaults(handler=cmd_sandbox_status)
+    fault = add_group(
+        sandbox,
+        "fault",
+        help="inject or heal a fault",
+        examples=[
+            "mldr sandbox fault region-outage --region us-east-1",
+            "mldr sandbox fault replication lag 5",
+        ],
+        dest="fault",
     )
-    outage = fault.add_parser("region-outage", help="stop a region's S3 and inference (SIGSTOP)")
+    outage = add_command(
+        fault,
+        "region-outage",
+        help="stop a region's S3 and inference (SIGSTOP)",
+        examples=["mldr sandbox fault region-outage --region us-east-1"],
+        exit_codes=SANDBOX_EXIT_CODES,
+    )
     outage.add_argument("--region", required=True)
     outage.set_defaults(handler=cmd_sandbox_fault)
-    heal = fault.add_parser("heal", help="resume a stopped region")
+    heal = add_command(
+        fault,
+        "heal",
+        help="resume a stopped region",
+        examples=["mldr sandbox fault heal --region us-east-1"],
+        exit_codes=SANDBOX_EXIT_CODES,
+    )
     heal.add_argument("--region", required=True)
     heal.set_defaults(handler=cmd_sandbox_fault)
-    repl = fault.add_parser("replication", help="pause | resume | lag SECONDS | fail-keys GLOB | clear")
+    repl = add_command(
+        fault,
+        "replication",
+        help="pause | resume | lag SECONDS | fail-keys GLOB | clear",
+        examples=[
+            "mldr sandbox fault replication pause",
+            "mldr sandbox fault replication lag 5",
+            "mldr sandbox fault replication fail-keys 'features/*' --json",
+        ],
+        exit_codes=SANDBOX_EXIT_CODES,
+    )
     repl.add_argument("action", choices=["pause", "resume", "lag", "fail-keys", "clear"])
     repl.add_argument("value", nargs="?", default=None)
     repl.set_defaults(handler=cmd_sandbox_fault)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="mldr",
+        description="Disaster recovery for ML pipelines on AWS.",
+        epilog=epilog(
+            [
+                "mldr status",
+                "mldr failover --to us-west-2 --mode planned --reason 'maintenance in use1' --dry-run",
+                "mldr -v verify --json",
+            ]
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mldr {mldr_version()}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log what happens underneath (also after the command)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _register_topology(sub)
+    _register_sandbox(sub)
     for register in _extra_commands_list():
         register(sub)
     return parser
@@ -213,23 +365,55 @@ def _extra_commands_list() -> list[Callable[[Any], None]]:
     return [cli_ops.register, cli_checks.register, cli_drill.register]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+class _ProgressFormatter(logging.Formatter):
+    """Progress lines as they are; a warning or an error says which it is."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
+
+
+def configure_logging(verbose: bool) -> None:
+    """-v: every logger at INFO with timestamps. Without it, warnings only; but an operator at a
+    terminal still sees mldr's own progress (steps, n of N, rate, ETA) on stderr."""
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    mldr_log = logging.getLogger("mldr")
+    if (
+        verbose
+        or not sys.stderr.isatty()
+        or any(getattr(h, "mldr_progress", False) for h in mldr_log.handlers)
+    ):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_ProgressFormatter("%(message)s"))
+    handler.mldr_progress = True  # type: ignore[attr-defined]
+    mldr_log.addHandler(handler)
+    mldr_log.setLevel(logging.INFO)
+    mldr_log.propagate = False  # printed once, by the handler above
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse(parser, argv)
+    configure_logging(getattr(args, "verbose", False))
     if args.command != "sandbox":
         load_sandbox_env()
     handler: Handler = args.handler
+    as_json = getattr(args, "json", False)
     try:
         return handler(args)
     except MldrError as exc:
         print(f"mldr: error: {exc}", file=sys.stderr)
+        if as_json:
+            print_json(error_document(str(exc), kind=type(exc).__name__, exit_code=exc.exit_code))
         return exc.exit_code
     except KeyboardInterrupt:
         print("mldr: interrupted", file=sys.stderr)
+        if as_json:
+            print_json(error_document("interrupted", kind="KeyboardInterrupt", exit_code=130))
         return 130
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
+
+from mldr.cli_base import add_command, say
 
 
 def _context() -> tuple[Any, Any]:
@@ -40,10 +41,6 @@ def _positive_seconds(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
     return value
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _keep(
@@ -109,7 +106,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for region, uri in document.get("reports", {}).items():
             print(f"report ({region}): {html_uri(uri)}")
     if not report.ok:
-        _say("mldr: verification FAILED; see runbooks/backup-verification-failed.md")
+        say("mldr: verification FAILED; see runbooks/backup-verification-failed.md")
     return 0 if report.ok else 1
 
 
@@ -152,13 +149,29 @@ def cmd_lag(args: argparse.Namespace) -> int:
         for region, uri in document.get("reports", {}).items():
             print(f"report ({region}): {html_uri(uri)}")
     if not report.ok:
-        _say("mldr: replication lag over the threshold; see runbooks/replication-lag.md")
+        say("mldr: replication lag over the threshold; see runbooks/replication-lag.md")
     return 0 if report.ok else 1
 
 
+CHECK_EXIT_CODES = {
+    0: "every dataset passed",
+    1: "a check failed, or could not run (the report says which and why)",
+    2: "bad input (unknown dataset, bad flag): nothing was checked or written",
+}
+
+
 def register(sub: Any) -> None:
-    verify = sub.add_parser(
-        "verify", help="backup verification: is the standby complete, identical and restorable?"
+    verify = add_command(
+        sub,
+        "verify",
+        help="backup verification: is the standby complete, identical and restorable?",
+        examples=[
+            "mldr verify",
+            "mldr verify --dataset features --mode sampled --sample 20 --json",
+            "mldr verify --no-report   # check only: store no report, publish no metric",
+        ],
+        exit_codes=CHECK_EXIT_CODES,
+        json_help="print the report document (one JSON document on stdout)",
     )
     verify.add_argument(
         "--dataset", action="append", metavar="NAME", help="a dataset (repeatable; default: all)"
@@ -183,11 +196,17 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="pending replication older than this is an error (default: each dataset's RPO)",
     )
-    verify.add_argument("--json", action="store_true", help="print the report document")
     verify.add_argument("--no-report", action="store_true", help="do not store the report or publish metrics")
     verify.set_defaults(handler=cmd_verify)
 
-    lag = sub.add_parser("lag", help="replication lag now: canary round trip and backlog, per dataset")
+    lag = add_command(
+        sub,
+        "lag",
+        help="replication lag now: canary round trip and backlog, per dataset",
+        examples=["mldr lag", "mldr lag --dataset features --threshold 60 --json"],
+        exit_codes=CHECK_EXIT_CODES,
+        json_help="print the report document (one JSON document on stdout)",
+    )
     lag.add_argument(
         "--dataset", action="append", metavar="NAME", help="a dataset (repeatable; default: all)"
     )
@@ -205,6 +224,5 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="how long to wait for the canary (default: the threshold, at most 30 s)",
     )
-    lag.add_argument("--json", action="store_true", help="print the report document")
     lag.add_argument("--no-report", action="store_true", help="do not store the report or publish metrics")
     lag.set_defaults(handler=cmd_lag)

@@ -9,26 +9,28 @@ report is stored in both regions' ops buckets and written under `--out` (default
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
+
+from mldr.cli_base import add_command, print_json, say
+from mldr.extras import require_extra
 
 DEFAULT_OUT = "reports/drill"
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def cmd_drill(args: argparse.Namespace) -> int:
+    # the drill injects its faults through the sandbox (in AWS it refuses: see drill/faults.py)
+    require_extra("sandbox", needed_by="`mldr drill`")
     from mldr.cli_ops import _context, _who
     from mldr.runbooks import drill
     from mldr.runbooks.drill.report import format_summary
 
     topology, factory = _context()
     if args.recover:
-        done = drill.recover(topology, factory, say=_say)
-        print("recovered: " + "; ".join(done) if done else "no interrupted drill: nothing to recover")
+        done = drill.recover(topology, factory, say=say)
+        if args.json:
+            print_json({"recovered": done})
+        else:
+            print("recovered: " + "; ".join(done) if done else "no interrupted drill: nothing to recover")
         return 0
     params = drill.DrillParams.from_mapping(
         {
@@ -43,23 +45,34 @@ def cmd_drill(args: argparse.Namespace) -> int:
             "requested_by": _who(),
         }
     )
-    document = drill.run_drill(topology, factory, params, say=_say)
+    document = drill.run_drill(topology, factory, params, say=say)
     document = drill.publish(topology, factory, document, local_dir=args.out)
     result: dict[str, Any] = drill.summary(document)
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        print_json(result)
     else:
         print(format_summary(result))
     return 0 if document["verdict"] == "pass" else 1
 
 
 def register(sub: Any) -> None:
-    from mldr.runbooks.drill.scenarios import Scenario
+    from mldr.runbooks.drill.scenarios import Scenario  # light: the drill itself is imported only to run one
 
-    d = sub.add_parser(
+    d = add_command(
+        sub,
         "drill",
         help="DR drill: fail over under a measured fault, fail back, report RTO/RPO/parity",
         description=__doc__.split("\n")[0] if __doc__ else None,
+        examples=[
+            "mldr drill",
+            "mldr drill --scenario replication-stall --hold-seconds 5 --json",
+            "mldr drill --recover   # undo an interrupted drill",
+        ],
+        exit_codes={
+            0: "the verdict is pass (or --recover: recovered, or nothing to recover)",
+            1: "the verdict is fail, or the drill could not run",
+        },
+        json_help="print the summary (or, with --recover, what was undone) as one JSON document",
     )
     d.add_argument("--scenario", choices=[s.value for s in Scenario], default=Scenario.REGION_OUTAGE.value)
     d.add_argument("--to", metavar="REGION", default=None, help="target region (default: the secondary)")
@@ -77,6 +90,5 @@ def register(sub: Any) -> None:
     d.add_argument(
         "--out", default=DEFAULT_OUT, help=f"where to write the report locally (default {DEFAULT_OUT})"
     )
-    d.add_argument("--json", action="store_true", help="print the summary as JSON")
     d.add_argument("--recover", action="store_true", help="only undo an interrupted drill, then exit")
     d.set_defaults(handler=cmd_drill)

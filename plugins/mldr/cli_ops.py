@@ -1,6 +1,7 @@
 """`mldr status | failover | failback | history`: the break-glass path when Airflow is down.
 
-The same runbook code as the DAGs; progress is printed as the steps run.
+The same runbook code as the DAGs; progress is printed (stderr) as the steps run. Light: the
+runbooks need botocore, pydantic and httpx only, so `pip install mldr` without extras runs these.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 from typing import Any
 
+from mldr.cli_base import add_command, say
 from mldr.errors import ConfigurationError
 
 
@@ -28,7 +30,7 @@ def _who() -> str:
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    say(message)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -51,13 +53,22 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _approve_interactively(ctx: Any) -> bool:
     pre = ctx.record.result("preflight")
+    # the plan and the prompt go to stderr: stdout holds only the result (one document under --json)
     print(
-        json.dumps({k: pre.get(k) for k in ("source", "target", "mode", "target_health", "forced")}, indent=2)
+        json.dumps(
+            {k: pre.get(k) for k in ("source", "target", "mode", "target_health", "forced")}, indent=2
+        ),
+        file=sys.stderr,
     )
     if not sys.stdin.isatty():
         raise ConfigurationError("approval needed but stdin is not a terminal: pass --yes to approve")
-    answer = input(f"proceed with {ctx.record.kind} to {ctx.params['target_region']}? type 'yes': ")
-    return answer.strip().lower() == "yes"
+    print(
+        f"proceed with {ctx.record.kind} to {ctx.params['target_region']}? type 'yes': ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+    return input().strip().lower() == "yes"
 
 
 def _run(args: argparse.Namespace, kind: str, target: str, mode: str) -> int:
@@ -128,29 +139,60 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
-    status = sub.add_parser("status", help="active region, fencing token, operation in progress")
-    status.add_argument("--json", action="store_true")
-    status.set_defaults(handler=cmd_status)
+OPERATION_EXIT_CODES = {
+    0: "completed, planned (--dry-run) or nothing to do",
+    1: "the operation failed or was refused (preflight, approval declined); see its record",
+}
 
-    fo = sub.add_parser("failover", help="move the service and its data to another region")
+
+def register(sub: Any) -> None:
+    add_command(
+        sub,
+        "status",
+        help="active region, fencing token, operation in progress",
+        examples=["mldr status", "mldr status --json"],
+        exit_codes={0: "the control state was read", 1: "it could not be read (control store unreachable)"},
+    ).set_defaults(handler=cmd_status)
+
+    fo = add_command(
+        sub,
+        "failover",
+        help="move the service and its data to another region",
+        examples=[
+            "mldr failover --to us-west-2 --mode planned --reason 'maintenance in us-east-1' --dry-run",
+            "mldr failover --to us-west-2 --mode unplanned --reason 'us-east-1 outage INC-42' --yes --json",
+        ],
+        exit_codes=OPERATION_EXIT_CODES,
+    )
     fo.add_argument("--to", required=True, metavar="REGION")
     fo.add_argument("--mode", required=True, choices=["planned", "unplanned"])
     fo.add_argument("--reason", required=True, help="why (at least 10 characters; audited)")
     fo.add_argument("--dry-run", action="store_true", help="preflight and plan only; change nothing")
     fo.add_argument("--force", action="store_true", help="override a failed preflight (recorded)")
     fo.add_argument("--yes", action="store_true", help="approve without a prompt")
-    fo.add_argument("--json", action="store_true")
     fo.set_defaults(handler=cmd_failover)
 
-    fb = sub.add_parser("failback", help="resync and return to the primary region")
-    fb.add_argument("--reason", required=True)
-    fb.add_argument("--dry-run", action="store_true")
-    fb.add_argument("--yes", action="store_true")
-    fb.add_argument("--json", action="store_true")
+    fb = add_command(
+        sub,
+        "failback",
+        help="resync and return to the primary region",
+        examples=[
+            "mldr failback --reason 'us-east-1 recovered' --dry-run",
+            "mldr failback --reason 'us-east-1 recovered' --yes --json",
+        ],
+        exit_codes=OPERATION_EXIT_CODES,
+    )
+    fb.add_argument("--reason", required=True, help="why (at least 10 characters; audited)")
+    fb.add_argument("--dry-run", action="store_true", help="resync plan and preflight only; change nothing")
+    fb.add_argument("--yes", action="store_true", help="approve without a prompt")
     fb.set_defaults(handler=cmd_failback)
 
-    history = sub.add_parser("history", help="past operations")
-    history.add_argument("--limit", type=int, default=20)
-    history.add_argument("--json", action="store_true")
+    history = add_command(
+        sub,
+        "history",
+        help="past operations",
+        examples=["mldr history", "mldr history --limit 5 --json"],
+        exit_codes={0: "the history was read", 1: "it could not be read (control store unreachable)"},
+    )
+    history.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     history.set_defaults(handler=cmd_history)

@@ -21,6 +21,10 @@ class ConfigurationError(MldrError):
     exit_code = 2
 
 
+class MissingExtra(ConfigurationError):
+    """A command needs an optional part of mldr that is not installed (`pip install 'mldr[...]'`)."""
+
+
 class TopologyError(ConfigurationError):
     """The topology document is malformed; `problems` lists every problem by field path."""
 

@@ -38,3 +38,19 @@ def test_bad_input_keeps_its_exit_code_and_message(tmp_path: Path) -> None:
     done = mldr("topology", "validate", str(bad))
     assert done.returncode == 2
     assert "missing" in done.stderr
+
+
+def test_version_and_json_with_verbose_after_the_command() -> None:
+    done = mldr("--version")
+    assert done.returncode == 0 and done.stdout.startswith("mldr ")
+    fixture = REPO / "tests" / "fixtures" / "topology.json"
+    done = mldr("topology", "validate", str(fixture), "-v", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["valid"] is True  # stdout is exactly one document
+
+
+def test_a_usage_error_under_json_still_prints_one_document() -> None:
+    done = mldr("history", "--limit", "many", "--json")
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["error"]["type"] == "UsageError"
+    assert "invalid int value: 'many'" in done.stderr

@@ -29,20 +29,17 @@ import httpx
 
 from mldr import http
 from mldr.errors import SandboxError, SandboxInputError, UnknownRegion
+from mldr.extras import install_hint, missing_modules
 from mldr.inputs import finite_number, whole_number
 from mldr.sandbox import provision as prov
 from mldr.sandbox.listen import listen_socket, port_of
+from mldr.sandbox.location import sandbox_dir
 
 log = logging.getLogger("mldr.sandbox")
 
 DEFAULT_PRIMARY = "us-east-1"
 DEFAULT_SECONDARY = "us-west-2"
-REQUIRED_MODULES = ("moto", "werkzeug", "fastapi", "uvicorn", "httpx", "sklearn", "boto3")
 START_TIMEOUT = 30.0
-
-
-def sandbox_dir() -> Path:
-    return Path(os.environ.get("MLDR_SANDBOX_DIR", ".sandbox")).resolve()
 
 
 @dataclass
@@ -271,11 +268,9 @@ class Sandbox:
         if self.state is not None:
             progress("a previous sandbox did not shut down cleanly; stopping what is left of it")
             self.down()
-        missing = [m for m in REQUIRED_MODULES if importlib.util.find_spec(m) is None]
+        missing = missing_modules("sandbox")
         if missing:
-            raise SandboxError(
-                f"missing dependencies: {', '.join(missing)}; install them with `make install` (uv sync)"
-            )
+            raise SandboxError(f"missing dependencies: {', '.join(missing)}; {install_hint('sandbox')}")
         if primary == secondary:
             raise SandboxInputError(f"the two sandbox regions must differ (both are {primary})")
         _check_settings(lag_seconds, probe_interval, failure_threshold, edge_port)
