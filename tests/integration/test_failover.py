@@ -364,7 +364,7 @@ def test_bad_input_changes_nothing(
     with pytest.raises(UnknownRegion):
         open_operation(topology, factory, params("failover", "eu-west-1"))
     with pytest.raises(ConfigurationError, match="at least 10 characters"):
-        from mldr.runbooks.common import validate_reason
+        from mldr.runbooks.params import validate_reason
 
         validate_reason("too short")
     # failover to the region that is already active: says so, exit 0, nothing changes

@@ -113,7 +113,10 @@ def build_runbook_dag(
 
         previous = None
         for fn in runbook.steps:
-            first, last = approval_tasks() if fn is approval else (step_task(fn),) * 2
+            if fn is approval:
+                first, last = approval_tasks()
+            else:
+                first = last = step_task(fn)
             if previous is not None:
                 previous >> first
             previous = last
