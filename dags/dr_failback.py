@@ -7,13 +7,13 @@ from pathlib import Path
 from airflow.sdk import Param
 
 from mldr.airflow.runbook_dag import build_runbook_dag, runbook_doc
+from mldr.runbooks import failback
 
 dag = build_runbook_dag(
     dag_id=Path(__file__).stem,
-    kind="failback",
+    runbook=failback.RUNBOOK,
     description="Return to the primary region: resync both ways, freeze writes, switch DNS back",
     doc_md=runbook_doc("failback.md"),
-    steps=["fence", "resync", "freeze", "scale", "switch", "protect", "verify", "record"],
     params={
         "reason": Param(type="string", minLength=10, title="Reason", description="why (audited)"),
         "dry_run": Param(False, type="boolean", title="Dry run", description="preflight and plan only"),

@@ -8,13 +8,13 @@ from airflow.sdk import Param
 
 from mldr.airflow.runbook_dag import build_runbook_dag, runbook_doc
 from mldr.airflow.runbook_tasks import region_param_schema
+from mldr.runbooks import failover
 
 dag = build_runbook_dag(
     dag_id=Path(__file__).stem,
-    kind="failover",
+    runbook=failover.RUNBOOK,
     description="Move inference and data to another region: fence, drain, scale, switch DNS, protect, verify",
     doc_md=runbook_doc("region-outage.md", "planned-switchover.md"),
-    steps=["fence", "drain", "scale", "switch", "protect", "verify", "record"],
     params={
         "target_region": Param(
             type="string", title="Target region", description="the region to move to", **region_param_schema()

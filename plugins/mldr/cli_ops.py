@@ -52,7 +52,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _approve_interactively(ctx: Any) -> bool:
-    pre = ctx.record.result("preflight")
+    from mldr.runbooks.engine import step_name
+
+    pre = ctx.record.steps[step_name(ctx.runbook.preflight)].result  # as stored: JSON
     # the plan and the prompt go to stderr: stdout holds only the result (one document under --json)
     print(
         json.dumps(
@@ -63,7 +65,7 @@ def _approve_interactively(ctx: Any) -> bool:
     if not sys.stdin.isatty():
         raise ConfigurationError("approval needed but stdin is not a terminal: pass --yes to approve")
     print(
-        f"proceed with {ctx.record.kind} to {ctx.params['target_region']}? type 'yes': ",
+        f"proceed with {ctx.record.kind} to {ctx.params.target_region}? type 'yes': ",
         end="",
         file=sys.stderr,
         flush=True,
@@ -72,9 +74,9 @@ def _approve_interactively(ctx: Any) -> bool:
 
 
 def _run(args: argparse.Namespace, kind: str, target: str, mode: str) -> int:
-    from mldr.runbooks.common import OperationParams, validate_mode, validate_reason
     from mldr.runbooks.engine import OperationStatus
     from mldr.runbooks.operations import execute, open_operation
+    from mldr.runbooks.params import OperationParams, validate_mode, validate_reason
 
     reason = validate_reason(args.reason)
     topology, factory = _context()
@@ -100,7 +102,7 @@ def _run(args: argparse.Namespace, kind: str, target: str, mode: str) -> int:
         for name, seconds in record.step_seconds().items():
             print(f"  {name:<10} {seconds:7.2f}s")
         if record.status is OperationStatus.PLANNED:
-            for line in record.result("preflight").get("plan", []):
+            for line in ctx.runbook.plan():
                 print(f"  plan: {line}")
     return (
         0
@@ -130,9 +132,9 @@ def cmd_history(args: argparse.Namespace) -> int:
     for r in records:
         total = sum(r.step_seconds().values())
         print(
-            f"{r.created_at}  {r.id:<44} {r.status.value:<9} to {r.params.get('target_region')} "
-            f"({r.params.get('mode')}, {total:.1f}s) by {r.params.get('requested_by')}: "
-            f"{r.params.get('reason')}"
+            f"{r.created_at}  {r.id:<44} {r.status.value:<9} to {r.params.target_region} "
+            f"({r.params.mode.value}, {total:.1f}s) by {r.params.requested_by}: "
+            f"{r.params.reason}"
         )
     if not records:
         print("no operations yet")

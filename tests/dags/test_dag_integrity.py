@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,13 +57,24 @@ def test_house_rules(dagbag: Any) -> None:
             assert schema.get("title"), f"{dag_id}: param {name} needs a title"
 
 
-def test_failover_dag_is_one_task_per_step(dagbag: Any) -> None:
-    from mldr.runbooks.operations import steps_of
+def test_runbook_dag_tasks_are_the_step_functions_in_order(dagbag: Any) -> None:
+    """A task id is the name of the step function it runs, in the runbook's order: the reader
+    of a DAG finds the code of `fence` as `failover.fence`. The human gate sits before
+    `approval` as two more tasks."""
+    from mldr.runbooks import failback, failover
+    from mldr.runbooks.engine import step_name
 
-    for dag_id, kind in (("dr_failover", "failover"), ("dr_failback", "failback")):
+    for dag_id, runbook in (("dr_failover", failover.RUNBOOK), ("dr_failback", failback.RUNBOOK)):
         dag = dagbag.dags[dag_id]
-        tasks = set(dag.task_ids)
-        expected = {s.name for s in steps_of(kind)} - {"approval"}
-        assert expected <= tasks, f"{dag_id} misses {expected - tasks}"
-        assert {"approval", "approval_gate", "approved"} <= tasks
+        names = [step_name(s) for s in runbook.steps]
+        assert set(dag.task_ids) == {*names, "approval_gate", "await_approval"}, dag_id
+        in_order = [t.task_id for t in dag.topological_sort() if t.task_id in names]
+        assert in_order == names, f"{dag_id}: tasks run in the runbook's order"
+        for before, after in itertools.pairwise(names):
+            upstream = dag.get_task(after).upstream_task_ids
+            assert before in upstream or {"approval_gate", "await_approval"} & upstream, (
+                f"{dag_id}: {after} follows {before}"
+            )
+        assert dag.get_task("await_approval").upstream_task_ids == {"approval_gate"}
+        assert dag.get_task("approval_gate").upstream_task_ids == {names[0]}, "the gate follows preflight"
         assert dag.schedule is None if hasattr(dag, "schedule") else True

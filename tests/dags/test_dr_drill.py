@@ -12,8 +12,9 @@ import pytest
 
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore
+from mldr.runbooks import failback, failover
 from mldr.runbooks.drill.state import DrillStateStore, Phase
-from mldr.runbooks.operations import steps_of
+from mldr.runbooks.engine import step_name
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import load_topology
 
@@ -146,8 +147,8 @@ def test_region_outage_drill_through_airflow(sandbox: Sandbox, dagbag: Any, task
     assert doc["data"]["considered_for_rpo"] > 0, "canaries were acknowledged before the fault"
     assert summary["parity"] is True, doc["parity_detail"]
     assert {r for _, ok, _, _, r in doc["timeline"]["requests"] if ok} == {primary, secondary}
-    assert list(summary["steps"]["failover"]) == [s.name for s in steps_of("failover")]
-    assert list(summary["steps"]["failback"]) == [s.name for s in steps_of("failback")]
+    assert list(summary["steps"]["failover"]) == [step_name(s) for s in failover.STEPS]
+    assert list(summary["steps"]["failback"]) == [step_name(s) for s in failback.STEPS]
 
     lease = control.read_lease()
     assert (lease.active_region, lease.operation, lease.fenced_regions) == (primary, None, ())

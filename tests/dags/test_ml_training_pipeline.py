@@ -20,9 +20,9 @@ from mldr.ml.registry import (
     read_current,
     read_metadata,
 )
-from mldr.runbooks.common import Mode, OperationParams
 from mldr.runbooks.engine import CRASH_AFTER_ENV, OperationRecord, OperationStatus
 from mldr.runbooks.operations import execute, open_operation
+from mldr.runbooks.params import Mode, OperationParams
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Topology, load_topology
 

@@ -38,7 +38,8 @@ def test_failover_then_failback_through_airflow(sandbox: Sandbox, dagbag: Any, t
     )
     states = task_states(run)
     assert str(run.state) == "success", states
-    assert states["approval"] == "skipped" and states["record"] == "success", states
+    assert states["await_approval"] == "skipped" and states["approval"] == "success", states
+    assert states["record"] == "success", states
     lease = store.read_lease()
     assert (lease.active_region, lease.fencing_token) == (secondary, token + 1)
 

@@ -21,11 +21,11 @@ from mldr import http
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore, Lease
 from mldr.reports import report_key
-from mldr.runbooks.common import Mode, OperationParams
 from mldr.runbooks.drill import DrillParams, canary_dataset, recover
 from mldr.runbooks.drill.load import list_canary_keys
 from mldr.runbooks.drill.state import DrillStateStore, Phase
 from mldr.runbooks.operations import execute, open_operation
+from mldr.runbooks.params import Mode, OperationParams
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Topology, load_topology
 

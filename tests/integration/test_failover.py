@@ -24,10 +24,12 @@ from mldr.errors import (
     SimulatedCrash,
     UnknownRegion,
 )
+from mldr.runbooks import failback, failover
 from mldr.runbooks.audit import AuditLog
-from mldr.runbooks.common import Mode, OperationParams
-from mldr.runbooks.engine import CRASH_AFTER_ENV, OperationStatus
-from mldr.runbooks.operations import execute, open_operation, steps_of
+from mldr.runbooks.common import DataAtRisk
+from mldr.runbooks.engine import CRASH_AFTER_ENV, OperationStatus, step_name
+from mldr.runbooks.operations import execute, open_operation
+from mldr.runbooks.params import Mode, OperationParams
 from mldr.sandbox.manager import Sandbox, SandboxState
 from mldr.topology import Topology, load_topology
 from tests.sandbox_rules import expected_rule, stored_rules
@@ -154,8 +156,8 @@ def test_planned_failover_and_failback_lose_nothing(
         factory.client("s3", primary).put_object(
             Bucket=topology.datasets[0].buckets[primary], Key="x", Body=b"x"
         )
-    assert record.result("verify")["served_by"] == secondary
-    assert record.result("verify")["parity"] is True
+    assert record.result(failover.verify).served_by == secondary
+    assert record.result(failover.verify).parity is True
     # protect turned replication around with the builder's rule for that direction
     for dataset in topology.datasets:
         rules = stored_rules(sandbox_state.moto[secondary], dataset.buckets[secondary])
@@ -191,7 +193,7 @@ def test_planned_failover_and_failback_lose_nothing(
         rules = stored_rules(sandbox_state.moto[primary], dataset.buckets[primary])
         assert rules == [expected_rule(dataset, source=primary, target=secondary)], dataset.name
     events = AuditLog(factory, topology, ControlStateStore(factory)).events(secondary, record.id)
-    assert [e["step"] for e in events if e["event"] == "step-end"] == [s.name for s in steps_of("failover")]
+    assert [e["step"] for e in events if e["event"] == "step-end"] == [step_name(s) for s in failover.STEPS]
     assert all(e.get("by") == "pytest" for e in events if e["event"] == "step-start")
 
 
@@ -216,18 +218,20 @@ def test_unplanned_failover_during_outage_reports_exact_data_at_risk(
     took = time.monotonic() - started
 
     assert record.status is OperationStatus.COMPLETED, record.message
-    risk = record.result("drain")["data_at_risk"]
-    assert risk["measured"] is True
-    reported = {f"{k['bucket']}/{k['key']}" for k in risk["keys"]}
+    drained = record.result(failover.drain)
+    assert isinstance(drained, failover.NotDrained)
+    risk = drained.data_at_risk
+    assert isinstance(risk, DataAtRisk) and risk.measured is True
+    reported = {f"{k.bucket}/{k.key}" for k in risk.keys}
     expected = set()
     for name in at_risk:
         dataset_name, key = name.split("/", 1)
         expected.add(f"{topology.dataset(dataset_name).buckets[primary]}/{key}")
     assert reported == expected
-    assert risk["objects"] == 7 and risk["bytes"] == sum(64 + i for i in range(7))
+    assert risk.objects == 7 and risk.bytes == sum(64 + i for i in range(7))
     assert lease(factory).active_region == secondary
     assert dns_answer(sandbox_state) == secondary
-    assert record.result("verify")["served_by"] == secondary
+    assert record.result(failover.verify).served_by == secondary
     assert took < 45, f"unplanned failover took {took:.1f}s"
 
     # heal, fail back: the data at risk survives in the primary and reaches the secondary too
@@ -253,7 +257,9 @@ def _crash_and_resume(
     record = run(topology, factory, kind, target, "planned")  # the same command again resumes the run
     # A crash after the last step leaves nothing to resume: the rerun finds the work done.
     expected = (
-        {OperationStatus.COMPLETED, OperationStatus.NOOP} if step == "record" else {OperationStatus.COMPLETED}
+        {OperationStatus.COMPLETED, OperationStatus.NOOP}
+        if step == step_name(failover.record)
+        else {OperationStatus.COMPLETED}
     )
     assert record.status in expected, f"{kind}, crash after {step}: {record.message}"
     done = lease(factory)
@@ -272,12 +278,24 @@ def test_crash_after_each_failover_step_converges(
 ) -> None:
     # Alternate the direction so every iteration is one crashed run and its resumption.
     target = topology.secondary_region
-    for step in [s.name for s in steps_of("failover")]:
+    for step in [step_name(s) for s in failover.STEPS]:
         _crash_and_resume(topology, factory, sandbox_state, "failover", target, step)
         target = topology.other_region(target)
 
 
-@pytest.mark.parametrize("step", ["fence", "resync", "freeze", "switch", "protect"])
+@pytest.mark.parametrize(
+    "step",
+    [
+        step_name(s)
+        for s in (
+            failback.failback_fence,
+            failback.resync,
+            failback.freeze,
+            failback.failback_switch,
+            failback.failback_protect,
+        )
+    ],
+)
 def test_crash_during_failback_converges(
     topology: Topology, factory: ClientFactory, sandbox_state: SandboxState, on_primary: None, step: str
 ) -> None:
@@ -352,7 +370,7 @@ def test_bad_input_changes_nothing(
     with pytest.raises(UnknownRegion):
         open_operation(topology, factory, params("failover", "eu-west-1"))
     with pytest.raises(ConfigurationError, match="at least 10 characters"):
-        from mldr.runbooks.common import validate_reason
+        from mldr.runbooks.params import validate_reason
 
         validate_reason("too short")
     # failover to the region that is already active: says so, exit 0, nothing changes

@@ -28,6 +28,7 @@ from mldr.control_state import Lease, Operation
 from mldr.errors import MldrError
 from mldr.reports import StoredReport
 from mldr.runbooks.engine import OperationRecord, OperationStatus, StepRecord, StepStatus
+from mldr.runbooks.params import Mode, OperationParams
 from mldr.topology import load_topology_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,11 +146,20 @@ def test_drills_read_rto_and_rpo_oldest_first_with_the_objectives() -> None:
     )
 
 
+FAILOVER_PARAMS = OperationParams(
+    kind="failover",
+    target_region="us-west-2",
+    mode=Mode.PLANNED,
+    requested_by="sre",
+    reason="drill of the dashboard",
+)
+
+
 def test_operations_from_the_cli_and_from_dag_runs_are_told_apart() -> None:
     record = OperationRecord(
         id="failover-20261129T041800Z-1a2b3c",
         kind="failover",
-        params={"target_region": "us-west-2", "mode": "planned", "requested_by": "sre", "reason": "drill"},
+        params=FAILOVER_PARAMS,
         steps={
             "preflight": StepRecord("preflight", StepStatus.DONE, seconds=1.5),
             "fence": StepRecord("fence", StepStatus.RUNNING),
@@ -213,7 +223,7 @@ def test_an_operation_in_progress_shows_its_current_step() -> None:
     record = OperationRecord(
         id=op.id,
         kind="failover",
-        params={"target_region": "us-west-2"},
+        params=FAILOVER_PARAMS,
         steps={"fence": StepRecord("fence", StepStatus.DONE, seconds=0.4), "drain": StepRecord("drain")},
         status=OperationStatus.RUNNING,
     )

@@ -1,8 +1,10 @@
 """Build the failover and failback DAGs: one task per runbook step, approval in the middle.
 
-Both DAG files call `build_runbook_dag`; what differs is the runbook and its Params. The
-shape: preflight -> (approval, a human-in-the-loop task, unless require_approval is false)
--> fence -> ... -> record. A dry run stops after preflight (the rest is skipped).
+Both DAG files call `build_runbook_dag` with their runbook; what differs is the runbook and
+its Params. Each step function is one task whose id is the function's name, so a task leads
+to its code in one hop (`fence` -> `mldr.runbooks.failover.fence`). The shape: preflight ->
+approval_gate -> (await_approval, a human-in-the-loop task, unless require_approval is false)
+-> approval -> fence -> ... -> record. A dry run stops after preflight (the rest is skipped).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import DAG, Param, TriggerRule, task
 
 from mldr.airflow.runbook_tasks import approval_body, run_step
+from mldr.runbooks.engine import Runbook, StepFn, step_name
+from mldr.runbooks.shared_steps import approval
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +45,12 @@ def _triggered_by(context: dict[str, Any]) -> str | None:
 
 
 def build_runbook_dag(
-    *, dag_id: str, kind: str, steps: list[str], params: dict[str, Param], doc_md: str, description: str
+    *, dag_id: str, runbook: Runbook, params: dict[str, Param], doc_md: str, description: str
 ) -> DAG:
+    """One task per step function of the runbook, its task id the function's name, in order."""
+    kind = runbook.kind
     defaults = _declared_defaults(params)
+    preflight_id = step_name(runbook.preflight)
     with DAG(
         dag_id=dag_id,
         description=description,
@@ -58,12 +65,12 @@ def build_runbook_dag(
         render_template_as_native_obj=False,
     ) as dag:
 
-        def step_task(step: str) -> Any:
-            @task(task_id=step)
+        def step_task(fn: StepFn) -> Any:
+            @task(task_id=step_name(fn))
             def run(**context: Any) -> dict[str, Any]:
                 return run_step(
-                    kind,
-                    step,
+                    runbook,
+                    fn,
                     params=_run_params(defaults, context),
                     run_id=context["run_id"],
                     triggered_by=_triggered_by(context),
@@ -71,40 +78,48 @@ def build_runbook_dag(
 
             return run()
 
-        preflight = step_task("preflight")
+        def approval_tasks() -> tuple[Any, Any]:
+            """The human gate before the approval step: (its first task, the approval step's task)."""
 
-        @task.branch(task_id="approval_gate")
-        def approval_gate(**context: Any) -> str:
-            return "approval" if _run_params(defaults, context).get("require_approval", True) else "approved"
+            @task.branch(task_id="approval_gate")
+            def approval_gate(**context: Any) -> str:
+                wanted = _run_params(defaults, context).get("require_approval", True)
+                return "await_approval" if wanted else step_name(approval)
 
-        gate = approval_gate()
-        approval = ApprovalOperator(
-            task_id="approval",
-            subject=f"Approve {kind} to {{{{ params.target_region or 'the primary' }}}}?",
-            body="{{ ti.xcom_pull(task_ids='preflight') }}",
-        )
-
-        @task(task_id="approved", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-        def approved(**context: Any) -> dict[str, Any]:
-            """Records who approved (the runbook's approval step) once the gate is passed."""
-            pre = context["ti"].xcom_pull(task_ids="preflight")
-            log.info("approved; preflight was:\n%s", approval_body(pre))
-            return run_step(
-                kind,
-                "approval",
-                params=_run_params(defaults, context),
-                run_id=context["run_id"],
-                triggered_by=_triggered_by(context),
+            gate = approval_gate()
+            await_approval = ApprovalOperator(
+                task_id="await_approval",
+                subject=f"Approve {kind} to {{{{ params.target_region or 'the primary' }}}}?",
+                body=f"{{{{ ti.xcom_pull(task_ids='{preflight_id}') }}}}",
             )
 
-        passed = approved()
-        preflight >> gate >> [approval, passed]
-        approval >> passed
-        previous = passed
-        for step in steps:
-            current = step_task(step)
-            previous >> current
-            previous = current
+            @task(task_id=step_name(approval), trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+            def approved(**context: Any) -> dict[str, Any]:
+                """Records who approved (the runbook's approval step) once the gate is passed."""
+                pre = context["ti"].xcom_pull(task_ids=preflight_id)
+                log.info("approved; preflight was:\n%s", approval_body(pre))
+                return run_step(
+                    runbook,
+                    approval,
+                    params=_run_params(defaults, context),
+                    run_id=context["run_id"],
+                    triggered_by=_triggered_by(context),
+                )
+
+            passed = approved()
+            gate >> [await_approval, passed]
+            await_approval >> passed
+            return gate, passed
+
+        previous = None
+        for fn in runbook.steps:
+            if fn is approval:
+                first, last = approval_tasks()
+            else:
+                first = last = step_task(fn)
+            if previous is not None:
+                previous >> first
+            previous = last
     return dag
 
 

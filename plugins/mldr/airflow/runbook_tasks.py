@@ -10,10 +10,14 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mldr.errors import AlreadyDone, ConfigurationError
 from mldr.topology import REGION_PATTERN, TOPOLOGY_ENV, load_topology_file
+
+if TYPE_CHECKING:
+    from mldr.runbooks.engine import Runbook, StepFn
+    from mldr.runbooks.params import OperationParams
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +49,8 @@ def operation_id(kind: str, run_id: str) -> str:
     return f"{kind}-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", run_id)[:80]
 
 
-def _params(kind: str, params: dict[str, Any], triggered_by: str | None) -> Any:
-    from mldr.runbooks.common import OperationParams, validate_mode, validate_reason
+def _params(kind: str, params: dict[str, Any], triggered_by: str | None) -> OperationParams:
+    from mldr.runbooks.params import OperationParams, validate_mode, validate_reason
 
     return OperationParams(
         kind=kind,
@@ -61,16 +65,17 @@ def _params(kind: str, params: dict[str, Any], triggered_by: str | None) -> Any:
 
 
 def run_step(
-    kind: str, step: str, *, params: dict[str, Any], run_id: str, triggered_by: str | None = None
+    runbook: Runbook, step: StepFn, *, params: dict[str, Any], run_id: str, triggered_by: str | None = None
 ) -> dict[str, Any]:
-    """Run one runbook step for this DAG run's operation; returns the step's result (XCom)."""
+    """Run one runbook step for this DAG run's operation; returns the step's result as JSON (XCom)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     from mldr.cloud.aws.clients import ClientFactory
-    from mldr.runbooks.engine import OperationStatus
+    from mldr.runbooks.engine import OperationStatus, result_to_json, step_name
     from mldr.runbooks.operations import finish, open_operation, run_one
     from mldr.topology import load_topology
 
+    kind = runbook.kind
     topology = load_topology()
     factory = ClientFactory.from_airflow(topology)
     if kind == "failback":
@@ -78,16 +83,16 @@ def run_step(
     op_params = _params(kind, params, triggered_by)
     ctx = open_operation(topology, factory, op_params, operation_id=operation_id(kind, run_id), say=log.info)
     try:
-        result = run_one(ctx, step)
+        result = result_to_json(step, run_one(ctx, step))
     except AlreadyDone as exc:
         # Failing over to the region that is already active: say so, change nothing, succeed.
         log.info("%s", exc)
         raise AirflowSkipException(str(exc)) from exc
-    if step == "preflight" and op_params.dry_run:
+    if step is runbook.preflight and op_params.dry_run:
         finish(ctx, OperationStatus.PLANNED, "dry run: preflight only, nothing was changed")
-        log.info("dry run, plan:\n%s", "\n".join(result.get("plan", [])))
+        log.info("dry run, plan:\n%s", "\n".join(runbook.plan()))
         raise AirflowSkipException("dry run: preflight done, nothing changed; the plan is in the log")
-    log.info("%s %s: %s", kind, step, json.dumps(result, default=str)[:2000])
+    log.info("%s %s: %s", kind, step_name(step), json.dumps(result, default=str)[:2000])
     return result
 
 

@@ -1,34 +1,112 @@
-"""Runbooks as sequences of named, idempotent steps whose progress survives a crash.
+"""Runbooks as sequences of idempotent step functions whose progress survives a crash.
+
+A step is a plain function `def fence(ctx: Context) -> FenceResult`, registered with `@step`
+(its description, whether it runs under the lease). It returns a frozen dataclass; later steps
+read it typed, `ctx.result(preflight).source`. A step's name is its function's name: the DAG
+task id, the key in the operation record, the value of MLDR_CRASH_AFTER_STEP.
 
 An operation (a failover, a failback) has an id and a record in the control-state table:
 its parameters, and per step its status, timings and result. Running an operation runs
 every step not yet done, in order, so a run that crashed resumes where it stopped, and a
 finished operation run again does nothing and says so. The same steps run from the CLI,
 from a DAG task (one step per task) and from tests.
+
+Results and params become JSON only here, where the record is stored, and are parsed back
+into their types when a step reads them.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast, get_type_hints, runtime_checkable
+
+from pydantic import TypeAdapter
 
 from mldr.actions import fencing
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore, now_iso
-from mldr.errors import FencingConflict, MldrError, SimulatedCrash
+from mldr.errors import ConfigurationError, FencingConflict, MldrError, SimulatedCrash
 from mldr.runbooks.audit import AuditLog
+from mldr.runbooks.params import OperationParams
 from mldr.topology import Topology
 
 log = logging.getLogger(__name__)
 
 #: Fault injection for crash-safety tests and drills: stop the process right after this step.
 CRASH_AFTER_ENV = "MLDR_CRASH_AFTER_STEP"
+
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: A step: a function of the run's context that returns a frozen dataclass.
+StepFn = Callable[["Context"], Any]
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    description: str
+    holds_lease: bool  # the step runs under the operation's lease (after the lease is taken)
+
+
+_STEP_INFO: dict[Callable[..., Any], StepInfo] = {}
+
+
+def step(description: str, *, holds_lease: bool = True) -> Callable[[F], F]:
+    """Declare a function a runbook step; it stays a plain function an editor can follow."""
+
+    def register(fn: F) -> F:
+        _STEP_INFO[fn] = StepInfo(description, holds_lease)
+        return fn
+
+    return register
+
+
+def step_info(fn: StepFn) -> StepInfo:
+    try:
+        return _STEP_INFO[fn]
+    except KeyError:
+        raise ConfigurationError(f"{fn.__module__}.{fn.__name__} is not declared a step (@step)") from None
+
+
+def step_name(fn: StepFn) -> str:
+    return fn.__name__
+
+
+@functools.cache
+def _result_adapter(fn: StepFn) -> TypeAdapter[Any]:
+    """Converts the step's return type (its annotation) to and from JSON."""
+    return TypeAdapter(get_type_hints(fn)["return"])
+
+
+def result_to_json(fn: StepFn, result: object) -> dict[str, Any]:
+    data = _result_adapter(fn).dump_python(result, mode="json")
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"step {step_name(fn)} must return a dataclass, not {type(result).__name__}")
+    return data
+
+
+def result_from_json(fn: Callable[[Context], R], data: dict[str, Any]) -> R:
+    return cast(R, _result_adapter(fn).validate_python(data))
+
+
+def result_from_fields(cls: type[R], data: Mapping[str, object]) -> R:
+    """A result type built (and checked) from an action's dict of the same fields."""
+    return TypeAdapter(cls).validate_python(dict(data))
+
+
+@runtime_checkable
+class Summarised(Protocol):
+    """The result of a runbook's last step: its summary becomes the operation's message."""
+
+    @property
+    def summary(self) -> str: ...
 
 
 class StepStatus(StrEnum):
@@ -53,7 +131,7 @@ class StepRecord:
     started_at: str | None = None
     ended_at: str | None = None
     seconds: float | None = None
-    result: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)  # the step's result as stored (JSON)
     error: str | None = None
 
 
@@ -61,7 +139,7 @@ class StepRecord:
 class OperationRecord:
     id: str
     kind: str
-    params: dict[str, Any]
+    params: OperationParams
     status: OperationStatus = OperationStatus.RUNNING
     steps: dict[str, StepRecord] = field(default_factory=dict)
     created_at: str = field(default_factory=now_iso)
@@ -70,11 +148,13 @@ class OperationRecord:
     message: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), default=str)
+        return json.dumps({**asdict(self), "params": self.params.to_dict()}, default=str)
 
     @classmethod
     def from_json(cls, text: str) -> OperationRecord:
+        # Records written before params were typed (no deployment has any) are not read back.
         data = json.loads(text)
+        data["params"] = OperationParams.from_dict(data["params"])
         data["status"] = OperationStatus(data["status"])
         data["steps"] = {
             name: StepRecord(**{**step, "status": StepStatus(step["status"])})
@@ -82,9 +162,21 @@ class OperationRecord:
         }
         return cls(**data)
 
-    def result(self, step: str) -> dict[str, Any]:
-        record = self.steps.get(step)
-        return record.result if record else {}
+    def result_if_done(self, step: Callable[[Context], R]) -> R | None:
+        """The step's result, rebuilt as its return type; None if it has not completed."""
+        state = self.steps.get(step_name(step))
+        if state is None or state.status is not StepStatus.DONE:
+            return None
+        return result_from_json(step, state.result)
+
+    def result(self, step: Callable[[Context], R]) -> R:
+        """The result of a step that must have completed (one run before the reader)."""
+        result = self.result_if_done(step)
+        if result is None:
+            raise MldrError(
+                f"operation {self.id}: step {step_name(step)} has not completed, no result to read"
+            )
+        return result
 
     def step_seconds(self) -> dict[str, float]:
         return {name: s.seconds for name, s in self.steps.items() if s.seconds is not None}
@@ -132,6 +224,37 @@ class OperationStore:
         return sorted(records, key=lambda r: r.created_epoch, reverse=True)[:limit]
 
 
+@dataclass(frozen=True)
+class Runbook:
+    """A procedure: its kind (the record's `kind`) and its step functions, in order.
+
+    The first step is the preflight (a dry run stops after it); the last step's result is
+    `Summarised`: its summary is the message of the completed operation.
+    """
+
+    kind: str
+    steps: tuple[StepFn, ...]
+
+    def __post_init__(self) -> None:
+        names = [step_name(s) for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ConfigurationError(f"runbook {self.kind}: step names repeat: {names}")
+        for fn in self.steps:
+            step_info(fn)  # every step is declared with @step
+
+    @property
+    def preflight(self) -> StepFn:
+        return self.steps[0]
+
+    @property
+    def last(self) -> StepFn:
+        return self.steps[-1]
+
+    def plan(self) -> tuple[str, ...]:
+        """One line per step, for a dry run's output and the approver."""
+        return tuple(f"{step_name(s)}: {step_info(s).description}" for s in self.steps)
+
+
 @dataclass
 class Context:
     """Everything a step needs; built once per run."""
@@ -142,15 +265,28 @@ class Context:
     operations: OperationStore
     audit: AuditLog
     record: OperationRecord
+    runbook: Runbook
     say: Callable[[str], None] = lambda _m: None
 
     @property
-    def params(self) -> dict[str, Any]:
+    def params(self) -> OperationParams:
         return self.record.params
+
+    def result(self, step: Callable[[Context], R]) -> R:
+        """An earlier step's result, typed: `ctx.result(preflight).source`."""
+        return self.record.result(step)
+
+    def result_if_done(self, step: Callable[[Context], R]) -> R | None:
+        return self.record.result_if_done(step)
 
     @classmethod
     def create(
-        cls, topology: Topology, factory: ClientFactory, record: OperationRecord, say: Callable[[str], None]
+        cls,
+        topology: Topology,
+        factory: ClientFactory,
+        record: OperationRecord,
+        runbook: Runbook,
+        say: Callable[[str], None],
     ) -> Context:
         control = ControlStateStore(factory)
         return cls(
@@ -160,31 +296,24 @@ class Context:
             OperationStore(control),
             AuditLog(factory, topology, control),
             record,
+            runbook,
             say,
         )
 
 
-@dataclass(frozen=True)
-class Step:
-    name: str
-    description: str
-    run: Callable[[Context], dict[str, Any]]
-    holds_lease: bool = True  # the step runs under the operation's lease (after `fence`)
-
-
-def run_step(ctx: Context, step: Step) -> dict[str, Any]:
+def run_step(ctx: Context, step: Callable[[Context], R]) -> R:
     """Run one step unless it is already done; persist its outcome either way it ends."""
-    record = ctx.record
-    state = record.steps.setdefault(step.name, StepRecord(step.name))
+    record, name, info = ctx.record, step_name(step), step_info(step)
+    state = record.steps.setdefault(name, StepRecord(name))
     if state.status is StepStatus.DONE:
-        ctx.say(f"  {step.name}: already done, skipping")
-        return state.result
+        ctx.say(f"  {name}: already done, skipping")
+        return result_from_json(step, state.result)
     state.status, state.started_at, state.error = StepStatus.RUNNING, now_iso(), None
     ctx.operations.save(record)
     token = None
-    if step.holds_lease:
+    if info.holds_lease:
         try:
-            token = fencing.update(ctx.control, record.id, step=step.name).fencing_token
+            token = fencing.update(ctx.control, record.id, step=name).fencing_token
         except FencingConflict as exc:
             state.status, state.error = StepStatus.FAILED, str(exc)
             ctx.operations.save(record)
@@ -192,35 +321,27 @@ def run_step(ctx: Context, step: Step) -> dict[str, Any]:
     ctx.audit.record(
         record.id,
         "step-start",
-        step=step.name,
+        step=name,
         kind=record.kind,
         token=token,
-        by=record.params.get("requested_by"),
-        reason=record.params.get("reason"),
+        by=record.params.requested_by,
+        reason=record.params.reason,
     )
-    ctx.say(f"  {step.name}: {step.description}")
+    ctx.say(f"  {name}: {info.description}")
     started = time.monotonic()
     try:
-        result = step.run(ctx)
+        result = step(ctx)
     except MldrError as exc:
         state.status, state.error = StepStatus.FAILED, str(exc)
         state.ended_at, state.seconds = now_iso(), round(time.monotonic() - started, 3)
         ctx.operations.save(record)
-        ctx.audit.record(record.id, "step-failed", step=step.name, error=str(exc), token=token)
+        ctx.audit.record(record.id, "step-failed", step=name, error=str(exc), token=token)
         raise
-    state.status, state.result = StepStatus.DONE, result
+    stored = result_to_json(step, result)
+    state.status, state.result = StepStatus.DONE, stored
     state.ended_at, state.seconds = now_iso(), round(time.monotonic() - started, 3)
     ctx.operations.save(record)
-    ctx.audit.record(record.id, "step-end", step=step.name, seconds=state.seconds, result=result, token=token)
-    if os.environ.get(CRASH_AFTER_ENV) == step.name:
-        raise SimulatedCrash(f"simulated crash after step {step.name} ({CRASH_AFTER_ENV})")
+    ctx.audit.record(record.id, "step-end", step=name, seconds=state.seconds, result=stored, token=token)
+    if os.environ.get(CRASH_AFTER_ENV) == name:
+        raise SimulatedCrash(f"simulated crash after step {name} ({CRASH_AFTER_ENV})")
     return result
-
-
-def run_steps(ctx: Context, steps: list[Step], *, until: str | None = None) -> OperationRecord:
-    """Run the steps in order (up to and including `until`), resuming where a run stopped."""
-    for step in steps:
-        run_step(ctx, step)
-        if step.name == until:
-            break
-    return ctx.record

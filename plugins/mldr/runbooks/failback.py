@@ -1,25 +1,36 @@
 """Failback: return the service to the topology's primary region after a failover.
 
-preflight -> approval -> fence -> resync -> scale -> switch -> protect -> verify -> record.
+failback_preflight -> approval -> failback_fence -> resync -> freeze -> scale ->
+failback_switch -> failback_protect -> failback_verify -> failback_record.
 Failback is a planned failover back, preceded by a resync: writes are fenced on the active
 region, its replication to the primary drains, then only what changed while it was active
 (and what the primary had that never made it across) is copied, each copy checksummed.
+Steps that differ from failover's carry the `failback_` prefix, so a step name (a DAG task
+id) names one function; `approval` and `scale` are the ones both runbooks share.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from mldr.actions import compute, fencing, replication, resync, traffic, write_fence
+from mldr.actions import compute, fencing, replication, traffic, write_fence
+from mldr.actions import resync as resync_action
 from mldr.checks.health import region_health, s3_reachable
 from mldr.checks.replication_status import status_source
 from mldr.control_state import Operation, now_iso
 from mldr.errors import AlreadyDone, FailoverPreconditionFailed, LeaseHeld, MldrError
-from mldr.runbooks import failover
-from mldr.runbooks.common import golden_predictions
-from mldr.runbooks.engine import Context, Step
+from mldr.runbooks.common import GoldenPredictions, NoPrediction, golden_predictions
+from mldr.runbooks.engine import Context, Runbook, result_from_fields, step
+from mldr.runbooks.shared_steps import (
+    RecordResult,
+    VerifyResult,
+    approval,
+    golden_set_unchanged,
+    scale,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +39,25 @@ DRAIN_STALL_SECONDS = 10.0
 
 
 def _active(ctx: Context) -> str:
-    return str(ctx.record.result("preflight")["active"])
+    return ctx.result(failback_preflight).active
 
 
 def _target(ctx: Context) -> str:
     return ctx.topology.primary_region
 
 
-def preflight(ctx: Context) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class FailbackPreflightResult:
+    active: str
+    target: str
+    token_before: int
+    changed_since_epoch: float
+    baseline: GoldenPredictions | NoPrediction
+    plan: tuple[str, ...]
+
+
+@step("check the primary is healthy and the active region reachable", holds_lease=False)
+def failback_preflight(ctx: Context) -> FailbackPreflightResult:
     topology, target = ctx.topology, _target(ctx)
     lease = ctx.control.read_lease()
     if lease.operation is not None and lease.operation.id != ctx.record.id:
@@ -54,21 +76,29 @@ def preflight(ctx: Context) -> dict[str, Any]:
         raise FailoverPreconditionFailed("failback preflight failed: " + "; ".join(problems))
     since_item = ctx.control.get_record("last-failover")
     since = float(since_item["started_epoch"]["N"]) if since_item else 0.0
+    baseline: GoldenPredictions | NoPrediction
     try:
         baseline = golden_predictions(ctx, timeout=3.0)
     except MldrError as exc:
-        baseline = {"error": str(exc)}
-    return {
-        "active": active,
-        "target": target,
-        "token_before": lease.fencing_token,
-        "changed_since_epoch": since,
-        "baseline": baseline,
-        "plan": [f"{s.name}: {s.description}" for s in STEPS],
-    }
+        baseline = NoPrediction(error=str(exc))
+    return FailbackPreflightResult(
+        active=active,
+        target=target,
+        token_before=lease.fencing_token,
+        changed_since_epoch=since,
+        baseline=baseline,
+        plan=RUNBOOK.plan(),
+    )
 
 
-def fence(ctx: Context) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class FailbackFenceResult:
+    fencing_token: int
+    lifted: tuple[str, ...]
+
+
+@step("take the DR lease (token + 1); lift the primary's write fence", holds_lease=False)
+def failback_fence(ctx: Context) -> FailbackFenceResult:
     """Take the lease and open the primary for the resync's writes. The active region keeps
     serving until `freeze`, so the long part of the resync costs no write downtime."""
     active, target = _active(ctx), _target(ctx)
@@ -79,10 +109,10 @@ def fence(ctx: Context) -> dict[str, Any]:
         source=active,
         target=target,
         mode="planned",
-        started_by=p["requested_by"],
-        reason=p["reason"],
+        started_by=p.requested_by,
+        reason=p.reason,
         started_at=ctx.record.created_at,
-        step="fence",
+        step="failback_fence",
     )
     lease = fencing.take(ctx.control, op)
     s3 = ctx.factory.client("s3", target)
@@ -92,7 +122,7 @@ def fence(ctx: Context) -> dict[str, Any]:
     lease = fencing.update(
         ctx.control, ctx.record.id, fenced_regions=tuple(r for r in lease.fenced_regions if r != target)
     )
-    return {"fencing_token": lease.fencing_token, "lifted": lifted}
+    return FailbackFenceResult(fencing_token=lease.fencing_token, lifted=tuple(lifted))
 
 
 def _drain(ctx: Context, region: str, *, written_before: float) -> int:
@@ -100,12 +130,12 @@ def _drain(ctx: Context, region: str, *, written_before: float) -> int:
 
     Waiting is an optimisation: the resync that follows copies whatever is left, checksummed.
     So the wait ends when replication stops making progress (paused, failing) for
-    `drain_stall_seconds`, not only at `drain_timeout_seconds`.
+    DRAIN_STALL_SECONDS, not only at the params' `drain_timeout_seconds`.
     """
     statuses = status_source(ctx.topology, ctx.factory)
     now = time.monotonic()
-    deadline = now + float(ctx.params.get("drain_timeout_seconds", 300.0))
-    stall_limit = float(ctx.params.get("drain_stall_seconds", DRAIN_STALL_SECONDS))
+    deadline = now + ctx.params.drain_timeout_seconds
+    stall_limit = DRAIN_STALL_SECONDS
     fewest, progress_at = -1, now
     while True:
         waiting = [
@@ -129,9 +159,15 @@ def _drain(ctx: Context, region: str, *, written_before: float) -> int:
         time.sleep(0.25)
 
 
-def _resync(ctx: Context, *, only_to: str | None) -> dict[str, Any]:
-    since = float(ctx.record.result("preflight")["changed_since_epoch"])
-    reports = resync.resync(
+@dataclass(frozen=True, kw_only=True)
+class ResyncResult:
+    datasets: tuple[dict[str, Any], ...]  # each dataset's resync report, as `ResyncReport.public()`
+    copied: int
+
+
+def _resync(ctx: Context, *, only_to: str | None) -> ResyncResult:
+    since = ctx.result(failback_preflight).changed_since_epoch
+    reports = resync_action.resync(
         ctx.factory, ctx.topology, active_region=_active(ctx), since=since, only_to=only_to
     )
     failures = [f for r in reports for f in r.failures]
@@ -139,17 +175,28 @@ def _resync(ctx: Context, *, only_to: str | None) -> dict[str, Any]:
         raise MldrError(f"resync: {len(failures)} transfer(s) failed, first: {failures[0]}")
     copied = sum(sum(r.copied_to.values()) for r in reports)
     ctx.say(f"  resync: {copied} object(s) copied, {sum(r.keys_compared for r in reports)} keys compared")
-    return {"datasets": [r.public() for r in reports], "copied": copied}
+    return ResyncResult(datasets=tuple(r.public() for r in reports), copied=copied)
 
 
-def resync_step(ctx: Context) -> dict[str, Any]:
+@step("copy only what differs, both ways, checksummed, while the active region serves")
+def resync(ctx: Context) -> ResyncResult:
     """Both ways, while the active region still serves: what it wrote goes to the primary,
     what the primary had that never made it across goes to the active region."""
     _drain(ctx, _active(ctx), written_before=time.time())
     return _resync(ctx, only_to=None)
 
 
-def freeze(ctx: Context) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class FreezeResult:
+    datasets: tuple[dict[str, Any], ...]
+    copied: int
+    fenced_buckets: tuple[str, ...]
+    fenced_at: float
+    undrained_before_copy: int
+
+
+@step("fence the active region's writes, drain replication, copy the last changes")
+def freeze(ctx: Context) -> FreezeResult:
     """Fence the active region's writes, let replication deliver the last ones, then copy any
     stragglers to the primary: from here on, the primary has every byte (RPO 0)."""
     active = _active(ctx)
@@ -162,24 +209,48 @@ def freeze(ctx: Context) -> dict[str, Any]:
     fencing.update(ctx.control, ctx.record.id, fenced_regions=(active,))
     left = _drain(ctx, active, written_before=fenced_at + 1.0)
     result = _resync(ctx, only_to=_target(ctx))
-    return {**result, "fenced_buckets": fenced, "fenced_at": fenced_at, "undrained_before_copy": left}
+    return FreezeResult(
+        datasets=result.datasets,
+        copied=result.copied,
+        fenced_buckets=tuple(fenced),
+        fenced_at=fenced_at,
+        undrained_before_copy=left,
+    )
 
 
-def scale(ctx: Context) -> dict[str, Any]:
-    return compute.scale_to_active(ctx.factory, ctx.topology, _target(ctx))
+@dataclass(frozen=True, kw_only=True)
+class FailbackSwitchResult:
+    changed: bool
+    answer: str
+    seconds: float
+    active_region: str
+    switched_at: float
 
 
-def switch(ctx: Context) -> dict[str, Any]:
+@step("make the primary PRIMARY in Route 53 and confirm the DNS answer")
+def failback_switch(ctx: Context) -> FailbackSwitchResult:
     target = _target(ctx)
     # Replication back on before traffic moves: a write accepted by the primary after the
     # switch must reach the secondary (the secondary's fence does not block replication).
     replication.set_direction(ctx.factory, ctx.topology, source=target, target=_active(ctx))
     result = traffic.switch(ctx.factory, ctx.topology, target)
     fencing.update(ctx.control, ctx.record.id, active_region=target)
-    return {**result, "active_region": target, "switched_at": time.time()}
+    return result_from_fields(
+        FailbackSwitchResult, {**result, "active_region": target, "switched_at": time.time()}
+    )
 
 
-def protect(ctx: Context) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class FailbackProtectResult:
+    direction: str
+    changed: tuple[str, ...]
+    pending: tuple[str, ...]
+    lifted: tuple[str, ...]
+    standby_scaled: bool
+
+
+@step("restore replication primary -> secondary, lift fences, standby capacity")
+def failback_protect(ctx: Context) -> FailbackProtectResult:
     active, target = _active(ctx), _target(ctx)
     result = replication.set_direction(ctx.factory, ctx.topology, source=target, target=active)
     if result["pending"]:
@@ -190,44 +261,41 @@ def protect(ctx: Context) -> dict[str, Any]:
     ]
     fencing.update(ctx.control, ctx.record.id, fenced_regions=())
     result["standby_scaled"] = compute.scale_to_standby(ctx.factory, ctx.topology, active)
-    return result
+    return result_from_fields(FailbackProtectResult, result)
 
 
-def verify(ctx: Context) -> dict[str, Any]:
-    return failover.verify(ctx)
+@step("predict the golden set through the DNS name: primary serves, same answers")
+def failback_verify(ctx: Context) -> VerifyResult:
+    return golden_set_unchanged(ctx, target=_target(ctx), baseline=ctx.result(failback_preflight).baseline)
 
 
-def record(ctx: Context) -> dict[str, Any]:
+@step("audit, notify, release the lease")
+def failback_record(ctx: Context) -> RecordResult:
     from mldr.runbooks.notify import notify
 
     summary = (
         f"failback {ctx.record.id}: {_active(ctx)} -> {_target(ctx)}\n"
-        f"by {ctx.params['requested_by']}: {ctx.params['reason']}\n"
-        f"fencing token {ctx.record.result('fence').get('fencing_token')}"
+        f"by {ctx.params.requested_by}: {ctx.params.reason}\n"
+        f"fencing token {ctx.result(failback_fence).fencing_token}"
     )
     notify(ctx.factory, ctx.topology, subject=f"mldr failback to {_target(ctx)} completed", message=summary)
     lease = fencing.release(ctx.control, ctx.record.id)
-    return {"summary": summary, "fencing_token": lease.fencing_token, "completed_at": now_iso()}
+    return RecordResult(summary=summary, fencing_token=lease.fencing_token, completed_at=now_iso())
 
 
-STEPS: list[Step] = [
-    Step(
-        "preflight",
-        "check the primary is healthy and the active region reachable",
-        preflight,
-        holds_lease=False,
+RUNBOOK = Runbook(
+    kind="failback",
+    steps=(
+        failback_preflight,
+        approval,
+        failback_fence,
+        resync,
+        freeze,
+        scale,
+        failback_switch,
+        failback_protect,
+        failback_verify,
+        failback_record,
     ),
-    Step("approval", "record who approved", failover.approval, holds_lease=False),
-    Step("fence", "take the DR lease (token + 1); lift the primary's write fence", fence, holds_lease=False),
-    Step(
-        "resync",
-        "copy only what differs, both ways, checksummed, while the active region serves",
-        resync_step,
-    ),
-    Step("freeze", "fence the active region's writes, drain replication, copy the last changes", freeze),
-    Step("scale", "scale the primary's compute to active capacity and wait until healthy", scale),
-    Step("switch", "make the primary PRIMARY in Route 53 and confirm the DNS answer", switch),
-    Step("protect", "restore replication primary -> secondary, lift fences, standby capacity", protect),
-    Step("verify", "predict the golden set through the DNS name: primary serves, same answers", verify),
-    Step("record", "audit, notify, release the lease", record),
-]
+)
+STEPS = RUNBOOK.steps

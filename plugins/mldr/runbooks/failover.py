@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Literal
 
 from mldr.actions import compute, fencing, replication, traffic, write_fence
 from mldr.checks.health import region_health, s3_reachable
@@ -18,28 +19,55 @@ from mldr.checks.replication_status import status_source
 from mldr.control_state import Operation, now_iso
 from mldr.errors import AlreadyDone, FailoverPreconditionFailed, LeaseHeld, MldrError, RegionUnreachable
 from mldr.runbooks.common import (
-    Mode,
+    DataAtRisk,
+    GoldenPredictions,
+    NoPrediction,
+    RiskUnknown,
     data_at_risk,
     describe_risk,
     golden_predictions,
 )
-from mldr.runbooks.engine import Context, Step
+from mldr.runbooks.engine import Context, Runbook, result_from_fields, step
+from mldr.runbooks.params import Mode
+from mldr.runbooks.shared_steps import (
+    RecordResult,
+    VerifyResult,
+    approval,
+    golden_set_unchanged,
+    scale,
+)
 
 log = logging.getLogger(__name__)
 
 
 def _source(ctx: Context) -> str:
-    return str(ctx.record.result("preflight")["source"])
+    return ctx.result(preflight).source
 
 
 def _target(ctx: Context) -> str:
-    return str(ctx.params["target_region"])
+    return ctx.params.target_region
 
 
-def preflight(ctx: Context) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class PreflightResult:
+    source: str
+    target: str
+    mode: Mode
+    token_before: int
+    target_health: str
+    source_reachable: bool
+    data_at_risk: DataAtRisk | RiskUnknown
+    baseline: GoldenPredictions | NoPrediction
+    forced: bool
+    problems: tuple[str, ...]
+    plan: tuple[str, ...]
+
+
+@step("check the target, the source and the replication backlog", holds_lease=False)
+def preflight(ctx: Context) -> PreflightResult:
     topology, target = ctx.topology, _target(ctx)
     topology.require_region(target)
-    mode = Mode(ctx.params["mode"])
+    mode = ctx.params.mode
     lease = ctx.control.read_lease()
     if lease.operation is not None and lease.operation.id != ctx.record.id:
         raise LeaseHeld(f"the DR lease is held by {fencing.describe_holder(lease.operation)}")
@@ -61,45 +89,47 @@ def preflight(ctx: Context) -> dict[str, Any]:
             "If the region is down, fail over in unplanned mode (--mode unplanned)."
         )
     risk = data_at_risk(ctx, source)
+    baseline: GoldenPredictions | NoPrediction
     if source_ok:
         try:
             baseline = golden_predictions(ctx, timeout=3.0)
         except MldrError as exc:
-            baseline = {"error": f"no prediction through the DNS name before the switch: {exc}"}
+            baseline = NoPrediction(error=f"no prediction through the DNS name before the switch: {exc}")
     else:  # the DNS name may still lead to the silent source: no baseline to wait for
-        baseline = {"error": f"no baseline: the source does not answer ({why})"}
+        baseline = NoPrediction(error=f"no baseline: the source does not answer ({why})")
     forced = False
     if problems:
-        if not ctx.params.get("force"):
+        if not ctx.params.force:
             raise FailoverPreconditionFailed(
                 "preflight failed: " + "; ".join(problems) + ". Fix it, or pass force to override (recorded)."
             )
         forced = True
         ctx.say("  preflight problems OVERRIDDEN by force: " + "; ".join(problems))
     ctx.say(f"  {source} -> {target} ({mode.value}); {describe_risk(risk)}")
-    return {
-        "source": source,
-        "target": target,
-        "mode": mode.value,
-        "token_before": lease.fencing_token,
-        "target_health": health.summary(),
-        "source_reachable": source_ok,
-        "data_at_risk": risk,
-        "baseline": baseline,
-        "forced": forced,
-        "problems": problems,
-        "plan": [f"{s.name}: {s.description}" for s in STEPS],
-    }
+    return PreflightResult(
+        source=source,
+        target=target,
+        mode=mode,
+        token_before=lease.fencing_token,
+        target_health=health.summary(),
+        source_reachable=source_ok,
+        data_at_risk=risk,
+        baseline=baseline,
+        forced=forced,
+        problems=tuple(problems),
+        plan=RUNBOOK.plan(),
+    )
 
 
-def approval(ctx: Context) -> dict[str, Any]:
-    return {
-        "approved_by": ctx.params.get("approved_by") or ctx.params.get("requested_by"),
-        "required": bool(ctx.params.get("require_approval")),
-    }
+@dataclass(frozen=True, kw_only=True)
+class FenceResult:
+    fencing_token: int
+    fenced_buckets: tuple[str, ...]
+    fenced_at: float
 
 
-def fence(ctx: Context) -> dict[str, Any]:
+@step("take the DR lease (token + 1); planned: deny writes on the source buckets", holds_lease=False)
+def fence(ctx: Context) -> FenceResult:
     source, target = _source(ctx), _target(ctx)
     p = ctx.params
     op = Operation(
@@ -107,16 +137,16 @@ def fence(ctx: Context) -> dict[str, Any]:
         kind="failover",
         source=source,
         target=target,
-        mode=p["mode"],
-        started_by=p["requested_by"],
-        reason=p["reason"],
+        mode=p.mode.value,
+        started_by=p.requested_by,
+        reason=p.reason,
         started_at=ctx.record.created_at,
         step="fence",
-        force=bool(p.get("force")),
+        force=p.force,
     )
     lease = fencing.take(ctx.control, op)
     fenced: list[str] = []
-    if p["mode"] == Mode.PLANNED.value:
+    if p.mode is Mode.PLANNED:
         s3 = ctx.factory.client("s3", source)
         for dataset in ctx.topology.datasets:
             write_fence.fence(s3, dataset.buckets[source], source)
@@ -124,17 +154,33 @@ def fence(ctx: Context) -> dict[str, Any]:
         lease = fencing.update(
             ctx.control, ctx.record.id, fenced_regions=tuple({*lease.fenced_regions, source})
         )
-    return {"fencing_token": lease.fencing_token, "fenced_buckets": fenced, "fenced_at": time.time()}
+    return FenceResult(fencing_token=lease.fencing_token, fenced_buckets=tuple(fenced), fenced_at=time.time())
 
 
-def drain(ctx: Context) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class Drained:
+    drained: Literal[True] = True
+    waited_for: int
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotDrained:
+    """Unplanned: no drain; what was not replicated is measured instead."""
+
+    drained: Literal[False] = False
+    data_at_risk: DataAtRisk | RiskUnknown
+
+
+@step("planned: wait for replication to catch up; unplanned: measure data at risk")
+def drain(ctx: Context) -> Drained | NotDrained:
     source = _source(ctx)
-    if ctx.params["mode"] == Mode.UNPLANNED.value:
+    if ctx.params.mode is Mode.UNPLANNED:
         risk = data_at_risk(ctx, source)
         ctx.say(f"  unplanned: no drain. {describe_risk(risk)}")
-        return {"drained": False, "data_at_risk": risk}
-    fenced_at = float(ctx.record.result("fence")["fenced_at"])
-    timeout = float(ctx.params.get("drain_timeout_seconds", 300.0))
+        return NotDrained(data_at_risk=risk)
+    fenced_at = ctx.result(fence).fenced_at
+    timeout = ctx.params.drain_timeout_seconds
     statuses = status_source(ctx.topology, ctx.factory)
     started = time.monotonic()
     first: int | None = None
@@ -160,21 +206,38 @@ def drain(ctx: Context) -> dict[str, Any]:
             raise MldrError(f"drain: {len(waiting)} version(s) still not replicated after {timeout:.0f}s")
         log.info("drain: %d of %d version(s) still replicating (%.0fs)", len(waiting), first, elapsed)
         time.sleep(0.25)
-    return {"drained": True, "waited_for": first, "seconds": round(time.monotonic() - started, 3)}
+    return Drained(waited_for=first, seconds=round(time.monotonic() - started, 3))
 
 
-def scale(ctx: Context) -> dict[str, Any]:
-    return compute.scale_to_active(ctx.factory, ctx.topology, _target(ctx))
+@dataclass(frozen=True, kw_only=True)
+class SwitchResult:
+    changed: bool
+    answer: str
+    seconds: float
+    active_region: str
+    switched_at: float
 
 
-def switch(ctx: Context) -> dict[str, Any]:
+@step("make the target PRIMARY in Route 53 and confirm the DNS answer")
+def switch(ctx: Context) -> SwitchResult:
     target = _target(ctx)
     result = traffic.switch(ctx.factory, ctx.topology, target)
     lease = fencing.update(ctx.control, ctx.record.id, active_region=target)
-    return {**result, "active_region": lease.active_region, "switched_at": time.time()}
+    return result_from_fields(
+        SwitchResult, {**result, "active_region": lease.active_region, "switched_at": time.time()}
+    )
 
 
-def protect(ctx: Context) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class ProtectResult:
+    direction: str
+    changed: tuple[str, ...]
+    pending: tuple[str, ...]
+    source_scaled_to_standby: bool | str  # a str says why it is still pending
+
+
+@step("replicate target -> source from now on")
+def protect(ctx: Context) -> ProtectResult:
     source, target = _source(ctx), _target(ctx)
     result = replication.set_direction(ctx.factory, ctx.topology, source=target, target=source)
     try:
@@ -182,33 +245,16 @@ def protect(ctx: Context) -> dict[str, Any]:
             result["source_scaled_to_standby"] = compute.scale_to_standby(ctx.factory, ctx.topology, source)
     except RegionUnreachable as exc:
         result["source_scaled_to_standby"] = f"pending: {exc}"
-    return result
+    return result_from_fields(ProtectResult, result)
 
 
-def verify(ctx: Context) -> dict[str, Any]:
-    target = _target(ctx)
-    baseline = ctx.record.result("preflight").get("baseline", {})
-    after = golden_predictions(ctx)
-    problems = []
-    if after["region"] != target:
-        problems.append(f"predictions come from {after['region']}, not {target}")
-    parity = None
-    if baseline.get("predictions") is not None:
-        parity = (
-            baseline["predictions"] == after["predictions"]
-            and baseline["model_version"] == after["model_version"]
-        )
-        if not parity:
-            problems.append(
-                f"golden set differs: before {baseline['model_version']} {baseline['predictions']}, "
-                f"after {after['model_version']} {after['predictions']}"
-            )
-    if problems:
-        raise MldrError("verify: " + "; ".join(problems))
-    return {"served_by": after["region"], "model_version": after["model_version"], "parity": parity}
+@step("predict the golden set through the DNS name: target serves, same answers")
+def verify(ctx: Context) -> VerifyResult:
+    return golden_set_unchanged(ctx, target=_target(ctx), baseline=ctx.result(preflight).baseline)
 
 
-def record(ctx: Context) -> dict[str, Any]:
+@step("audit, notify, release the lease")
+def record(ctx: Context) -> RecordResult:
     from mldr.runbooks.notify import notify
 
     summary = summarize(ctx)
@@ -223,38 +269,26 @@ def record(ctx: Context) -> dict[str, Any]:
         },
     )
     lease = fencing.release(ctx.control, ctx.record.id)
-    return {"summary": summary, "fencing_token": lease.fencing_token, "completed_at": now_iso()}
+    return RecordResult(summary=summary, fencing_token=lease.fencing_token, completed_at=now_iso())
 
 
 def summarize(ctx: Context) -> str:
-    pre = ctx.record.result("preflight")
-    risk = ctx.record.result("drain").get("data_at_risk") or pre.get("data_at_risk", {})
+    pre = ctx.result(preflight)
+    drained = ctx.result(drain)
+    risk = drained.data_at_risk if isinstance(drained, NotDrained) else pre.data_at_risk
     lines = [
-        f"failover {ctx.record.id}: {pre.get('source')} -> {_target(ctx)} ({ctx.params['mode']})",
-        f"by {ctx.params['requested_by']}: {ctx.params['reason']}",
-        f"fencing token {ctx.record.result('fence').get('fencing_token')}",
-        describe_risk(risk) if ctx.params["mode"] == Mode.UNPLANNED.value else "planned: drained, RPO 0",
+        f"failover {ctx.record.id}: {pre.source} -> {_target(ctx)} ({ctx.params.mode.value})",
+        f"by {ctx.params.requested_by}: {ctx.params.reason}",
+        f"fencing token {ctx.result(fence).fencing_token}",
+        describe_risk(risk) if ctx.params.mode is Mode.UNPLANNED else "planned: drained, RPO 0",
     ]
-    if pre.get("forced"):
-        lines.append("PREFLIGHT OVERRIDDEN BY FORCE: " + "; ".join(pre.get("problems", [])))
+    if pre.forced:
+        lines.append("PREFLIGHT OVERRIDDEN BY FORCE: " + "; ".join(pre.problems))
     return "\n".join(lines)
 
 
-STEPS: list[Step] = [
-    Step(
-        "preflight", "check the target, the source and the replication backlog", preflight, holds_lease=False
-    ),
-    Step("approval", "record who approved", approval, holds_lease=False),
-    Step(
-        "fence",
-        "take the DR lease (token + 1); planned: deny writes on the source buckets",
-        fence,
-        holds_lease=False,
-    ),
-    Step("drain", "planned: wait for replication to catch up; unplanned: measure data at risk", drain),
-    Step("scale", "scale the target's compute to active capacity and wait until healthy", scale),
-    Step("switch", "make the target PRIMARY in Route 53 and confirm the DNS answer", switch),
-    Step("protect", "replicate target -> source from now on", protect),
-    Step("verify", "predict the golden set through the DNS name: target serves, same answers", verify),
-    Step("record", "audit, notify, release the lease", record),
-]
+RUNBOOK = Runbook(
+    kind="failover",
+    steps=(preflight, approval, fence, drain, scale, switch, protect, verify, record),
+)
+STEPS = RUNBOOK.steps

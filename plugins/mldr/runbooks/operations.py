@@ -4,33 +4,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore
 from mldr.errors import AlreadyDone, ConfigurationError
 from mldr.runbooks import failback, failover
-from mldr.runbooks.common import OperationParams, new_operation_id
+from mldr.runbooks.common import new_operation_id
 from mldr.runbooks.engine import (
     Context,
     OperationRecord,
     OperationStatus,
     OperationStore,
-    Step,
+    R,
+    Runbook,
     StepStatus,
+    Summarised,
     run_step,
+    step_name,
 )
+from mldr.runbooks.params import OperationParams
+from mldr.runbooks.shared_steps import approval
 from mldr.topology import Topology
 
 log = logging.getLogger(__name__)
 
-RUNBOOKS: dict[str, list[Step]] = {"failover": failover.STEPS, "failback": failback.STEPS}
-
-
-def steps_of(kind: str) -> list[Step]:
-    if kind not in RUNBOOKS:
-        raise ConfigurationError(f"unknown runbook {kind!r}: {', '.join(RUNBOOKS)}")
-    return RUNBOOKS[kind]
+#: The runbook an operation record's `kind` names: read where a record is opened, not per step.
+RUNBOOKS: dict[str, Runbook] = {r.kind: r for r in (failover.RUNBOOK, failback.RUNBOOK)}
 
 
 def _resumable_id(factory: ClientFactory, params: OperationParams) -> str | None:
@@ -52,6 +51,11 @@ def open_operation(
 ) -> Context:
     """Load the operation (resuming it) or create its record; nothing else is changed."""
     topology.require_region(params.target_region)
+    if params.kind == failback.RUNBOOK.kind and params.target_region != topology.primary_region:
+        # Steps both runbooks share (scale) act on target_region: for a failback, the primary.
+        raise ConfigurationError(
+            f"failback returns to the primary region {topology.primary_region}, not {params.target_region}"
+        )
     control = ControlStateStore(factory)
     operations = OperationStore(control)
     if operation_id is None:
@@ -61,9 +65,9 @@ def open_operation(
     record = operations.load(operation_id) if operation_id else None
     if record is None:
         record = OperationRecord(
-            id=operation_id or new_operation_id(params.kind), kind=params.kind, params=params.to_dict()
+            id=operation_id or new_operation_id(params.kind), kind=params.kind, params=params
         )
-    return Context.create(topology, factory, record, say)
+    return Context.create(topology, factory, record, RUNBOOKS[record.kind], say)
 
 
 def finish(ctx: Context, status: OperationStatus, message: str = "") -> OperationRecord:
@@ -73,43 +77,47 @@ def finish(ctx: Context, status: OperationStatus, message: str = "") -> Operatio
     return ctx.record
 
 
-def run_one(ctx: Context, step_name: str) -> dict[str, Any]:
-    """Run a single named step (a DAG task), marking the operation finished after `record`."""
-    steps = {s.name: s for s in steps_of(ctx.record.kind)}
-    if step_name not in steps:
-        raise ConfigurationError(f"{ctx.record.kind} has no step {step_name!r}: {', '.join(steps)}")
+def _summary(ctx: Context) -> str:
+    """The last step's summary: the message of a completed operation."""
+    result = ctx.result_if_done(ctx.runbook.last)
+    return result.summary if isinstance(result, Summarised) else ""
+
+
+def run_one(ctx: Context, step: Callable[[Context], R]) -> R:
+    """Run a single step (a DAG task), marking the operation finished after the last one."""
+    if step not in ctx.runbook.steps:
+        names = ", ".join(step_name(s) for s in ctx.runbook.steps)
+        raise ConfigurationError(f"{ctx.record.kind} has no step {step_name(step)!r}: {names}")
     try:
-        result = run_step(ctx, steps[step_name])
+        result = run_step(ctx, step)
     except AlreadyDone as exc:
         finish(ctx, OperationStatus.NOOP, str(exc))
         raise
-    if step_name == "record":
-        finish(ctx, OperationStatus.COMPLETED, result.get("summary", ""))
+    if step is ctx.runbook.last:
+        finish(ctx, OperationStatus.COMPLETED, _summary(ctx))
     return result
 
 
 def execute(ctx: Context, *, approve: Callable[[Context], bool] | None = None) -> OperationRecord:
     """Run every step not yet done. A dry run stops after preflight; a finished one is a no-op."""
-    record = ctx.record
+    record, runbook = ctx.record, ctx.runbook
     if record.status in (OperationStatus.COMPLETED, OperationStatus.NOOP):
         ctx.say(f"operation {record.id} already {record.status.value}: nothing to do")
         return record
-    dry_run = bool(record.params.get("dry_run"))
     try:
-        for step in steps_of(record.kind):
-            needs_approval = step.name == "approval" and "approval" not in record.steps
+        for step in runbook.steps:
+            needs_approval = step is approval and step_name(approval) not in record.steps
             if needs_approval and approve is not None and not approve(ctx):
                 return finish(ctx, OperationStatus.FAILED, "not approved; nothing was changed")
             run_step(ctx, step)
-            if dry_run and step.name == "preflight":
+            if record.params.dry_run and step is runbook.preflight:
                 return finish(ctx, OperationStatus.PLANNED, "dry run: preflight only, nothing was changed")
     except AlreadyDone as exc:
         ctx.say(str(exc))
         return finish(ctx, OperationStatus.NOOP, str(exc))
     except Exception as exc:
-        changed = any(
-            s.status is StepStatus.DONE for n, s in record.steps.items() if n not in ("preflight", "approval")
-        )
+        unchanging = {step_name(runbook.preflight), step_name(approval)}
+        changed = any(s.status is StepStatus.DONE for n, s in record.steps.items() if n not in unchanging)
         finish(
             ctx,
             OperationStatus.FAILED,
@@ -118,4 +126,4 @@ def execute(ctx: Context, *, approve: Callable[[Context], bool] | None = None) -
             else f"refused, nothing was changed: {exc}",
         )
         raise
-    return finish(ctx, OperationStatus.COMPLETED, record.result("record").get("summary", ""))
+    return finish(ctx, OperationStatus.COMPLETED, _summary(ctx))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import to_jsonable_python
+
+from mldr.runbooks import failover
 from mldr.runbooks.drill import metrics
 from mldr.runbooks.drill.monitor import first_transition
 
@@ -41,8 +44,11 @@ def drill_document(drill: Drill) -> dict[str, Any]:
     transitions = drill.monitor.transitions()
     dns_switch = first_transition(transitions, what="answer", value=drill.target, after=fault_at)
     window = drill._window
+    failed_over = drill.records.get("failover")
+    drained = failed_over.result_if_done(failover.drain) if failed_over is not None else None
+    # The document is stored as JSON: the typed result becomes JSON here, as in the record.
     failover_risk = (
-        drill.records["failover"].result("drain").get("data_at_risk") if "failover" in drill.records else None
+        to_jsonable_python(drained.data_at_risk) if isinstance(drained, failover.NotDrained) else None
     )
     steps = {kind: record.step_seconds() for kind, record in drill.records.items()}
     return {

@@ -11,7 +11,6 @@ from mldr.checks.health import endpoint_healthy
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore
 from mldr.errors import DrillInProgress, LeaseHeld, MldrError
-from mldr.runbooks.common import Mode, OperationParams
 from mldr.runbooks.drill.faults import FaultInjector, fault_injector
 from mldr.runbooks.drill.load import (
     canary_prefix,
@@ -21,6 +20,7 @@ from mldr.runbooks.drill.params import canary_dataset
 from mldr.runbooks.drill.state import DrillStateStore, Phase
 from mldr.runbooks.engine import OperationRecord, OperationStatus, OperationStore
 from mldr.runbooks.operations import execute, open_operation
+from mldr.runbooks.params import Mode, OperationParams
 from mldr.topology import Topology
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from mldr.cloud.aws.clients import ClientFactory
 from mldr.control_state import ControlStateStore
 from mldr.errors import MldrError
 from mldr.ml.golden import golden_set
-from mldr.runbooks.common import Mode
+from mldr.runbooks import failback, failover
 from mldr.runbooks.drill import metrics
 from mldr.runbooks.drill.document import drill_document
 from mldr.runbooks.drill.faults import FaultInjector, fault_injector
@@ -42,6 +42,7 @@ from mldr.runbooks.drill.recover import (
 from mldr.runbooks.drill.scenarios import Scenario
 from mldr.runbooks.drill.state import DrillState, DrillStateStore, Phase
 from mldr.runbooks.engine import OperationRecord
+from mldr.runbooks.params import Mode
 from mldr.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -318,9 +319,8 @@ class Drill:
         self.mark("fault_at")  # the switchover starts: no fault, but the same reference point
         self.say(f"planned switchover to {self.target}: fence, drain, switch (no fault injected)")
         record = self._failover(Mode.PLANNED)
-        self.mark(
-            "writes_stopped_at", float(record.result("fence").get("fenced_at", self.events["fault_at"]))
-        )
+        fenced = record.result_if_done(failover.fence)
+        self.mark("writes_stopped_at", fenced.fenced_at if fenced is not None else self.events["fault_at"])
 
     def _failover(self, mode: Mode) -> OperationRecord:
         reason = f"DR drill {self.id}: {self.scenario.value}"
@@ -340,8 +340,9 @@ class Drill:
         self.records["failover"] = record
         self.durations["failover"] = round(time.time() - started, 3)
         self.mark("failover_done_at")
-        if "switched_at" in record.result("switch"):
-            self.mark("failover_switched_at", float(record.result("switch")["switched_at"]))
+        switched = record.result_if_done(failover.switch)
+        if switched is not None:
+            self.mark("failover_switched_at", switched.switched_at)
         self.say(f"failover {record.id} completed in {self.durations['failover']:.1f}s")
         # Data loss is measured now, before the source comes back and replication catches up.
         self._wait_client_success(self.target, after=self.events["fault_at"])
@@ -421,8 +422,9 @@ class Drill:
         self.records["failback"] = record
         self.durations["failback"] = round(time.time() - started, 3)
         self.mark("failback_done_at")
-        if "switched_at" in record.result("switch"):
-            self.mark("failback_switched_at", float(record.result("switch")["switched_at"]))
+        switched_back = record.result_if_done(failback.failback_switch)
+        if switched_back is not None:
+            self.mark("failback_switched_at", switched_back.switched_at)
         self.say(f"failback {record.id} completed in {self.durations['failback']:.1f}s")
         self._wait_client_success(self.source, after=self.events["failback_started_at"])
         time.sleep(min(1.0, self.params.hold_seconds))  # the timeline shows the primary serving again

@@ -1,0 +1,68 @@
+"""What an operator asks of a failover or failback: one typed value, validated once.
+
+The CLI, the DAG tasks and the drill build an `OperationParams`; the engine stores it in the
+operation's record as JSON and parses it back when the record is loaded, so steps read
+`ctx.params.mode`, never a string key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from mldr.errors import ConfigurationError
+
+MIN_REASON = 10
+KINDS = ("failover", "failback")
+
+
+class Mode(StrEnum):
+    PLANNED = "planned"
+    UNPLANNED = "unplanned"
+
+
+def validate_reason(reason: str | None) -> str:
+    text = (reason or "").strip()
+    if len(text) < MIN_REASON:
+        raise ConfigurationError(
+            f"reason must say why, in at least {MIN_REASON} characters (got {len(text)}): "
+            "it goes into the audit record"
+        )
+    return text
+
+
+def validate_mode(mode: str) -> Mode:
+    try:
+        return Mode(mode)
+    except ValueError:
+        raise ConfigurationError(f"mode must be planned or unplanned, not {mode!r}") from None
+
+
+@dataclass(frozen=True)
+class OperationParams:
+    kind: str  # failover | failback: which runbook runs
+    target_region: str
+    mode: Mode
+    reason: str
+    requested_by: str
+    dry_run: bool = False
+    force: bool = False
+    require_approval: bool = True
+    drain_timeout_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigurationError(f"unknown runbook {self.kind!r}: {', '.join(KINDS)}")
+        if not isinstance(self.mode, Mode):
+            raise ConfigurationError(f"mode must be a Mode, not {self.mode!r}")
+        validate_reason(self.reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mode"] = self.mode.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OperationParams:
+        return cls(**{**data, "mode": validate_mode(str(data["mode"]))})
