@@ -25,7 +25,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from mldr.runbooks import drill
     from mldr.runbooks.drill.report import format_summary
 
-    topology, factory = _context()
+    topology, cloud = _context()
+    factory = cloud.factory  # the drill still takes the client factory
     if args.recover:
         done = drill.recover(topology, factory, say=_say)
         print("recovered: " + "; ".join(done) if done else "no interrupted drill: nothing to recover")

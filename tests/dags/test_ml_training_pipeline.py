@@ -11,6 +11,7 @@ import pytest
 
 from mldr.checks.active_region import ActiveRegionChanged
 from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud.aws.cloud import AwsCloud
 from mldr.control_state import ControlStateStore, Lease
 from mldr.errors import WriteFenced
 from mldr.ml import pipeline
@@ -56,7 +57,7 @@ def operate(topology: Topology, factory: ClientFactory, kind: str, target: str) 
         requested_by="pytest",
         require_approval=False,
     )
-    return execute(open_operation(topology, factory, params))
+    return execute(open_operation(topology, AwsCloud(factory), params))
 
 
 @pytest.fixture

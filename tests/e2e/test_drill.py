@@ -19,6 +19,7 @@ import pytest
 
 from mldr import http
 from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud.aws.cloud import AwsCloud
 from mldr.control_state import ControlStateStore, Lease
 from mldr.reports import report_key
 from mldr.runbooks.common import Mode, OperationParams
@@ -84,7 +85,7 @@ def on_primary(topology: Topology, factory: ClientFactory, sandbox: Sandbox) -> 
             requested_by="pytest",
             require_approval=False,
         )
-        execute(open_operation(topology, factory, params))
+        execute(open_operation(topology, AwsCloud(factory), params))
     assert lease(factory).active_region == topology.primary_region
     wait_for("the edge to answer the primary", lambda: edge_answer(topology) == topology.primary_region, 15)
 

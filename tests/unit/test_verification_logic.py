@@ -10,15 +10,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from mldr.checks.listing import (
-    BucketLister,
-    ListedObject,
-    Page,
-    discover_partitions,
-    merge,
-    parse_page,
-    parse_tree,
-)
+from mldr.checks.listing import ListedObject, Page, discover_partitions, merge
 from mldr.checks.replication import DatasetLag, LagOptions, summarize_backlog
 from mldr.checks.replication_status import BacklogItem, ReplicationState
 from mldr.checks.verification.compare import (
@@ -35,6 +27,7 @@ from mldr.checks.verification.compare import (
 from mldr.checks.verification.model import Basis, Difference, Finding, VerifyOptions
 from mldr.checks.verification.present import breach_lines
 from mldr.cloud.aws.clients import Timeouts
+from mldr.cloud.aws.s3_listing import BucketLister, parse_page, parse_tree
 from mldr.errors import ConfigurationError
 from mldr.topology import Dataset
 

@@ -49,7 +49,8 @@ def preflight(
     """Undo leftovers of an interrupted drill, validate the params, check the topology is ready."""
     from mldr.runbooks.drill import DrillParams, check_ready, recover
 
-    topology, factory = _context()
+    topology, cloud = _context()
+    factory = cloud.factory  # the drill still takes the client factory
     drill_params = DrillParams.from_mapping(
         {**params, "drill_id": drill_id_for(run_id), "requested_by": triggered_by or "airflow"}
     ).validated(topology)
@@ -62,7 +63,8 @@ def preflight(
 def run(plan: Mapping[str, Any], *, run_id: str | None, outlet_events: Any = None) -> dict[str, Any]:
     from mldr.runbooks.drill import DrillParams, publish, run_drill, summary
 
-    topology, factory = _context()
+    topology, cloud = _context()
+    factory = cloud.factory  # the drill still takes the client factory
     params = DrillParams.from_mapping(plan["params"])
     document = run_drill(topology, factory, params, say=log.info)
     document["airflow"] = {"run_id": run_id}
@@ -100,7 +102,8 @@ def judge(result: Mapping[str, Any]) -> None:
     lines += [f"  report ({region}): {uri}" for region, uri in (result.get("reports") or {}).items()]
     lines.append(f"  what to do: {RUNBOOK}, 'When a drill fails'")
     message = "\n".join(lines)
-    topology, factory = _context()
+    topology, cloud = _context()
+    factory = cloud.factory  # the drill still takes the client factory
     notify(factory, topology, subject=f"[mldr] DR drill FAILED: {result.get('scenario')}", message=message)
     raise DrillFailed(message)
 
@@ -109,7 +112,8 @@ def revert() -> list[str]:
     """Teardown: heal, resume replication, finish or fail back whatever a drill left behind."""
     from mldr.runbooks.drill import recover
 
-    topology, factory = _context()
+    topology, cloud = _context()
+    factory = cloud.factory  # the drill still takes the client factory
     done = recover(topology, factory, say=log.info)
     log.info("revert: %s", "; ".join(done) if done else "nothing left to undo")
     return done

@@ -75,7 +75,7 @@ def new_operation_id(kind: str) -> str:
 def data_at_risk(ctx: Context, source: str) -> dict[str, Any]:
     """Versions written in `source` whose replica is not in the other region: what an
     unplanned failover would leave behind (until the source returns)."""
-    statuses = status_source(ctx.topology, ctx.factory)
+    statuses = status_source(ctx.topology, ctx.cloud)
     items: list[BacklogItem] = []
     try:
         for dataset in ctx.topology.datasets:

@@ -19,7 +19,8 @@ from enum import StrEnum
 from typing import Any
 
 from mldr.actions import fencing
-from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud import Cloud
+from mldr.cloud.aws.cloud import factory_of
 from mldr.control_state import ControlStateStore, now_iso
 from mldr.errors import FencingConflict, MldrError
 from mldr.runbooks.audit import AuditLog
@@ -141,7 +142,7 @@ class Context:
     """Everything a step needs; built once per run."""
 
     topology: Topology
-    factory: ClientFactory
+    cloud: Cloud
     control: ControlStateStore
     operations: OperationStore
     audit: AuditLog
@@ -154,15 +155,15 @@ class Context:
 
     @classmethod
     def create(
-        cls, topology: Topology, factory: ClientFactory, record: OperationRecord, say: Callable[[str], None]
+        cls, topology: Topology, cloud: Cloud, record: OperationRecord, say: Callable[[str], None]
     ) -> Context:
-        control = ControlStateStore(factory)
+        control = ControlStateStore(factory_of(cloud))
         return cls(
             topology,
-            factory,
+            cloud,
             control,
             OperationStore(control),
-            AuditLog(factory, topology, control),
+            AuditLog(cloud, topology, control),
             record,
             say,
         )
