@@ -80,7 +80,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     topology, cloud = _context()
     names = args.dataset or None
     topology.datasets_named(names)  # unknown names: exit 2 before anything is read or written
-    report = verify(cloud.factory, topology, datasets=names, options=options)
+    report = verify(cloud, topology, datasets=names, options=options)
     document = report.to_dict()
     if not args.no_report:
         document["reports"] = _keep(

@@ -26,9 +26,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from mldr.runbooks.drill.report import format_summary
 
     topology, cloud = _context()
-    factory = cloud.factory  # the drill still takes the client factory
     if args.recover:
-        done = drill.recover(topology, factory, say=_say)
+        done = drill.recover(topology, cloud, say=_say)
         print("recovered: " + "; ".join(done) if done else "no interrupted drill: nothing to recover")
         return 0
     params = drill.DrillParams.from_mapping(
@@ -44,8 +43,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
             "requested_by": _who(),
         }
     )
-    document = drill.run_drill(topology, factory, params, say=_say)
-    document = drill.publish(topology, factory, document, local_dir=args.out)
+    document = drill.run_drill(topology, cloud, params, say=_say)
+    document = drill.publish(topology, cloud, document, local_dir=args.out)
     result: dict[str, Any] = drill.summary(document)
     if args.json:
         print(json.dumps(result, indent=2, default=str))

@@ -70,7 +70,7 @@ def on_primary(topology: Topology, factory: ClientFactory, sandbox: Sandbox) -> 
     for region in topology.region_names:
         sandbox.heal(region)
     sandbox.replication("resume")
-    recover(topology, factory)
+    recover(topology, AwsCloud(factory))
     current = lease(factory)
     if (
         current.operation is not None
@@ -206,7 +206,8 @@ def test_a_killed_drill_is_recovered_by_drill_recover(
     prefix = f"_mldr/drill/{killed.drill_id}/"
     for region in topology.region_names:
         assert (
-            list_canary_keys(factory, region=region, bucket=dataset.buckets[region], prefix=prefix) == set()
+            list_canary_keys(AwsCloud(factory), region=region, bucket=dataset.buckets[region], prefix=prefix)
+            == set()
         )
     assert main(["drill", "--recover"]) == 0
     assert "nothing to recover" in capsys.readouterr().out

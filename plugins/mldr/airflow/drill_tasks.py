@@ -50,12 +50,11 @@ def preflight(
     from mldr.runbooks.drill import DrillParams, check_ready, recover
 
     topology, cloud = _context()
-    factory = cloud.factory  # the drill still takes the client factory
     drill_params = DrillParams.from_mapping(
         {**params, "drill_id": drill_id_for(run_id), "requested_by": triggered_by or "airflow"}
     ).validated(topology)
-    recovered = recover(topology, factory, say=log.info)
-    check_ready(topology, factory, drill_params.scenario)
+    recovered = recover(topology, cloud, say=log.info)
+    check_ready(topology, cloud, drill_params.scenario)
     log.info("drill %s ready: %s", drill_params.drill_id, drill_params.public())
     return {"params": drill_params.public(), "recovered": recovered}
 
@@ -64,11 +63,10 @@ def run(plan: Mapping[str, Any], *, run_id: str | None, outlet_events: Any = Non
     from mldr.runbooks.drill import DrillParams, publish, run_drill, summary
 
     topology, cloud = _context()
-    factory = cloud.factory  # the drill still takes the client factory
     params = DrillParams.from_mapping(plan["params"])
-    document = run_drill(topology, factory, params, say=log.info)
+    document = run_drill(topology, cloud, params, say=log.info)
     document["airflow"] = {"run_id": run_id}
-    document = publish(topology, factory, document)
+    document = publish(topology, cloud, document)
     result = summary(document)
     if outlet_events is not None:
         outlet_events[DRILL_REPORTS].extra = {
@@ -103,8 +101,9 @@ def judge(result: Mapping[str, Any]) -> None:
     lines.append(f"  what to do: {RUNBOOK}, 'When a drill fails'")
     message = "\n".join(lines)
     topology, cloud = _context()
-    factory = cloud.factory  # the drill still takes the client factory
-    notify(factory, topology, subject=f"[mldr] DR drill FAILED: {result.get('scenario')}", message=message)
+    notify(
+        cloud.factory, topology, subject=f"[mldr] DR drill FAILED: {result.get('scenario')}", message=message
+    )
     raise DrillFailed(message)
 
 
@@ -113,7 +112,6 @@ def revert() -> list[str]:
     from mldr.runbooks.drill import recover
 
     topology, cloud = _context()
-    factory = cloud.factory  # the drill still takes the client factory
-    done = recover(topology, factory, say=log.info)
+    done = recover(topology, cloud, say=log.info)
     log.info("revert: %s", "; ".join(done) if done else "nothing left to undo")
     return done

@@ -87,7 +87,7 @@ def verify_dataset(
         pending_threshold_seconds=params.get("pending_threshold_seconds"),
     )
     topology, cloud = task_context()
-    report = verify(cloud.factory, topology, datasets=[dataset], options=options)
+    report = verify(cloud, topology, datasets=[dataset], options=options)
     result = report.datasets[0]
     document = report.to_dict()
     document["airflow"] = {"run_id": run_id, "params": dict(params)}

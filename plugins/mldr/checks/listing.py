@@ -27,12 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from mldr.cloud.aws.s3_listing import BucketLister  # TRANSITION: until verification is converted
 from mldr.cloud.objects import ListedObject, Lister, Page
 from mldr.errors import MldrError
 
 __all__ = [
-    "BucketLister",
     "ListedObject",
     "Page",
     "Partitioning",

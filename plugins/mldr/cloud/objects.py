@@ -103,6 +103,10 @@ class ObjectHead:
     replication: ReplicationState = ReplicationState.UNKNOWN
     #: the stored SHA-256 (base64) when the object was written with one (asked for with checksum)
     sha256: str | None = None
+    #: FULL_OBJECT or COMPOSITE (a checksum of the parts' checksums), when the store says
+    checksum_type: str | None = None
+    #: encrypted with a managed key (its ETag is then no digest of its bytes)
+    kms: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,11 @@ class ObjectStore(Protocol):
         """The limits this store's calls run with."""
         ...
 
+    @property
+    def endpoint(self) -> str:
+        """Where its requests go: servers on this machine are listed with less concurrency."""
+        ...
+
     # --- current state, versions, objects ---------------------------------------------------
 
     def lister(
@@ -184,7 +193,7 @@ class ObjectStore(Protocol):
         ...
 
     def versions(self, bucket: str, *, prefix: str = "") -> Iterator[ObjectVersion]:
-        """Every version and delete marker under `prefix` (in no promised order)."""
+        """Every version and delete marker under `prefix`, in key order, each key's newest first."""
         ...
 
     def latest_version(self, bucket: str, key: str) -> ObjectVersion | None:
@@ -205,6 +214,10 @@ class ObjectStore(Protocol):
         checksum: bool = False,
     ) -> StoredObject:
         """The object's bytes; `if_match` (an ETag) reads only that state (`PreconditionFailed`)."""
+        ...
+
+    def stream(self, bucket: str, key: str, *, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        """The object's bytes in chunks, never all in memory at once (hashing big objects)."""
         ...
 
     def put(

@@ -71,6 +71,10 @@ class S3ObjectStore:
         return self._timeouts or self.factory.timeouts
 
     @property
+    def endpoint(self) -> str:
+        return str(self.client.meta.endpoint_url)
+
+    @property
     def client(self) -> Any:
         return self.factory.client("s3", self._region, timeouts=self._timeouts)
 
@@ -138,7 +142,7 @@ class S3ObjectStore:
             kwargs["ChecksumMode"] = "ENABLED"
         with self._call(bucket, key):
             answer = self.client.head_object(**kwargs)
-        return _head(key, answer)
+        return head_from_answer(key, answer)
 
     def get(
         self,
@@ -159,7 +163,12 @@ class S3ObjectStore:
         with self._call(bucket, key):
             answer = self.client.get_object(**kwargs)
             body = answer["Body"].read()
-        return StoredObject(_head(key, answer), body)
+        return StoredObject(head_from_answer(key, answer), body)
+
+    def stream(self, bucket: str, key: str, *, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        with self._call(bucket, key):
+            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+            yield from body.iter_chunks(chunk_size)
 
     def put(
         self,
@@ -329,9 +338,11 @@ class S3ObjectStore:
             raise
 
 
-def _versions_of(page: Mapping[str, Any]) -> Iterator[ObjectVersion]:
-    for v in page.get("Versions", []):
-        yield ObjectVersion(
+def _versions_of(page: Mapping[str, Any]) -> list[ObjectVersion]:
+    """One ListObjectVersions page, versions and delete markers merged: by key, newest first
+    (S3 lists the two apart; pages follow each other in key order)."""
+    out = [
+        ObjectVersion(
             key=v["Key"],
             version_id=v["VersionId"],
             modified=v["LastModified"].timestamp(),
@@ -339,8 +350,10 @@ def _versions_of(page: Mapping[str, Any]) -> Iterator[ObjectVersion]:
             size=int(v.get("Size", 0)),
             latest=bool(v.get("IsLatest")),
         )
-    for m in page.get("DeleteMarkers", []):
-        yield ObjectVersion(
+        for v in page.get("Versions", [])
+    ]
+    out += [
+        ObjectVersion(
             key=m["Key"],
             version_id=m["VersionId"],
             modified=m["LastModified"].timestamp(),
@@ -349,9 +362,14 @@ def _versions_of(page: Mapping[str, Any]) -> Iterator[ObjectVersion]:
             latest=bool(m.get("IsLatest")),
             deleted=True,
         )
+        for m in page.get("DeleteMarkers", [])
+    ]
+    out.sort(key=lambda v: (v.key, -v.modified))
+    return out
 
 
-def _head(key: str, answer: Mapping[str, Any]) -> ObjectHead:
+def head_from_answer(key: str, answer: Mapping[str, Any]) -> ObjectHead:
+    """An `ObjectHead` from a HeadObject or GetObject answer."""
     modified = answer.get("LastModified")
     replication = answer.get("ReplicationStatus")
     return ObjectHead(
@@ -364,4 +382,6 @@ def _head(key: str, answer: Mapping[str, Any]) -> ObjectHead:
         metadata=dict(answer.get("Metadata", {})),
         replication=ReplicationState(replication) if replication else ReplicationState.UNKNOWN,
         sha256=answer.get("ChecksumSHA256"),
+        checksum_type=answer.get("ChecksumType"),
+        kms=str(answer.get("ServerSideEncryption", "")).startswith("aws:kms"),
     )
