@@ -154,13 +154,13 @@ def resync_figures(
     s3s = client("s3", state.moto[s], s)
     from mldr.actions import write_fence
     from mldr.actions.resync import resync_dataset
-    from mldr.cloud.aws.clients import ClientFactory
+    from mldr.cloud.aws.cloud import AwsCloud
     from mldr.topology import load_topology
 
     topology = load_topology(use_airflow=False)
-    factory = ClientFactory.from_environment(topology)
+    cloud = AwsCloud.from_environment(topology)
     # as failback's fence step does: the standby must take the resync's writes
-    write_fence.lift(factory.client("s3", p), bucket_p, p)
+    write_fence.lift(cloud.objects(p), bucket_p)
     # rclone at its fastest for this job: --checksum compares the listings' MD5 ETags (as mldr
     # compares ETag and size), so unchanged keys cost no HEAD request each.
     rclone = ["env", "-u", "AWS_CA_BUNDLE", "rclone", "sync", f"SEC:{bucket_s}", f"PRI:{bucket_p}"]
@@ -170,7 +170,7 @@ def resync_figures(
 
     def run_mldr() -> float:
         dataset, since = topology.dataset("training-data"), time.time() - 3600
-        report = resync_dataset(factory, dataset, active_region=s, standby_region=p, since=since)
+        report = resync_dataset(cloud, dataset, active_region=s, standby_region=p, since=since)
         copied = sum(report.copied_to.values())
         if copied != objects or report.failures:
             raise SystemExit(f"mldr resync copied {copied} of {objects}: {report.failures[:3]}")

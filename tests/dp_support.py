@@ -15,6 +15,7 @@ from typing import Any
 
 from mldr.checks.replication_status import status_source
 from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud.aws.cloud import AwsCloud
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Dataset, Retention, Topology
 
@@ -49,7 +50,7 @@ def wait_quiet(sandbox: Sandbox, factory: ClientFactory, topology: Topology, tim
     sandbox is only meaningful once replication has caught up.
     """
     sandbox.replication("clear")
-    source = status_source(topology, factory)
+    source = status_source(topology, AwsCloud(factory))
     deadline = time.monotonic() + timeout
     open_items: list[Any] = []
     while time.monotonic() < deadline:

@@ -16,11 +16,11 @@ from mldr.cli_base import add_command, say
 
 
 def _context() -> tuple[Any, Any]:
-    from mldr.cloud.aws.clients import ClientFactory
+    from mldr.cloud.aws.cloud import AwsCloud
     from mldr.topology import load_topology
 
     topology = load_topology(use_airflow=False)
-    return topology, ClientFactory.from_environment(topology)
+    return topology, AwsCloud.from_environment(topology)
 
 
 def _non_negative_int(text: str) -> int:
@@ -44,7 +44,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def _keep(
-    factory: Any,
+    cloud: Any,
     topology: Any,
     kind: str,
     names: list[str] | None,
@@ -52,11 +52,11 @@ def _keep(
     html: str,
     metrics: dict[str, Any],
 ) -> dict[str, str]:
-    from mldr.reports import keep_check_results
+    from mldr.checks.results import keep_check_results
 
     label = "cli-" + ("-".join(names) if names else "all")
     return keep_check_results(
-        factory, topology, kind=kind, label=label, document=document, html=html, metrics=metrics
+        cloud, topology, kind=kind, label=label, document=document, html=html, metrics=metrics
     )
 
 
@@ -74,14 +74,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     options = VerifyOptions(
         sample=args.sample, mode=Mode(args.mode), pending_threshold_seconds=args.threshold
     )
-    topology, factory = _context()
+    topology, cloud = _context()
     names = args.dataset or None
     topology.datasets_named(names)  # unknown names: exit 2 before anything is read or written
-    report = verify(factory, topology, datasets=names, options=options)
+    report = verify(cloud, topology, datasets=names, options=options)
     document = report.to_dict()
     if not args.no_report:
         document["reports"] = _keep(
-            factory,
+            cloud,
             topology,
             "verification",
             names,
@@ -115,14 +115,14 @@ def cmd_lag(args: argparse.Namespace) -> int:
     from mldr.reports import html_uri
 
     options = LagOptions(threshold_seconds=args.threshold, canary_timeout_seconds=args.canary_timeout)
-    topology, factory = _context()
+    topology, cloud = _context()
     names = args.dataset or None
     topology.datasets_named(names)
-    report = measure_lag(factory, topology, datasets=names, options=options)
+    report = measure_lag(cloud, topology, datasets=names, options=options)
     document = report.to_dict()
     if not args.no_report:
         document["reports"] = _keep(
-            factory,
+            cloud,
             topology,
             "replication-lag",
             names,

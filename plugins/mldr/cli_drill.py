@@ -24,9 +24,9 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from mldr.runbooks import drill
     from mldr.runbooks.drill.report import format_summary
 
-    topology, factory = _context()
+    topology, cloud = _context()
     if args.recover:
-        done = drill.recover(topology, factory, say=say)
+        done = drill.recover(topology, cloud, say=say)
         if args.json:
             print_json({"recovered": done})
         else:
@@ -45,8 +45,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
             "requested_by": _who(),
         }
     )
-    document = drill.run_drill(topology, factory, params, say=say)
-    document = drill.publish(topology, factory, document, local_dir=args.out)
+    document = drill.run_drill(topology, cloud, params, say=say)
+    document = drill.publish(topology, cloud, document, local_dir=args.out)
     result: dict[str, Any] = drill.summary(document)
     if args.json:
         print_json(result)

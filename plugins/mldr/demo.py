@@ -144,24 +144,21 @@ def drill_xcom(run: Any) -> dict[str, Any] | None:
 
 def copy_report(summary: dict[str, Any], directory: Path) -> Path | None:
     """The sandbox's S3 disappears with it: keep the HTML and JSON report locally."""
-    from mldr.cloud.aws.clients import ClientFactory, aws_call
+    from mldr.cloud.aws.cloud import AwsCloud
     from mldr.errors import MldrError
     from mldr.topology import load_topology
 
     topology = load_topology(use_airflow=False)
-    factory = ClientFactory.from_environment(topology)
+    cloud = AwsCloud.from_environment(topology)
     for region, uri in (summary.get("reports") or {}).items():
         bucket, key = uri.removeprefix("s3://").split("/", 1)
         target = directory / "reports" / Path(key).name
         target.parent.mkdir(parents=True, exist_ok=True)
-        s3 = factory.client("s3", region)
+        store = cloud.objects(region)
         try:
-            with aws_call(uri, region=region):
-                target.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-                json_key = key.removesuffix(".html") + ".json"
-                target.with_suffix(".json").write_bytes(
-                    s3.get_object(Bucket=bucket, Key=json_key)["Body"].read()
-                )
+            target.write_bytes(store.get(bucket, key).body)
+            json_key = key.removesuffix(".html") + ".json"
+            target.with_suffix(".json").write_bytes(store.get(bucket, json_key).body)
         except MldrError as exc:
             logging.getLogger(__name__).warning("report not copied from %s: %s", region, exc)
             continue

@@ -8,7 +8,8 @@ raised: losing one copy must not hide the finding itself.
 
 Names start with a UTC timestamp (`report_name`), so S3's key order is time order and
 `latest_reports` can read the newest without listing a year of history. Readers (the dashboard)
-read reports through `latest_reports`, never by listing data buckets.
+read reports through `latest_reports`, never by listing data buckets. Reports publish nothing:
+a check's metrics are sent by its caller (`mldr.checks.results`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mldr.cloud.aws.clients import ClientFactory, Timeouts, aws_call
+from mldr.cloud import Cloud
+from mldr.cloud.calls import Timeouts
+from mldr.cloud.objects import ObjectStore
 from mldr.errors import ConfigurationError, MldrError
 from mldr.topology import Topology
 
@@ -66,7 +68,7 @@ def report_name(label: str, *, now: datetime | None = None) -> str:
 
 
 def store_report(
-    factory: ClientFactory, topology: Topology, *, kind: str, name: str, document: dict[str, Any], html: str
+    cloud: Cloud, topology: Topology, *, kind: str, name: str, document: dict[str, Any], html: str
 ) -> dict[str, str]:
     """Write the report to every region's ops bucket that answers; {region: s3 URI of the JSON}."""
     json_key, html_key = report_key(kind, name, "json"), report_key(kind, name, "html")
@@ -75,13 +77,12 @@ def store_report(
 
     def put(region: str) -> str | None:
         bucket = topology.region(region).ops_bucket
-        # the check's own clients: a new one costs more CPU than the two PUTs it would send
-        s3 = factory.client("s3", region)
+        # the check's own store (its clients): a new client costs more CPU than the two PUTs
+        store = cloud.objects(region)
         try:
-            with factory.silent.guard(region), aws_call(f"s3://{bucket}/{json_key}", region=region):
-                s3.put_object(Bucket=bucket, Key=json_key, Body=body, ContentType="application/json")
-            with aws_call(f"s3://{bucket}/{html_key}", region=region):
-                s3.put_object(Bucket=bucket, Key=html_key, Body=page, ContentType="text/html; charset=utf-8")
+            with cloud.silent.guard(region):
+                store.put(bucket, json_key, body, content_type="application/json")
+            store.put(bucket, html_key, page, content_type="text/html; charset=utf-8")
         except MldrError as exc:
             log.warning("report %s/%s not stored in %s: %s", kind, name, region, exc)
             return None
@@ -98,52 +99,26 @@ def store_report(
     return stored
 
 
-def keep_check_results(
-    factory: ClientFactory,
-    topology: Topology,
-    *,
-    kind: str,
-    label: str,
-    document: dict[str, Any],
-    html: str,
-    metrics: Mapping[str, Mapping[Any, float]],
-) -> dict[str, str]:
-    """What every check run leaves behind: its report in both regions and each dataset's
-    metrics in CloudWatch. Returns {region: s3 URI of the JSON report}."""
-    from mldr.checks.metrics import publish
-
-    uris = store_report(factory, topology, kind=kind, name=report_name(label), document=document, html=html)
-    for dataset, values in metrics.items():
-        publish(factory, topology, dataset=dataset, values=values)
-    return uris
-
-
 def html_uri(json_uri: str) -> str:
     return json_uri[: -len(".json")] + ".html" if json_uri.endswith(".json") else json_uri
 
 
-def _list_names(s3: Any, bucket: str, kind: str, start_after: str | None) -> list[str]:
+def _list_names(store: ObjectStore, bucket: str, kind: str, start_after: str | None) -> list[str]:
     prefix = f"{PREFIX}/{kind}/"
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-    if start_after:
-        kwargs["StartAfter"] = prefix + start_after
-    names = []
-    for page in s3.get_paginator("list_objects_v2").paginate(**kwargs):
-        for obj in page.get("Contents", []):
-            key = obj["Key"]
-            if key.endswith(".json"):
-                names.append(key[len(prefix) : -len(".json")])
-    return names
+    after = prefix + start_after if start_after else None
+    return [
+        obj.key[len(prefix) : -len(".json")]
+        for obj in store.list_objects(bucket, prefix=prefix, start_after=after)
+        if obj.key.endswith(".json")
+    ]
 
 
-def latest_reports(
-    factory: ClientFactory, topology: Topology, kind: str, limit: int = 20
-) -> list[StoredReport]:
+def latest_reports(cloud: Cloud, topology: Topology, kind: str, limit: int = 20) -> list[StoredReport]:
     """The newest `limit` reports of one kind, newest first, from whichever regions answer."""
     _check_part("kind", kind)
     if limit < 1:
         raise ConfigurationError(f"limit must be at least 1, got {limit}")
-    clients: dict[str, Any] = {}
+    stores: dict[str, ObjectStore] = {}
     found: dict[str, list[str]] = {}  # name -> regions holding it
     now = datetime.now(UTC)
     for window in (*_WINDOWS, None):
@@ -151,11 +126,11 @@ def latest_reports(
         found.clear()
         for region in topology.region_names:
             bucket = topology.region(region).ops_bucket
-            clients[region] = factory.client("s3", region, timeouts=REPORT_TIMEOUTS)
+            stores[region] = cloud.objects(region, timeouts=REPORT_TIMEOUTS)
             try:
                 # a region found down moments ago (here or by another read) is not asked again
-                with factory.silent.guard(region), aws_call(f"s3://{bucket}/{PREFIX}/{kind}/", region=region):
-                    names = _list_names(clients[region], bucket, kind, start_after)
+                with cloud.silent.guard(region):
+                    names = _list_names(stores[region], bucket, kind, start_after)
             except MldrError as exc:
                 log.warning("reports in %s not readable: %s", region, exc)
                 continue
@@ -172,13 +147,7 @@ def latest_reports(
         for region in found[name]:
             bucket = topology.region(region).ops_bucket
             try:
-                with aws_call(f"s3://{bucket}/{report_key(kind, name, 'json')}", region=region):
-                    raw = (
-                        clients[region]
-                        .get_object(Bucket=bucket, Key=report_key(kind, name, "json"))["Body"]
-                        .read()
-                    )
-                document = json.loads(raw)
+                document = stores[region].get_json(bucket, report_key(kind, name, "json"))
                 break
             except MldrError as exc:
                 log.warning("report %s not readable in %s: %s", name, region, exc)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud.aws.cloud import AwsCloud
 from mldr.control_state import ControlStateStore, Lease
 from mldr.errors import ActiveRegionChanged, SimulatedCrash, WriteFenced
 from mldr.ml import pipeline
@@ -55,7 +56,7 @@ def operate(topology: Topology, factory: ClientFactory, kind: str, target: str) 
         requested_by="pytest",
         require_approval=False,
     )
-    return execute(open_operation(topology, factory, params))
+    return execute(open_operation(topology, AwsCloud(factory), params))
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import pytest
 
 from mldr import http
 from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud.aws.cloud import AwsCloud
 from mldr.control_state import ControlStateStore, Lease
 from mldr.reports import report_key
 from mldr.runbooks.drill import DrillParams, canary_dataset, recover
@@ -69,7 +70,7 @@ def on_primary(topology: Topology, factory: ClientFactory, sandbox: Sandbox) -> 
     for region in topology.region_names:
         sandbox.heal(region)
     sandbox.replication("resume")
-    recover(topology, factory)
+    recover(topology, AwsCloud(factory))
     current = lease(factory)
     if (
         current.operation is not None
@@ -84,7 +85,7 @@ def on_primary(topology: Topology, factory: ClientFactory, sandbox: Sandbox) -> 
             requested_by="pytest",
             require_approval=False,
         )
-        execute(open_operation(topology, factory, params))
+        execute(open_operation(topology, AwsCloud(factory), params))
     assert lease(factory).active_region == topology.primary_region
     wait_for("the edge to answer the primary", lambda: edge_answer(topology) == topology.primary_region, 15)
 
@@ -205,7 +206,8 @@ def test_a_killed_drill_is_recovered_by_drill_recover(
     prefix = f"_mldr/drill/{killed.drill_id}/"
     for region in topology.region_names:
         assert (
-            list_canary_keys(factory, region=region, bucket=dataset.buckets[region], prefix=prefix) == set()
+            list_canary_keys(AwsCloud(factory), region=region, bucket=dataset.buckets[region], prefix=prefix)
+            == set()
         )
     assert main(["drill", "--recover"]) == 0
     assert "nothing to recover" in capsys.readouterr().out

@@ -13,6 +13,7 @@ from mldr.airflow.dashboard.render import render
 from mldr.checks.metrics import publish
 from mldr.checks.replication import LagOptions, lag_metrics, measure_lag, render_html
 from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory
+from mldr.cloud.aws.cloud import AwsCloud
 from mldr.reports import report_name, store_report
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import load_topology
@@ -26,17 +27,18 @@ def test_dashboard_reads_what_the_lag_check_recorded_and_survives_a_region_outag
     shared = load_topology(use_airflow=False)
     topology = shared.model_copy(update={"name": f"{shared.name}-dashboard-{uuid.uuid4().hex[:8]}"})
     factory = ClientFactory.from_environment(topology)
+    cloud = AwsCloud(factory)
     # what `mldr lag` and the dr_replication_lag DAG do: measure, keep the report, publish metrics
-    report = measure_lag(factory, topology, options=LagOptions(canary_timeout_seconds=15))
+    report = measure_lag(cloud, topology, options=LagOptions(canary_timeout_seconds=15))
     name = report_name("dashboard-test")
     document = report.to_dict()
     store_report(
-        factory, topology, kind="replication-lag", name=name, document=document, html=render_html(document)
+        cloud, topology, kind="replication-lag", name=name, document=document, html=render_html(document)
     )
     for dataset in report.datasets:
         publish(factory, topology, dataset=dataset.name, values=lag_metrics(dataset))
 
-    source = DashboardSource(topology, ClientFactory.from_environment(topology, timeouts=PROBE_TIMEOUTS))
+    source = DashboardSource(topology, AwsCloud.from_environment(topology, timeouts=PROBE_TIMEOUTS))
     dashboard = source.read()
     assert dashboard.problems == ()
     assert dashboard.metrics_regions == tuple(topology.region_names)
@@ -58,7 +60,7 @@ def test_dashboard_reads_what_the_lag_check_recorded_and_survives_a_region_outag
     # the primary region stops answering: the dashboard still shows the DR state, from the rest
     sandbox.region_outage(topology.primary_region)
     try:
-        during = DashboardSource(topology, ClientFactory.from_environment(topology, timeouts=PROBE_TIMEOUTS))
+        during = DashboardSource(topology, AwsCloud.from_environment(topology, timeouts=PROBE_TIMEOUTS))
         started = time.monotonic()
         outage = during.read()
         took = time.monotonic() - started

@@ -16,6 +16,7 @@ import pytest
 
 from mldr import http
 from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud.aws.cloud import AwsCloud
 from mldr.control_state import ControlStateStore, Lease
 from mldr.errors import (
     ConfigurationError,
@@ -66,7 +67,7 @@ def params(kind: str, target: str, mode: str = "planned", **extra: Any) -> Opera
 def run(
     topology: Topology, factory: ClientFactory, kind: str, target: str, mode: str = "planned", **extra: Any
 ):
-    ctx = open_operation(topology, factory, params(kind, target, mode, **extra))
+    ctx = open_operation(topology, AwsCloud(factory), params(kind, target, mode, **extra))
     return execute(ctx)
 
 
@@ -126,7 +127,7 @@ def on_primary(topology: Topology, factory: ClientFactory, sandbox: Sandbox) -> 
         or current.active_region != topology.primary_region
         or current.fenced_regions
     ):
-        ctx = open_operation(topology, factory, params("failback", topology.primary_region))
+        ctx = open_operation(topology, AwsCloud(factory), params("failback", topology.primary_region))
         execute(ctx)
     assert lease(factory).active_region == topology.primary_region
 
@@ -187,12 +188,12 @@ def test_planned_failover_and_failback_lose_nothing(
     )
     from mldr.actions.replication import direction_of
 
-    assert direction_of(factory, topology, topology.datasets[0].name) == [primary]
+    assert direction_of(AwsCloud(factory), topology, topology.datasets[0].name) == [primary]
     # failback wrote back the rule the sandbox was provisioned with (infra/'s id and prefix)
     for dataset in topology.datasets:
         rules = stored_rules(sandbox_state.moto[primary], dataset.buckets[primary])
         assert rules == [expected_rule(dataset, source=primary, target=secondary)], dataset.name
-    events = AuditLog(factory, topology, ControlStateStore(factory)).events(secondary, record.id)
+    events = AuditLog(AwsCloud(factory), topology, ControlStateStore(factory)).events(secondary, record.id)
     assert [e["step"] for e in events if e["event"] == "step-end"] == [step_name(s) for s in failover.STEPS]
     assert all(e.get("by") == "pytest" for e in events if e["event"] == "step-start")
 
@@ -315,7 +316,7 @@ def test_two_failovers_at_once_exactly_one_proceeds(
     def attempt(who: str) -> None:
         ctx = open_operation(
             topology,
-            ClientFactory.from_environment(topology),
+            AwsCloud.from_environment(topology),
             OperationParams(
                 kind="failover",
                 target_region=secondary,
@@ -368,7 +369,7 @@ def test_bad_input_changes_nothing(
     )
     assert main(["failover", "--to", secondary, "--mode", "planned", "--reason", "short", "--yes"]) == 2
     with pytest.raises(UnknownRegion):
-        open_operation(topology, factory, params("failover", "eu-west-1"))
+        open_operation(topology, AwsCloud(factory), params("failover", "eu-west-1"))
     with pytest.raises(ConfigurationError, match="at least 10 characters"):
         from mldr.runbooks.params import validate_reason
 

@@ -16,6 +16,7 @@ from mldr.checks.replication import CANARY_PREFIX, LagOptions, clean_canaries, m
 from mldr.checks.replication_status import status_source
 from mldr.cli import main
 from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud.aws.cloud import AwsCloud
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Topology, load_topology
 from tests.dp_support import scoped, unique_prefix, wait_quiet, write_topology
@@ -73,7 +74,7 @@ def test_measured_lag_is_the_replicators_lag_and_is_published(
                 assert (metric, dataset) in names, f"{metric} of {dataset} missing in {region}"
     # canaries do not pile up: old ones are removed from both buckets, every version
     features = topology.dataset("features")
-    assert clean_canaries(factory, features, regions=topology.region_names, older_than=0.0) >= 2
+    assert clean_canaries(AwsCloud(factory), features, regions=topology.region_names, older_than=0.0) >= 2
     for region in topology.region_names:
         versions = factory.client("s3", region).list_object_versions(
             Bucket=features.buckets[region], Prefix=CANARY_PREFIX
@@ -104,14 +105,14 @@ def test_paused_replication_breaches_once_the_oldest_pending_object_passes_the_t
     time.sleep(0.5)  # the replicator records the write (change feed polled every 0.1 s)
 
     # young: pending, but not a breach yet; the canary did not arrive within its 1 s (< threshold)
-    [young] = measure_lag(factory, mine, datasets=["training-data"], options=options).datasets
+    [young] = measure_lag(AwsCloud(factory), mine, datasets=["training-data"], options=options).datasets
     assert young.ok, young.problems()
     assert (young.pending_objects, young.pending_bytes) == (1, 1234)
     assert young.canary is not None and young.canary.timed_out and young.lag_seconds is None
     assert young.oldest_pending_age_seconds is not None and young.oldest_pending_age_seconds < threshold
 
     time.sleep(max(0.0, threshold + 1.5 - (time.monotonic() - written)))
-    [late] = measure_lag(factory, mine, datasets=["training-data"], options=options).datasets
+    [late] = measure_lag(AwsCloud(factory), mine, datasets=["training-data"], options=options).datasets
     assert not late.ok
     [problem] = late.problems()
     assert problem.startswith(
@@ -148,7 +149,7 @@ def test_paused_replication_breaches_once_the_oldest_pending_object_passes_the_t
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         [again] = measure_lag(
-            factory,
+            AwsCloud(factory),
             mine,
             datasets=["training-data"],
             options=LagOptions(threshold_seconds=threshold, canary_timeout_seconds=3.0),
@@ -176,7 +177,7 @@ def test_a_write_acknowledged_just_before_its_region_stops_is_in_the_backlog(
     ]
     sandbox.region_outage(primary)  # no sleep: the region stops right after the last answer
     try:
-        backlog = status_source(topology, factory).backlog(region=primary, bucket=bucket)
+        backlog = status_source(topology, AwsCloud(factory)).backlog(region=primary, bucket=bucket)
     finally:
         sandbox.heal(primary)
     mine = {(i.key, i.version_id, i.size) for i in backlog if i.key.startswith(prefix)}

@@ -122,8 +122,11 @@ def test_copy_object_reads_a_bucket_in_the_other_region(
     from botocore.exceptions import ClientError
 
     from mldr.actions import write_fence
+    from mldr.cloud.aws.cloud import AwsCloud
+    from mldr.topology import load_topology
 
     primary_bucket, secondary_bucket = buckets
+    fences = AwsCloud.from_environment(load_topology(use_airflow=False)).objects(sandbox_state.primary)
     east, west = s3(sandbox_state, sandbox_state.primary), s3(sandbox_state, sandbox_state.secondary)
     key = f"it/copy/{uuid.uuid4()} with space+plus.bin"
     body = uuid.uuid4().bytes * 50
@@ -193,7 +196,7 @@ def test_copy_object_reads_a_bucket_in_the_other_region(
     assert not exists(east, primary_bucket, key + ".2")
 
     # a write fence on the receiving bucket refuses a copy like any other write
-    write_fence.fence(east, primary_bucket, sandbox_state.primary)
+    write_fence.fence(fences, primary_bucket)
     try:
         with pytest.raises(ClientError) as fenced:
             east.copy_object(
@@ -201,7 +204,7 @@ def test_copy_object_reads_a_bucket_in_the_other_region(
             )
         assert fenced.value.response["Error"]["Code"] == "AccessDenied"
     finally:
-        write_fence.lift(east, primary_bucket, sandbox_state.primary)
+        write_fence.lift(fences, primary_bucket)
     assert not exists(east, primary_bucket, key + ".3")
 
 

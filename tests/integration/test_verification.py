@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from mldr.checks.verification import Basis, Finding, VerifyOptions, verify
 from mldr.cli import main
 from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud.aws.cloud import AwsCloud
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Topology, load_topology
 from tests.dp_support import (
@@ -175,7 +176,7 @@ def test_injected_faults_are_reported_exactly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     keys, topology = injected["keys"], injected["topology"]
-    report = verify(factory, topology, datasets=["training-data"], options=VerifyOptions(sample=10))
+    report = verify(AwsCloud(factory), topology, datasets=["training-data"], options=VerifyOptions(sample=10))
     [result] = report.datasets
     assert result.error is None
     got = {f.value: result.keys(f) for f in Finding}
@@ -200,7 +201,7 @@ def test_injected_faults_are_reported_exactly(
 
     # once the paused write is older than the threshold, it is no longer "pending" but missing
     strict = verify(
-        factory,
+        AwsCloud(factory),
         topology,
         datasets=["training-data"],
         options=VerifyOptions(sample=0, pending_threshold_seconds=0.5),
@@ -249,7 +250,10 @@ def test_a_replica_that_cannot_be_read_fails_the_restore_test(
 
     downloads.meta.events.register("before-parameter-build.s3.GetObject", deny)  # this test's factory only
     report = verify(
-        factory, scoped(topology, "features", prefix), datasets=["features"], options=VerifyOptions(sample=5)
+        AwsCloud(factory),
+        scoped(topology, "features", prefix),
+        datasets=["features"],
+        options=VerifyOptions(sample=5),
     )
     [result] = report.datasets
     assert result.findings == []
@@ -288,7 +292,7 @@ def test_short_history_in_the_replica_is_reported(
     oldest = min(versions, key=lambda v: v["LastModified"])
     dst.delete_object(Bucket=ds.buckets[secondary], Key=trimmed, VersionId=oldest["VersionId"])
     report = verify(
-        factory,
+        AwsCloud(factory),
         scoped(topology, "training-data", prefix, min_versions=2),
         datasets=["training-data"],
         options=VerifyOptions(sample=0),
@@ -305,7 +309,6 @@ def test_a_model_version_missing_a_dependency_is_not_restorable(
 ) -> None:
     """Hide the feature snapshot of the served model in the standby region (a delete marker),
     then put it back by removing the marker."""
-    from mldr.actions.replication import current_rules
     from mldr.ml.registry import list_manifests
 
     primary, secondary = topology.primary_region, topology.secondary_region
@@ -314,12 +317,14 @@ def test_a_model_version_missing_a_dependency_is_not_restorable(
     assert manifest.feature_snapshot is not None
     features = topology.dataset(manifest.feature_snapshot.dataset)
     dst = s3(factory, secondary)
-    assert current_rules(dst, features.buckets[secondary], secondary) is None, (
+    assert AwsCloud(factory).objects(secondary).replication(features.buckets[secondary]) is None, (
         "the standby bucket replicates back: hiding an object there would hide it in the primary too"
     )
     marker = dst.delete_object(Bucket=features.buckets[secondary], Key=manifest.feature_snapshot.key)
     try:
-        report = verify(factory, topology, datasets=["model-artifacts"], options=VerifyOptions(sample=0))
+        report = verify(
+            AwsCloud(factory), topology, datasets=["model-artifacts"], options=VerifyOptions(sample=0)
+        )
     finally:
         dst.delete_object(
             Bucket=features.buckets[secondary],

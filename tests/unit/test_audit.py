@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ReadTimeoutError
-
-from mldr.cloud.aws.clients import SilentRegions
+from mldr.cloud.calls import SilentRegions
+from mldr.errors import RegionUnreachable
 from mldr.runbooks.audit import AuditLog, event_key
 from mldr.topology import Topology
 
@@ -18,15 +17,20 @@ DOWN = "us-east-1"
 UP = "us-west-2"
 
 
-class FakeS3:
+class FakeStore:
+    """One region's object store, as `mldr.cloud` hands it out: a region that does not answer
+    raises `RegionUnreachable` (after its timeout, in the real one)."""
+
     def __init__(self, region: str, world: World) -> None:
         self.region, self.world = region, world
 
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:
+    def put_json(self, bucket: str, key: str, document: Any, **_: Any) -> None:
         self.world.attempts[self.region] += 1
         if self.region in self.world.silent:
-            raise ReadTimeoutError(endpoint_url=f"https://s3.{self.region}.amazonaws.com")
-        self.world.objects[self.region][Key] = json.loads(Body)
+            raise RegionUnreachable(
+                "no answer (ReadTimeoutError)", resource=f"s3://{bucket}", region=self.region
+            )
+        self.world.objects[self.region][key] = json.loads(json.dumps(document, default=str))
 
 
 class World:
@@ -39,9 +43,8 @@ class World:
         self.objects: dict[str, dict[str, Any]] = {r: {} for r in topology.region_names}
         self.records: dict[str, dict[str, Any]] = {}
 
-    def client(self, service: str, region: str, **_: Any) -> FakeS3:
-        assert service == "s3"
-        return FakeS3(region, self)
+    def objects_of(self, region: str, **_: Any) -> FakeStore:
+        return FakeStore(region, self)
 
     def put_record(self, key: str, attributes: dict[str, Any]) -> None:
         self.records[key] = attributes
@@ -50,14 +53,14 @@ class World:
         return self.records.get(key)
 
     def new_process(self) -> AuditLog:
-        return AuditLog(ProcessFactory(self), self.topology, self)  # type: ignore[arg-type]
+        return AuditLog(ProcessCloud(self), self.topology, self)  # type: ignore[arg-type]
 
 
-class ProcessFactory:
-    """One process's client factory: the shared world, its own memory of silent regions."""
+class ProcessCloud:
+    """One process's cloud handle: the shared world, its own memory of silent regions."""
 
     def __init__(self, world: World) -> None:
-        self.client = world.client
+        self.objects = world.objects_of
         self.silent = SilentRegions()
 
 

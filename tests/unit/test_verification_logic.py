@@ -10,15 +10,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from mldr.checks.listing import (
-    BucketLister,
-    ListedObject,
-    Page,
-    discover_partitions,
-    merge,
-    parse_page,
-    parse_tree,
-)
+from mldr.checks.listing import ListedObject, Page, discover_partitions, merge
 from mldr.checks.replication import DatasetLag, LagOptions, summarize_backlog
 from mldr.checks.replication_status import BacklogItem, ReplicationState
 from mldr.checks.verification.compare import (
@@ -35,6 +27,9 @@ from mldr.checks.verification.compare import (
 from mldr.checks.verification.model import Basis, Difference, Finding, VerifyOptions
 from mldr.checks.verification.present import breach_lines
 from mldr.cloud.aws.clients import Timeouts
+from mldr.cloud.aws.s3 import head_from_answer
+from mldr.cloud.aws.s3_listing import BucketLister, parse_page, parse_tree
+from mldr.cloud.objects import ObjectHead
 from mldr.errors import ConfigurationError
 from mldr.topology import Dataset
 
@@ -85,7 +80,8 @@ def test_listing_verdict_decides_by_size_then_etag_and_defers_the_rest() -> None
 
 def head(
     sha: str | None, *, etag: str = MD5_A, kind: str | None = None, sse: str | None = None
-) -> dict[str, Any]:
+) -> ObjectHead:
+    """What the S3 store makes of a HeadObject answer with these fields."""
     out: dict[str, Any] = {"ETag": f'"{etag}"', "ContentLength": 3}
     if sha:
         out["ChecksumSHA256"] = sha
@@ -93,7 +89,7 @@ def head(
         out["ChecksumType"] = kind
     if sse:
         out["ServerSideEncryption"] = sse
-    return out
+    return head_from_answer("k", out)
 
 
 def test_stored_checksums_compare_only_like_with_like() -> None:

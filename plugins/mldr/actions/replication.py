@@ -12,35 +12,25 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call, error_code
+from mldr.cloud import Cloud
 from mldr.cloud.aws.replication_rule import build_replication_rule
+from mldr.cloud.calls import PROBE_TIMEOUTS
 from mldr.errors import AwsError, RegionUnreachable
 from mldr.topology import Topology
 
 log = logging.getLogger(__name__)
 
 
-def current_rules(s3: Any, bucket: str, region: str) -> dict[str, Any] | None:
-    try:
-        with aws_call(f"replication of {bucket}", region=region):
-            config: dict[str, Any] = s3.get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]
-            return config
-    except AwsError as exc:
-        if error_code(exc) == "ReplicationConfigurationNotFoundError":
-            return None
-        raise
-
-
 def _role_arn(
-    factory: ClientFactory, topology: Topology, source: str, target: str, bucket_pair: tuple[str, str]
+    cloud: Cloud, topology: Topology, source: str, target: str, bucket_pair: tuple[str, str]
 ) -> str:
     configured = topology.region(source).replication_role_arn
     if configured:
         return configured
     for region, bucket in ((source, bucket_pair[0]), (target, bucket_pair[1])):
         try:
-            with factory.silent.guard(region):
-                config = current_rules(factory.client("s3", region, timeouts=PROBE_TIMEOUTS), bucket, region)
+            with cloud.silent.guard(region):
+                config = cloud.objects(region, timeouts=PROBE_TIMEOUTS).replication(bucket)
         except RegionUnreachable:
             continue
         if config and config.get("Role"):
@@ -52,20 +42,20 @@ def _role_arn(
     )
 
 
-def set_direction(factory: ClientFactory, topology: Topology, *, source: str, target: str) -> dict[str, Any]:
+def set_direction(cloud: Cloud, topology: Topology, *, source: str, target: str) -> dict[str, Any]:
     """Make every dataset replicate source -> target; returns what was done and what is pending."""
     from mldr.checks.health import s3_reachable
 
     done: list[str] = []
     pending: list[str] = []
     # One quick probe per region: a region that is down is skipped at once, not per bucket.
-    reachable = {r: s3_reachable(factory, topology, r, recheck=False) for r in (source, target)}
+    reachable = {r: s3_reachable(cloud, topology, r, recheck=False) for r in (source, target)}
     for dataset in topology.datasets:
         src_bucket, dst_bucket = dataset.buckets[source], dataset.buckets[target]
         enable = f"enable {src_bucket} -> {dst_bucket}"
         remove = f"remove rules of {dst_bucket}"
         if reachable[source][0]:
-            role = _role_arn(factory, topology, source, target, (src_bucket, dst_bucket))
+            role = _role_arn(cloud, topology, source, target, (src_bucket, dst_bucket))
             # infra/'s rule, as far as the topology knows it: it names no replica KMS key yet, so
             # the SSE-KMS selection stays off here (issue 13 brings per-dataset settings).
             rule = build_replication_rule(
@@ -76,22 +66,20 @@ def set_direction(factory: ClientFactory, topology: Topology, *, source: str, ta
                 destination_bucket=dst_bucket,
             )
             wanted = {"Role": role, "Rules": [rule]}
-            s3_src = factory.client("s3", source)
+            src_store = cloud.objects(source)
             try:
-                if current_rules(s3_src, src_bucket, source) != wanted:
-                    with aws_call(f"replication of {src_bucket}", region=source):
-                        s3_src.put_bucket_replication(Bucket=src_bucket, ReplicationConfiguration=wanted)
+                if src_store.replication(src_bucket) != wanted:
+                    src_store.set_replication(src_bucket, wanted)
                     done.append(enable)
             except RegionUnreachable as exc:
                 pending.append(f"{enable}: {exc}")
         else:
             pending.append(f"{enable}: {source} unreachable ({reachable[source][1]})")
         if reachable[target][0]:
-            s3_dst = factory.client("s3", target)
+            dst_store = cloud.objects(target)
             try:
-                if current_rules(s3_dst, dst_bucket, target) is not None:
-                    with aws_call(f"replication of {dst_bucket}", region=target):
-                        s3_dst.delete_bucket_replication(Bucket=dst_bucket)
+                if dst_store.replication(dst_bucket) is not None:
+                    dst_store.remove_replication(dst_bucket)
                     done.append(remove)
             except RegionUnreachable as exc:
                 pending.append(f"{remove}: {exc}")
@@ -104,12 +92,12 @@ def set_direction(factory: ClientFactory, topology: Topology, *, source: str, ta
     return {"direction": f"{source} -> {target}", "changed": done, "pending": pending}
 
 
-def direction_of(factory: ClientFactory, topology: Topology, dataset_name: str) -> list[str]:
+def direction_of(cloud: Cloud, topology: Topology, dataset_name: str) -> list[str]:
     """Read-only: the regions whose bucket of this dataset has an enabled rule."""
     dataset = topology.dataset(dataset_name)
     sources = []
     for region, bucket in dataset.buckets.items():
-        config = current_rules(factory.client("s3", region), bucket, region)
+        config = cloud.objects(region).replication(bucket)
         if config and any(r.get("Status") == "Enabled" for r in config.get("Rules", [])):
             sources.append(region)
     return sources

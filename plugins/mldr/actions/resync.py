@@ -37,25 +37,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from mldr.checks.listing import BucketLister, ListedObject, merge, prefetched_objects
+from mldr.checks.listing import ListedObject, merge, prefetched_objects
 from mldr.checks.verification.compare import is_content_etag
-from mldr.checks.verification.reads import bucket_default_kms
-from mldr.cloud.aws.clients import TRANSFER_TIMEOUTS, ClientFactory, aws_call
-from mldr.cloud.aws.s3_signed import SignedS3, encode, error_from
-from mldr.errors import AwsError, MldrError
+from mldr.cloud import Cloud
+from mldr.cloud.calls import TRANSFER_TIMEOUTS
+from mldr.cloud.objects import ObjectStore
+from mldr.errors import AwsError, MldrError, PreconditionFailed
 from mldr.progress import Progress
 from mldr.topology import Dataset, Topology
 
@@ -64,7 +59,6 @@ log = logging.getLogger(__name__)
 WORKERS = 32
 #: S3's limit for one CopyObject; larger objects take the download-upload path
 COPY_OBJECT_LIMIT = 5 * 1024**3
-_ETAG = re.compile(rb"<ETag>([^<]*)</ETag>")
 
 
 @dataclass(frozen=True)
@@ -119,23 +113,12 @@ class DatasetResync:
         }
 
 
-def _epoch(value: datetime) -> float:
-    return value.timestamp()
-
-
-def latest_version(s3: Any, bucket: str, region: str, key: str) -> Current | None:
+def latest_version(store: ObjectStore, bucket: str, key: str) -> Current | None:
     """The newest version or delete marker of exactly `key` (None: it has no history here)."""
-    with aws_call(f"s3://{bucket}/{key}", region=region):
-        page = s3.list_object_versions(Bucket=bucket, Prefix=key, MaxKeys=16)
-    # the exact key sorts before every longer key with it as a prefix, its newest first
-    for v in page.get("Versions", []):
-        if v["Key"] == key and v.get("IsLatest"):
-            etag = v.get("ETag", "").strip('"')
-            return Current(key, v["VersionId"], _epoch(v["LastModified"]), etag, int(v["Size"]), False)
-    for m in page.get("DeleteMarkers", []):
-        if m["Key"] == key and m.get("IsLatest"):
-            return Current(key, m["VersionId"], _epoch(m["LastModified"]), "", 0, True)
-    return None
+    v = store.latest_version(bucket, key)
+    if v is None:
+        return None
+    return Current(key, v.version_id, v.modified, v.etag, v.size, v.deleted)
 
 
 def _same(a: Current | None, b: Current | None) -> bool:
@@ -222,60 +205,53 @@ class SourceChanged(MldrError):
     """The source no longer holds what was listed: written again while the resync ran."""
 
 
-def copy_across(dst: SignedS3, *, src_bucket: str, dst_bucket: str, source: Current) -> int:
-    """S3's CopyObject from another region, verified: S3 copies only if the source still has
-    the listed ETag, and the copy's ETag (the MD5 of the bytes written) must be that ETag."""
-    copy_source = f"/{encode(src_bucket)}/{encode(source.key, safe='-_.~/')}"
-    if source.version_id:
-        copy_source += f"?versionId={encode(source.version_id)}"
-    headers = {"x-amz-copy-source": copy_source, "x-amz-copy-source-if-match": f'"{source.etag}"'}
-    resource = f"s3://{dst_bucket}/{source.key}"
-    response = dst.send("PUT", dst.url(dst_bucket, source.key), resource=resource, headers=headers)
-    body = bytes(response.data)
-    if response.status == 412:
-        raise SourceChanged(f"{source.key}: changed in s3://{src_bucket} since it was listed")
-    # S3 may answer a copy 200 and still fail it: the error is then in the body
-    if response.status != 200 or b"<Error>" in body:
-        with aws_call(resource, region=dst.region):
-            raise error_from(response, "CopyObject")
-    match = _ETAG.search(body)
-    etag = html.unescape(match.group(1).decode()).strip('"') if match else ""
-    if etag != source.etag:
-        raise MldrError(f"{resource}: the copy's ETag {etag!r} is not the source's {source.etag!r}")
+def copy_across(dst: ObjectStore, *, src_bucket: str, dst_bucket: str, source: Current) -> int:
+    """A server-side copy from the other region, verified: the store copies only if the source
+    still has the listed ETag, and checks the copy's ETag against it."""
+    try:
+        dst.copy_in(
+            source_bucket=src_bucket,
+            bucket=dst_bucket,
+            key=source.key,
+            etag=source.etag,
+            version_id=source.version_id,
+        )
+    except PreconditionFailed as exc:
+        raise SourceChanged(f"{source.key}: changed in s3://{src_bucket} since it was listed") from exc
     return source.size
 
 
-def copy_verified(src: Any, dst: Any, *, src_bucket: str, dst_bucket: str, key: str, source: Current) -> int:
-    """Download and upload one object; S3 rejects the upload if the bytes don't match SHA-256.
+def copy_verified(
+    src: ObjectStore, dst: ObjectStore, *, src_bucket: str, dst_bucket: str, key: str, source: Current
+) -> int:
+    """Download and upload one object; the store rejects the upload if the bytes don't match SHA-256.
 
     The download is of the listed state: the listed version when its id is known, else the
     current version if its ETag is still the listed one (`SourceChanged` otherwise).
     """
-    kwargs: dict[str, Any] = {"Bucket": src_bucket, "Key": key, "ChecksumMode": "ENABLED"}
-    if source.version_id:
-        kwargs["VersionId"] = source.version_id
-    elif source.etag:
-        kwargs["IfMatch"] = f'"{source.etag}"'
     try:
-        obj = src.get_object(**kwargs)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
-            raise SourceChanged(f"{key}: changed in s3://{src_bucket} since it was listed") from exc
-        raise
-    body = obj["Body"].read()
+        obj = src.get(
+            src_bucket,
+            key,
+            version_id=source.version_id,
+            if_match=None if source.version_id else (source.etag or None),
+            checksum=True,
+        )
+    except PreconditionFailed as exc:
+        raise SourceChanged(f"{key}: changed in s3://{src_bucket} since it was listed") from exc
+    body = obj.body
     digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-    if obj.get("ChecksumSHA256") and "-" not in obj["ChecksumSHA256"] and obj["ChecksumSHA256"] != digest:
+    stored = obj.head.sha256
+    if stored and "-" not in stored and stored != digest:
         raise MldrError(f"s3://{src_bucket}/{key}: downloaded bytes do not match the stored SHA-256")
-    put: dict[str, Any] = {
-        "Bucket": dst_bucket,
-        "Key": key,
-        "Body": body,
-        "Metadata": obj.get("Metadata", {}),
-        "ChecksumSHA256": digest,
-    }
-    if obj.get("ContentType"):
-        put["ContentType"] = obj["ContentType"]
-    dst.put_object(**put)
+    dst.put(
+        dst_bucket,
+        key,
+        body,
+        content_type=obj.head.content_type,
+        metadata=obj.head.metadata,
+        sha256=digest,
+    )
     return len(body)
 
 
@@ -286,7 +262,7 @@ def _current(listed: ListedObject | None) -> Current | None:
 
 
 def resync_dataset(
-    factory: ClientFactory,
+    cloud: Cloud,
     dataset: Dataset,
     *,
     active_region: str,
@@ -303,10 +279,8 @@ def resync_dataset(
     buckets = dataset.buckets
     regions = (active_region, standby_region)
     sides = Sides(active_region, standby_region, since)
-    clients = {r: factory.client("s3", r, timeouts=TRANSFER_TIMEOUTS) for r in regions}
-    listers = {
-        r: BucketLister(clients[r], bucket=buckets[r], region=r, timeouts=TRANSFER_TIMEOUTS) for r in regions
-    }
+    stores = {r: cloud.objects(r, timeouts=TRANSFER_TIMEOUTS) for r in regions}
+    listers = {r: stores[r].lister(buckets[r]) for r in regions}
     progress = Progress(f"resync {dataset.name}", until_total="listings still being read", logger=log)
     lock = threading.Lock()
     # queued transfers at most: the listing waits for the copies, memory stays flat
@@ -314,29 +288,22 @@ def resync_dataset(
     transfers = 0
 
     def run(t: Transfer, server_side: bool) -> None:
-        src, dst = clients[t.source_region], clients[t.target_region]
+        src, dst = stores[t.source_region], stores[t.target_region]
         src_bucket, dst_bucket = buckets[t.source_region], buckets[t.target_region]
         try:
             if t.action == "delete":
-                with aws_call(f"s3://{dst_bucket}/{t.key}", region=t.target_region):
-                    dst.delete_object(Bucket=dst_bucket, Key=t.key)
+                dst.delete(dst_bucket, t.key)
                 with lock:
                     report.deleted_in[t.target_region] = report.deleted_in.get(t.target_region, 0) + 1
             else:
                 assert t.source is not None
                 across = server_side and is_content_etag(t.source.etag) and t.source.size <= COPY_OBJECT_LIMIT
                 if across:
-                    size = copy_across(
-                        listers[t.target_region].s3,
-                        src_bucket=src_bucket,
-                        dst_bucket=dst_bucket,
-                        source=t.source,
-                    )
+                    size = copy_across(dst, src_bucket=src_bucket, dst_bucket=dst_bucket, source=t.source)
                 else:
-                    with aws_call(f"s3://{dst_bucket}/{t.key}", region=t.target_region):
-                        size = copy_verified(
-                            src, dst, src_bucket=src_bucket, dst_bucket=dst_bucket, key=t.key, source=t.source
-                        )
+                    size = copy_verified(
+                        src, dst, src_bucket=src_bucket, dst_bucket=dst_bucket, key=t.key, source=t.source
+                    )
                 with lock:
                     report.copied_to[t.target_region] = report.copied_to.get(t.target_region, 0) + 1
                     report.bytes_copied += size
@@ -352,7 +319,7 @@ def resync_dataset(
             progress.tick()
 
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=f"resync-{dataset.name}") as pool:
-        kms = [pool.submit(bucket_default_kms, clients[r], buckets[r], r) for r in regions]
+        kms = [pool.submit(stores[r].default_kms_key, buckets[r]) for r in regions]
         listed = merge(
             prefetched_objects(listers[active_region], dataset.prefix),
             prefetched_objects(listers[standby_region], dataset.prefix),
@@ -386,7 +353,7 @@ def resync_dataset(
             elif seen is not None:
                 submit(seen)
         report.keys_looked_up = len(lookups)
-        histories = pool.map(lambda lk: latest_version(clients[lk[1]], buckets[lk[1]], lk[1], lk[0]), lookups)
+        histories = pool.map(lambda lk: latest_version(stores[lk[1]], buckets[lk[1]], lk[0]), lookups)
         for (key, region, a, s), other in zip(lookups, histories, strict=True):
             t = sides.after_lookup(key, region, other, a, s)
             if t is not None:
@@ -423,7 +390,7 @@ def resync_dataset(
 
 
 def resync(
-    factory: ClientFactory,
+    cloud: Cloud,
     topology: Topology,
     *,
     active_region: str,
@@ -434,7 +401,7 @@ def resync(
     standby_region = topology.other_region(active_region)
     return [
         resync_dataset(
-            factory,
+            cloud,
             d,
             active_region=active_region,
             standby_region=standby_region,

@@ -46,12 +46,12 @@ RETRY_POLICY = ExceptionRetryPolicy(
 
 
 def task_context() -> tuple[Any, Any]:
-    """(topology, client factory) inside a running task: MLDR_TOPOLOGY or the Airflow Variable."""
-    from mldr.cloud.aws.clients import ClientFactory
+    """(topology, cloud) inside a running task: MLDR_TOPOLOGY or the Airflow Variable."""
+    from mldr.cloud.aws.cloud import AwsCloud
     from mldr.topology import load_topology
 
     topology = load_topology()
-    return topology, ClientFactory.from_airflow(topology)
+    return topology, AwsCloud.from_airflow(topology)
 
 
 def select_datasets(names: list[str] | None) -> list[str]:
@@ -70,6 +70,7 @@ def _report_label(dataset: str, run_id: str | None) -> str:
 def verify_dataset(
     dataset: str, *, params: Mapping[str, Any], run_id: str | None = None, outlet_events: Any = None
 ) -> dict[str, Any]:
+    from mldr.checks.results import keep_check_results
     from mldr.checks.verification import (
         Mode,
         VerifyOptions,
@@ -78,20 +79,20 @@ def verify_dataset(
         verification_metrics,
         verify,
     )
-    from mldr.reports import html_uri, keep_check_results
+    from mldr.reports import html_uri
 
     options = VerifyOptions(
         sample=int(params.get("sample_size", 10)),
         mode=Mode(params.get("mode", "full")),
         pending_threshold_seconds=params.get("pending_threshold_seconds"),
     )
-    topology, factory = task_context()
-    report = verify(factory, topology, datasets=[dataset], options=options)
+    topology, cloud = task_context()
+    report = verify(cloud, topology, datasets=[dataset], options=options)
     result = report.datasets[0]
     document = report.to_dict()
     document["airflow"] = {"run_id": run_id, "params": dict(params)}
     uris = keep_check_results(
-        factory,
+        cloud,
         topology,
         kind="verification",
         label=_report_label(dataset, run_id),
@@ -133,8 +134,8 @@ def _actionable(summary: Mapping[str, Any], *, what: str, runbook: str) -> str:
 def _alert(subject: str, message: str) -> None:
     from mldr.runbooks.notify import notify
 
-    topology, factory = task_context()
-    reached = notify(factory, topology, subject=subject, message=message)
+    topology, cloud = task_context()
+    reached = notify(cloud.factory, topology, subject=subject, message=message)
     log.info("alert sent to %s", ", ".join(reached) or "no region (see warnings above)")
 
 
@@ -153,19 +154,20 @@ def measure_dataset_lag(
     dataset: str, *, params: Mapping[str, Any], run_id: str | None = None, outlet_events: Any = None
 ) -> dict[str, Any]:
     from mldr.checks.replication import LagOptions, lag_metrics, measure_lag, render_html
-    from mldr.reports import html_uri, keep_check_results
+    from mldr.checks.results import keep_check_results
+    from mldr.reports import html_uri
 
     options = LagOptions(
         threshold_seconds=params.get("threshold_seconds"),
         canary_timeout_seconds=params.get("canary_timeout_seconds"),
     )
-    topology, factory = task_context()
-    report = measure_lag(factory, topology, datasets=[dataset], options=options)
+    topology, cloud = task_context()
+    report = measure_lag(cloud, topology, datasets=[dataset], options=options)
     result = report.datasets[0]
     document = report.to_dict()
     document["airflow"] = {"run_id": run_id, "params": dict(params)}
     uris = keep_check_results(
-        factory,
+        cloud,
         topology,
         kind="replication-lag",
         label=_report_label(dataset, run_id),

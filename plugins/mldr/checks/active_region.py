@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mldr.actions.write_fence import FENCE_SID, read_policy  # read_policy only reads the policy
-from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud import Cloud
+from mldr.cloud.aws.cloud import factory_of
+from mldr.cloud.objects import WRITE_FENCE
 from mldr.control_state import ControlStateStore, Lease
 from mldr.errors import ActiveRegionChanged, WriteFenced
 from mldr.topology import Topology
@@ -43,18 +44,14 @@ def _describe_operation(lease: Lease) -> str | None:
     return f"{op.id} ({op.kind} {op.source} -> {op.target}, step {op.step})"
 
 
-def fenced_buckets(factory: ClientFactory, region: str, buckets: Iterable[str]) -> list[str]:
-    """The buckets among `buckets` (in `region`) whose policy carries the write fence. Read-only."""
-    s3 = factory.client("s3", region)
-    return [
-        bucket
-        for bucket in buckets
-        if any(s.get("Sid") == FENCE_SID for s in read_policy(s3, bucket, region).get("Statement", []))
-    ]
+def fenced_buckets(cloud: Cloud, region: str, buckets: Iterable[str]) -> list[str]:
+    """The buckets among `buckets` (in `region`) that carry the write fence. Read-only."""
+    store = cloud.objects(region)
+    return [bucket for bucket in buckets if store.is_fenced(bucket)]
 
 
 def require_writable(
-    factory: ClientFactory,
+    cloud: Cloud,
     topology: Topology,
     *,
     datasets: Iterable[str],
@@ -65,17 +62,17 @@ def require_writable(
     `expected_region` is the region an earlier task of the same run wrote to: if a failover moved
     the active region since, the run stops rather than leave half its outputs in each region.
     """
-    lease = ControlStateStore(factory).read_lease()
+    lease = ControlStateStore(factory_of(cloud)).read_lease()
     region = lease.active_region
     operation = _describe_operation(lease)
     buckets = [topology.dataset(name).buckets[region] for name in datasets]
-    fenced = fenced_buckets(factory, region, buckets)
+    fenced = fenced_buckets(cloud, region, buckets)
     if region in lease.fenced_regions or fenced:
         reasons = []
         if region in lease.fenced_regions:
             reasons.append(f"the DR lease lists it in fenced_regions ({', '.join(lease.fenced_regions)})")
         if fenced:
-            reasons.append(f"write fence {FENCE_SID} is on {', '.join(fenced)}")
+            reasons.append(f"write fence {WRITE_FENCE} is on {', '.join(fenced)}")
         raise WriteFenced(
             f"refusing to write: the active region {region} is fenced - {'; '.join(reasons)} "
             f"(fencing token {lease.fencing_token}"

@@ -8,7 +8,9 @@ from typing import Any
 import httpx
 
 from mldr import http
+from mldr.cloud import Cloud
 from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call
+from mldr.cloud.aws.cloud import factory_of
 from mldr.errors import AwsError, MldrError
 from mldr.topology import ComputeKind, Topology
 
@@ -43,22 +45,19 @@ def endpoint_healthy(topology: Topology, region: str, timeout: float = 2.0) -> t
     return True, "ok"
 
 
-def s3_reachable(
-    factory: ClientFactory, topology: Topology, region: str, *, recheck: bool = True
-) -> tuple[bool, str]:
+def s3_reachable(cloud: Cloud, topology: Topology, region: str, *, recheck: bool = True) -> tuple[bool, str]:
     """Whether every protected bucket of `region` answers. `recheck=False` trusts a region found
-    silent moments ago (`factory.silent`) instead of waiting for another timeout."""
-    if not recheck and (why := factory.silent.describe(region)):
+    silent moments ago (`cloud.silent`) instead of waiting for another timeout."""
+    if not recheck and (why := cloud.silent.describe(region)):
         return False, why
-    s3 = factory.client("s3", region, timeouts=PROBE_TIMEOUTS)
+    store = cloud.objects(region, timeouts=PROBE_TIMEOUTS)
     for dataset in topology.datasets:
-        bucket = dataset.buckets[region]
         try:
-            with factory.silent.watch(region), aws_call(f"bucket {bucket}", region=region):
-                s3.head_bucket(Bucket=bucket)
+            with cloud.silent.watch(region):
+                store.probe(dataset.buckets[region])
         except MldrError as exc:
             return False, str(exc)
-    factory.silent.clear(region)
+    cloud.silent.clear(region)
     return True, "ok"
 
 
@@ -88,9 +87,10 @@ def compute_counts(factory: ClientFactory, topology: Topology, region: str) -> t
     return int(group["DesiredCapacity"]), in_service
 
 
-def region_health(factory: ClientFactory, topology: Topology, region: str) -> RegionHealth:
+def region_health(cloud: Cloud, topology: Topology, region: str) -> RegionHealth:
+    factory = factory_of(cloud)
     health = RegionHealth(region=region)
-    health.s3_reachable, why = s3_reachable(factory, topology, region)
+    health.s3_reachable, why = s3_reachable(cloud, topology, region)
     if not health.s3_reachable:
         health.problems.append(f"S3: {why}")
     health.endpoint_healthy, why = endpoint_healthy(topology, region)

@@ -32,8 +32,10 @@ import httpx
 
 from mldr.checks.replication_status import BacklogItem, ReplicationState, StatusSource
 from mldr.checks.verification.model import RESERVED_PREFIX
-from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call, error_code
-from mldr.errors import ConfigurationError, MldrError, RegionUnreachable
+from mldr.cloud import Cloud
+from mldr.cloud.aws.cloud import factory_of
+from mldr.cloud.calls import PROBE_TIMEOUTS
+from mldr.errors import AccessDenied, ConfigurationError, MldrError, NotFound
 from mldr.topology import Dataset, Topology
 
 log = logging.getLogger(__name__)
@@ -236,12 +238,8 @@ def canary_key(dataset: Dataset, *, now: datetime | None = None) -> str:
     return f"{dataset.prefix}{CANARY_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}.json"
 
 
-def _is_absent(exc: MldrError) -> bool:
-    return error_code(exc) in {"404", "NoSuchKey", "NotFound"}
-
-
 def measure_canary(
-    factory: ClientFactory,
+    cloud: Cloud,
     dataset: Dataset,
     *,
     source_region: str,
@@ -253,31 +251,26 @@ def measure_canary(
     source_bucket, target_bucket = dataset.buckets[source_region], dataset.buckets[target_region]
     key = canary_key(dataset)
     body = json.dumps({"written_at": datetime.now(UTC).isoformat(), "purpose": "mldr replication-lag canary"})
-    writer = factory.client("s3", source_region)
-    reader = factory.client("s3", target_region, timeouts=PROBE_TIMEOUTS)
+    writer = cloud.objects(source_region)
+    reader = cloud.objects(target_region, timeouts=PROBE_TIMEOUTS)
     try:
-        written_to = f"s3://{source_bucket}/{key}"
-        with factory.silent.guard(source_region), aws_call(written_to, region=source_region):
-            writer.put_object(
-                Bucket=source_bucket, Key=key, Body=body.encode(), ContentType="application/json"
-            )
+        with cloud.silent.guard(source_region):
+            writer.put(source_bucket, key, body.encode(), content_type="application/json")
     except MldrError as exc:
-        hint = " (is the bucket write-fenced by a failover?)" if error_code(exc) == "AccessDenied" else ""
+        hint = " (is the bucket write-fenced by a failover?)" if isinstance(exc, AccessDenied) else ""
         return CanaryResult(key, None, 0.0, error=f"could not write the canary: {exc}{hint}")
     written = time.monotonic()
     while True:
         started = time.monotonic()
         try:
             # a target found silent is not asked again by this run's report and metrics
-            resource = f"s3://{target_bucket}/{key}"
-            with factory.silent.watch(target_region), aws_call(resource, region=target_region):
-                reader.head_object(Bucket=target_bucket, Key=key)
+            with cloud.silent.watch(target_region):
+                reader.head(target_bucket, key)
             return CanaryResult(key, time.monotonic() - written, time.monotonic() - written)
-        except RegionUnreachable as exc:
+        except NotFound:
+            pass  # not there yet
+        except MldrError as exc:  # RegionUnreachable included
             return CanaryResult(key, None, time.monotonic() - written, error=str(exc))
-        except MldrError as exc:
-            if not _is_absent(exc):
-                return CanaryResult(key, None, time.monotonic() - written, error=str(exc))
         waited = time.monotonic() - written
         if waited >= timeout:
             return CanaryResult(key, None, waited)
@@ -285,7 +278,7 @@ def measure_canary(
 
 
 def clean_canaries(
-    factory: ClientFactory, dataset: Dataset, *, regions: list[str], older_than: float = CANARY_KEEP_SECONDS
+    cloud: Cloud, dataset: Dataset, *, regions: list[str], older_than: float = CANARY_KEEP_SECONDS
 ) -> int:
     """Delete every version of canaries older than `older_than` seconds, in each bucket.
 
@@ -296,22 +289,14 @@ def clean_canaries(
     removed = 0
     for region in regions:
         bucket = dataset.buckets[region]
-        s3 = factory.client("s3", region)
-        doomed: list[dict[str, str]] = []
-        with aws_call(f"s3://{bucket}/{dataset.prefix}{CANARY_PREFIX}", region=region):
-            pages = s3.get_paginator("list_object_versions").paginate(
-                Bucket=bucket, Prefix=f"{dataset.prefix}{CANARY_PREFIX}"
-            )
-            for page in pages:
-                for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-                    if entry["LastModified"].timestamp() < cutoff and len(doomed) < CANARY_CLEANUP_LIMIT:
-                        doomed.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
+        store = cloud.objects(region)
+        doomed: list[tuple[str, str]] = []
+        for version in store.versions(bucket, prefix=f"{dataset.prefix}{CANARY_PREFIX}"):
+            if version.modified < cutoff:
+                doomed.append((version.key, version.version_id))
                 if len(doomed) >= CANARY_CLEANUP_LIMIT:
                     break
-            for start in range(0, len(doomed), 1000):
-                s3.delete_objects(
-                    Bucket=bucket, Delete={"Objects": doomed[start : start + 1000], "Quiet": True}
-                )
+        store.delete_versions(bucket, doomed)
         removed += len(doomed)
     if removed:
         log.info("lag %s: removed %d old canary version(s)", dataset.name, removed)
@@ -357,7 +342,7 @@ def summarize_backlog(
     }
 
 
-def _still_at_risk(factory: ClientFactory, region: str, items: list[BacklogItem]) -> list[BacklogItem]:
+def _still_at_risk(cloud: Cloud, region: str, items: list[BacklogItem]) -> list[BacklogItem]:
     """Drop FAILED versions that no longer exist in the source: deleted data is not at risk.
 
     S3 keeps the replication status on the version itself, so a deleted version has none; a
@@ -366,20 +351,20 @@ def _still_at_risk(factory: ClientFactory, region: str, items: list[BacklogItem]
     failed = [i for i in items if i.state is ReplicationState.FAILED and not i.is_delete_marker]
     if not failed:
         return items
-    s3 = factory.client("s3", region, timeouts=PROBE_TIMEOUTS)
+    store = cloud.objects(region, timeouts=PROBE_TIMEOUTS)
     vanished: set[tuple[str, str]] = set()
     for item in failed[:CANARY_CLEANUP_LIMIT]:
         try:
-            with aws_call(f"s3://{item.bucket}/{item.key}", region=region):
-                s3.head_object(Bucket=item.bucket, Key=item.key, VersionId=item.version_id)
-        except MldrError as exc:
-            if error_code(exc) in {"404", "NoSuchKey", "NoSuchVersion", "NotFound"}:
-                vanished.add((item.key, item.version_id))
+            store.head(item.bucket, item.key, version_id=item.version_id)
+        except NotFound:
+            vanished.add((item.key, item.version_id))
+        except MldrError:
+            pass  # unknown: still at risk
     return [i for i in items if (i.key, i.version_id) not in vanished]
 
 
 def measure_dataset(
-    factory: ClientFactory,
+    cloud: Cloud,
     topology: Topology,
     dataset: Dataset,
     *,
@@ -408,7 +393,7 @@ def measure_dataset(
             canary = None
             if options.canary:
                 canary = measure_canary(
-                    factory,
+                    cloud,
                     dataset,
                     source_region=source_region,
                     target_region=target_region,
@@ -416,13 +401,13 @@ def measure_dataset(
                     poll=options.poll_seconds,
                 )
             read_at, items = backlog_job.result()
-            items = _still_at_risk(factory, source_region, items)
+            items = _still_at_risk(cloud, source_region, items)
     except (MldrError, httpx.HTTPError) as exc:
         log.error("lag %s: %s", dataset.name, exc)
         return DatasetLag(**base, error=str(exc))
     if canary is not None and canary.error is None:
         try:
-            cleaned = clean_canaries(factory, dataset, regions=[source_region, target_region])
+            cleaned = clean_canaries(cloud, dataset, regions=[source_region, target_region])
         except MldrError as exc:
             log.warning("lag %s: old canaries not cleaned up: %s", dataset.name, exc)
             cleaned = 0
@@ -443,7 +428,7 @@ def measure_dataset(
 
 
 def measure_lag(
-    factory: ClientFactory,
+    cloud: Cloud,
     topology: Topology,
     *,
     datasets: list[str] | None = None,
@@ -458,18 +443,18 @@ def measure_lag(
 
     selected = topology.datasets_named(datasets)
     measured_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    source, _ = replication_direction(factory, topology, source_region=source_region)
-    status = status or status_source(topology, factory)
+    source, _ = replication_direction(factory_of(cloud), topology, source_region=source_region)
+    status = status or status_source(topology, cloud)
     # A source that does not answer is found here in seconds (and marked silent), not by each
     # dataset's canary write waiting out its retries; its report copy and metrics are skipped.
-    reachable, why = s3_reachable(factory, topology, source)
+    reachable, why = s3_reachable(cloud, topology, source)
     if not reachable:
         log.error("lag: the source region %s does not answer: %s", source, why)
     with ThreadPoolExecutor(max_workers=len(selected), thread_name_prefix="lag") as pool:
         results = list(
             pool.map(
                 lambda d: measure_dataset(
-                    factory, topology, d, source_region=source, status=status, options=options
+                    cloud, topology, d, source_region=source, status=status, options=options
                 ),
                 selected,
             )

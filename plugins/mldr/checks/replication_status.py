@@ -11,21 +11,22 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
+from mldr.cloud import Cloud
 from mldr.cloud.aws import lean_http
-from mldr.cloud.aws.clients import ClientFactory, aws_call
+from mldr.cloud.objects import ReplicationState
 from mldr.errors import AwsError, RegionUnreachable, SandboxError
 from mldr.topology import Topology
 
-
-class ReplicationState(StrEnum):
-    PENDING = "PENDING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    REPLICA = "REPLICA"
-    UNKNOWN = "UNKNOWN"
+__all__ = [
+    "BacklogItem",
+    "ReplicationState",
+    "S3StatusSource",
+    "SandboxStatusSource",
+    "StatusSource",
+    "status_source",
+]
 
 
 @dataclass(frozen=True)
@@ -110,54 +111,37 @@ class SandboxStatusSource:
 
 
 class S3StatusSource:
-    """Real S3: `HeadObject` reports the status on the source version.
+    """The object store's own per-version status (S3: `HeadObject` -> `ReplicationStatus`).
 
     A backlog needs one HEAD per recent version, so it looks only at versions younger than
     `window_seconds` (anything older and still pending is already an RTC alarm in CloudWatch).
     """
 
-    def __init__(self, factory: ClientFactory, window_seconds: float = 3600.0) -> None:
-        self.factory = factory
+    def __init__(self, cloud: Cloud, window_seconds: float = 3600.0) -> None:
+        self.cloud = cloud
         self.window = window_seconds
 
     def status(
         self, *, region: str, bucket: str, key: str, version_id: str | None = None
     ) -> ReplicationState:
-        s3 = self.factory.client("s3", region)
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version_id:
-            kwargs["VersionId"] = version_id
-        with aws_call(f"s3://{bucket}/{key}", region=region):
-            head = s3.head_object(**kwargs)
-        value = head.get("ReplicationStatus")
-        return ReplicationState(value) if value else ReplicationState.UNKNOWN
+        return self.cloud.objects(region).head(bucket, key, version_id=version_id).replication
 
     def backlog(self, *, region: str, bucket: str) -> list[BacklogItem]:
-        s3 = self.factory.client("s3", region)
         cutoff = time.time() - self.window
         items = []
-        with aws_call(f"bucket {bucket}", region=region):
-            for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-                for v in page.get("Versions", []):
-                    created = v["LastModified"].timestamp()
-                    if created < cutoff:
-                        continue
-                    try:
-                        state = self.status(
-                            region=region, bucket=bucket, key=v["Key"], version_id=v["VersionId"]
-                        )
-                    except AwsError:
-                        continue
-                    if state in (ReplicationState.PENDING, ReplicationState.FAILED):
-                        items.append(
-                            BacklogItem(
-                                bucket, v["Key"], v["VersionId"], state, int(v.get("Size", 0)), created
-                            )
-                        )
+        for v in self.cloud.objects(region).versions(bucket):
+            if v.deleted or v.modified < cutoff:
+                continue
+            try:
+                state = self.status(region=region, bucket=bucket, key=v.key, version_id=v.version_id)
+            except AwsError:
+                continue
+            if state in (ReplicationState.PENDING, ReplicationState.FAILED):
+                items.append(BacklogItem(bucket, v.key, v.version_id, state, v.size, v.modified))
         return items
 
 
-def status_source(topology: Topology, factory: ClientFactory) -> StatusSource:
+def status_source(topology: Topology, cloud: Cloud) -> StatusSource:
     if topology.sandbox is not None:
         return SandboxStatusSource(topology.sandbox.replicator_url)
-    return S3StatusSource(factory)
+    return S3StatusSource(cloud)

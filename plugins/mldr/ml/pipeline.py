@@ -26,6 +26,7 @@ import httpx
 from mldr import http
 from mldr.checks.active_region import require_writable
 from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud.aws.cloud import AwsCloud
 from mldr.errors import ModelBelowThreshold, RolloutNotConfirmed
 from mldr.ml import train
 from mldr.ml.registry import (
@@ -78,13 +79,13 @@ class RegionBuckets:
 
 def _writable(factory: ClientFactory, topology: Topology, region: str) -> RegionBuckets:
     """Refuse unless `region` is still the active region and unfenced (read-only)."""
-    require_writable(factory, topology, datasets=WRITTEN_DATASETS, expected_region=region)
+    require_writable(AwsCloud(factory), topology, datasets=WRITTEN_DATASETS, expected_region=region)
     return RegionBuckets.of(topology, region)
 
 
 def resolve_region(factory: ClientFactory, topology: Topology) -> dict[str, Any]:
     """The region this run works in: the active region now, provided it may be written."""
-    active = require_writable(factory, topology, datasets=WRITTEN_DATASETS)
+    active = require_writable(AwsCloud(factory), topology, datasets=WRITTEN_DATASETS)
     log.info(
         "this run works in %s, the active region (fencing token %d)", active.region, active.fencing_token
     )

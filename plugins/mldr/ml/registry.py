@@ -23,11 +23,12 @@ import hashlib
 import json
 import logging
 import pickle
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mldr.cloud.aws.clients import aws_call, error_code
+from mldr.cloud.objects import ObjectStore
 from mldr.errors import ArtifactChecksumMismatch, AwsError, RegistryError
 
 if TYPE_CHECKING:
@@ -319,7 +320,10 @@ def _put_json(
 
 
 def _get_json(s3: S3Client, *, bucket: str, key: str, region: str | None) -> Any:
-    data = get_bytes(s3, bucket=bucket, key=key, region=region)
+    return _json(get_bytes(s3, bucket=bucket, key=key, region=region), bucket=bucket, key=key)
+
+
+def _json(data: bytes, *, bucket: str, key: str) -> Any:
     try:
         return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -424,17 +428,37 @@ def list_manifests(
     s3: S3Client, *, bucket: str, model_name: str | None = None, region: str | None = None
 ) -> list[RecoveryPointManifest]:
     """Every recovery point in `bucket` (of one model, or all), oldest first."""
-    prefix = f"manifests/{model_name}/" if model_name else "manifests/"
+    prefix = _manifest_prefix(model_name)
     keys: list[str] = []
     with aws_call(f"s3://{bucket}/{prefix}", region=region):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(obj["Key"] for obj in page.get("Contents", []) if obj["Key"].endswith(".json"))
-    manifests = [
-        RecoveryPointManifest.from_dict(
-            _get_json(s3, bucket=bucket, key=key, region=region), where=f"s3://{bucket}/{key}"
-        )
-        for key in keys
+    return _sorted_manifests(
+        bucket, ((key, _get_json(s3, bucket=bucket, key=key, region=region)) for key in keys)
+    )
+
+
+def manifests_in(
+    store: ObjectStore, *, bucket: str, model_name: str | None = None
+) -> list[RecoveryPointManifest]:
+    """`list_manifests` through an `mldr.cloud` object store: for verification, which reads the
+    registry but makes no clients of its own."""
+    keys = [
+        obj.key
+        for obj in store.list_objects(bucket, prefix=_manifest_prefix(model_name))
+        if obj.key.endswith(".json")
     ]
+    return _sorted_manifests(
+        bucket, ((key, _json(store.get(bucket, key).body, bucket=bucket, key=key)) for key in keys)
+    )
+
+
+def _manifest_prefix(model_name: str | None) -> str:
+    return f"manifests/{model_name}/" if model_name else "manifests/"
+
+
+def _sorted_manifests(bucket: str, documents: Iterable[tuple[str, Any]]) -> list[RecoveryPointManifest]:
+    manifests = [RecoveryPointManifest.from_dict(doc, where=f"s3://{bucket}/{key}") for key, doc in documents]
     return sorted(manifests, key=lambda m: (m.model_name, m.created_at, m.version))
 
 

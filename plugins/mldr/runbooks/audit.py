@@ -13,7 +13,8 @@ import logging
 import time
 from typing import Any
 
-from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call
+from mldr.cloud import Cloud
+from mldr.cloud.calls import PROBE_TIMEOUTS
 from mldr.control_state import ControlStateStore, now_iso
 from mldr.errors import MldrError, RegionUnreachable
 from mldr.topology import Topology
@@ -32,30 +33,23 @@ def event_key(event: dict[str, Any]) -> str:
 
 
 class AuditLog:
-    def __init__(self, factory: ClientFactory, topology: Topology, store: ControlStateStore) -> None:
-        self.factory = factory
+    def __init__(self, cloud: Cloud, topology: Topology, store: ControlStateStore) -> None:
+        self.cloud = cloud
         self.topology = topology
         self.store = store
         self._seq = 0
-        # A region that did not answer is skipped for a while (`factory.silent`): one timeout
+        # A region that did not answer is skipped for a while (`cloud.silent`): one timeout
         # per operation, not per event. The time it was last found silent is kept with its
         # queue, for the processes that run the next steps (each Airflow task is one).
-        self.silent = factory.silent
+        self.silent = cloud.silent
         # Regions whose queue of undelivered events may not be empty: all of them until we have
         # looked once, then only those this log queued to. Saves a table read per event.
         self._maybe_queued: set[str] = set(topology.region_names)
         self._recalled = False
 
     def _put(self, region: str, event: dict[str, Any]) -> None:
-        s3 = self.factory.client("s3", region, timeouts=PROBE_TIMEOUTS)
         bucket = self.topology.region(region).ops_bucket
-        with aws_call(f"audit log s3://{bucket}", region=region):
-            s3.put_object(
-                Bucket=bucket,
-                Key=event_key(event),
-                Body=json.dumps(event, default=str).encode(),
-                ContentType="application/json",
-            )
+        self.cloud.objects(region, timeouts=PROBE_TIMEOUTS).put_json(bucket, event_key(event), event)
 
     def _queued(self, region: str) -> list[dict[str, Any]]:
         item = self.store.get_record(_pending_key(region))
@@ -139,14 +133,10 @@ class AuditLog:
 
     def events(self, region: str, operation_id: str) -> list[dict[str, Any]]:
         """Read one region's copy of an operation's events, oldest first."""
-        s3 = self.factory.client("s3", region)
+        store = self.cloud.objects(region)
         bucket = self.topology.region(region).ops_bucket
-        out = []
-        with aws_call(f"audit log s3://{bucket}", region=region):
-            pages = s3.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=f"{PREFIX}/{operation_id}/"
-            )
-            for page in pages:
-                for obj in page.get("Contents", []):
-                    out.append(json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()))
+        out = [
+            store.get_json(bucket, obj.key)
+            for obj in store.list_objects(bucket, prefix=f"{PREFIX}/{operation_id}/")
+        ]
         return sorted(out, key=lambda e: (e["at_ms"], e["seq"]))

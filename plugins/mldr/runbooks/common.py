@@ -59,7 +59,7 @@ class RiskUnknown:
 def data_at_risk(ctx: Context, source: str) -> DataAtRisk | RiskUnknown:
     """Versions written in `source` whose replica is not in the other region: what an
     unplanned failover would leave behind (until the source returns)."""
-    statuses = status_source(ctx.topology, ctx.factory)
+    statuses = status_source(ctx.topology, ctx.cloud)
     items: list[BacklogItem] = []
     try:
         for dataset in ctx.topology.datasets:

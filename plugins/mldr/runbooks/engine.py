@@ -30,7 +30,8 @@ from typing import Any, Protocol, TypeVar, cast, get_type_hints, runtime_checkab
 from pydantic import TypeAdapter
 
 from mldr.actions import fencing
-from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud import Cloud
+from mldr.cloud.aws.cloud import factory_of
 from mldr.control_state import ControlStateStore, now_iso
 from mldr.errors import ConfigurationError, FencingConflict, MldrError, SimulatedCrash
 from mldr.runbooks.audit import AuditLog
@@ -260,7 +261,7 @@ class Context:
     """Everything a step needs; built once per run."""
 
     topology: Topology
-    factory: ClientFactory
+    cloud: Cloud
     control: ControlStateStore
     operations: OperationStore
     audit: AuditLog
@@ -283,18 +284,18 @@ class Context:
     def create(
         cls,
         topology: Topology,
-        factory: ClientFactory,
+        cloud: Cloud,
         record: OperationRecord,
         runbook: Runbook,
         say: Callable[[str], None],
     ) -> Context:
-        control = ControlStateStore(factory)
+        control = ControlStateStore(factory_of(cloud))
         return cls(
             topology,
-            factory,
+            cloud,
             control,
             OperationStore(control),
-            AuditLog(factory, topology, control),
+            AuditLog(cloud, topology, control),
             record,
             runbook,
             say,

@@ -20,6 +20,7 @@ from mldr.actions import compute, fencing, replication, traffic, write_fence
 from mldr.actions import resync as resync_action
 from mldr.checks.health import region_health, s3_reachable
 from mldr.checks.replication_status import status_source
+from mldr.cloud.aws.cloud import factory_of
 from mldr.control_state import Operation, now_iso
 from mldr.errors import AlreadyDone, FailoverPreconditionFailed, LeaseHeld, MldrError
 from mldr.runbooks.common import GoldenPredictions, NoPrediction, golden_predictions
@@ -66,10 +67,10 @@ def failback_preflight(ctx: Context) -> FailbackPreflightResult:
         raise AlreadyDone(f"{target} (the primary) is already active; nothing to fail back")
     active = lease.active_region
     problems = []
-    health = region_health(ctx.factory, topology, target)
+    health = region_health(ctx.cloud, topology, target)
     if not health.healthy:
         problems.append(f"primary {health.summary()}")
-    active_ok, why = s3_reachable(ctx.factory, topology, active)
+    active_ok, why = s3_reachable(ctx.cloud, topology, active)
     if not active_ok:
         problems.append(f"the active region {active} must be reachable to resync from it: {why}")
     if problems:
@@ -115,10 +116,8 @@ def failback_fence(ctx: Context) -> FailbackFenceResult:
         step="failback_fence",
     )
     lease = fencing.take(ctx.control, op)
-    s3 = ctx.factory.client("s3", target)
-    lifted = [
-        d.buckets[target] for d in ctx.topology.datasets if write_fence.lift(s3, d.buckets[target], target)
-    ]
+    store = ctx.cloud.objects(target)
+    lifted = [d.buckets[target] for d in ctx.topology.datasets if write_fence.lift(store, d.buckets[target])]
     lease = fencing.update(
         ctx.control, ctx.record.id, fenced_regions=tuple(r for r in lease.fenced_regions if r != target)
     )
@@ -132,7 +131,7 @@ def _drain(ctx: Context, region: str, *, written_before: float) -> int:
     So the wait ends when replication stops making progress (paused, failing) for
     DRAIN_STALL_SECONDS, not only at the params' `drain_timeout_seconds`.
     """
-    statuses = status_source(ctx.topology, ctx.factory)
+    statuses = status_source(ctx.topology, ctx.cloud)
     now = time.monotonic()
     deadline = now + ctx.params.drain_timeout_seconds
     stall_limit = DRAIN_STALL_SECONDS
@@ -168,7 +167,7 @@ class ResyncResult:
 def _resync(ctx: Context, *, only_to: str | None) -> ResyncResult:
     since = ctx.result(failback_preflight).changed_since_epoch
     reports = resync_action.resync(
-        ctx.factory, ctx.topology, active_region=_active(ctx), since=since, only_to=only_to
+        ctx.cloud, ctx.topology, active_region=_active(ctx), since=since, only_to=only_to
     )
     failures = [f for r in reports for f in r.failures]
     if failures:
@@ -200,10 +199,10 @@ def freeze(ctx: Context) -> FreezeResult:
     """Fence the active region's writes, let replication deliver the last ones, then copy any
     stragglers to the primary: from here on, the primary has every byte (RPO 0)."""
     active = _active(ctx)
-    s3 = ctx.factory.client("s3", active)
+    store = ctx.cloud.objects(active)
     fenced = []
     for dataset in ctx.topology.datasets:
-        write_fence.fence(s3, dataset.buckets[active], active)
+        write_fence.fence(store, dataset.buckets[active])
         fenced.append(dataset.buckets[active])
     fenced_at = time.time()
     fencing.update(ctx.control, ctx.record.id, fenced_regions=(active,))
@@ -232,8 +231,8 @@ def failback_switch(ctx: Context) -> FailbackSwitchResult:
     target = _target(ctx)
     # Replication back on before traffic moves: a write accepted by the primary after the
     # switch must reach the secondary (the secondary's fence does not block replication).
-    replication.set_direction(ctx.factory, ctx.topology, source=target, target=_active(ctx))
-    result = traffic.switch(ctx.factory, ctx.topology, target)
+    replication.set_direction(ctx.cloud, ctx.topology, source=target, target=_active(ctx))
+    result = traffic.switch(factory_of(ctx.cloud), ctx.topology, target)
     fencing.update(ctx.control, ctx.record.id, active_region=target)
     return result_from_fields(
         FailbackSwitchResult, {**result, "active_region": target, "switched_at": time.time()}
@@ -252,15 +251,15 @@ class FailbackProtectResult:
 @step("restore replication primary -> secondary, lift fences, standby capacity")
 def failback_protect(ctx: Context) -> FailbackProtectResult:
     active, target = _active(ctx), _target(ctx)
-    result = replication.set_direction(ctx.factory, ctx.topology, source=target, target=active)
+    result = replication.set_direction(ctx.cloud, ctx.topology, source=target, target=active)
     if result["pending"]:
         raise MldrError("could not restore the replication direction: " + "; ".join(result["pending"]))
-    s3 = ctx.factory.client("s3", active)
+    store = ctx.cloud.objects(active)
     result["lifted"] = [
-        d.buckets[active] for d in ctx.topology.datasets if write_fence.lift(s3, d.buckets[active], active)
+        d.buckets[active] for d in ctx.topology.datasets if write_fence.lift(store, d.buckets[active])
     ]
     fencing.update(ctx.control, ctx.record.id, fenced_regions=())
-    result["standby_scaled"] = compute.scale_to_standby(ctx.factory, ctx.topology, active)
+    result["standby_scaled"] = compute.scale_to_standby(factory_of(ctx.cloud), ctx.topology, active)
     return result_from_fields(FailbackProtectResult, result)
 
 
@@ -278,7 +277,12 @@ def failback_record(ctx: Context) -> RecordResult:
         f"by {ctx.params.requested_by}: {ctx.params.reason}\n"
         f"fencing token {ctx.result(failback_fence).fencing_token}"
     )
-    notify(ctx.factory, ctx.topology, subject=f"mldr failback to {_target(ctx)} completed", message=summary)
+    notify(
+        factory_of(ctx.cloud),
+        ctx.topology,
+        subject=f"mldr failback to {_target(ctx)} completed",
+        message=summary,
+    )
     lease = fencing.release(ctx.control, ctx.record.id)
     return RecordResult(summary=summary, fencing_token=lease.fencing_token, completed_at=now_iso())
 

@@ -16,6 +16,7 @@ from typing import Literal
 from mldr.actions import compute, fencing, replication, traffic, write_fence
 from mldr.checks.health import region_health, s3_reachable
 from mldr.checks.replication_status import status_source
+from mldr.cloud.aws.cloud import factory_of
 from mldr.control_state import Operation, now_iso
 from mldr.errors import AlreadyDone, FailoverPreconditionFailed, LeaseHeld, MldrError, RegionUnreachable
 from mldr.runbooks.common import (
@@ -77,12 +78,12 @@ def preflight(ctx: Context) -> PreflightResult:
         )
     source = lease.active_region
     problems: list[str] = []
-    health = region_health(ctx.factory, topology, target)
+    health = region_health(ctx.cloud, topology, target)
     if not health.healthy:
         problems.append(f"target {health.summary()}")
     # Planned mode must know the source answers now; unplanned mode says it does not, so a
     # region found silent moments ago (by the audit log, say) is not waited for again.
-    source_ok, why = s3_reachable(ctx.factory, topology, source, recheck=mode is Mode.PLANNED)
+    source_ok, why = s3_reachable(ctx.cloud, topology, source, recheck=mode is Mode.PLANNED)
     if mode is Mode.PLANNED and not source_ok:
         raise FailoverPreconditionFailed(
             f"planned failover needs the source {source} reachable to fence and drain it, but: {why}. "
@@ -147,9 +148,9 @@ def fence(ctx: Context) -> FenceResult:
     lease = fencing.take(ctx.control, op)
     fenced: list[str] = []
     if p.mode is Mode.PLANNED:
-        s3 = ctx.factory.client("s3", source)
+        store = ctx.cloud.objects(source)
         for dataset in ctx.topology.datasets:
-            write_fence.fence(s3, dataset.buckets[source], source)
+            write_fence.fence(store, dataset.buckets[source])
             fenced.append(dataset.buckets[source])
         lease = fencing.update(
             ctx.control, ctx.record.id, fenced_regions=tuple({*lease.fenced_regions, source})
@@ -181,7 +182,7 @@ def drain(ctx: Context) -> Drained | NotDrained:
         return NotDrained(data_at_risk=risk)
     fenced_at = ctx.result(fence).fenced_at
     timeout = ctx.params.drain_timeout_seconds
-    statuses = status_source(ctx.topology, ctx.factory)
+    statuses = status_source(ctx.topology, ctx.cloud)
     started = time.monotonic()
     first: int | None = None
     while True:
@@ -221,7 +222,7 @@ class SwitchResult:
 @step("make the target PRIMARY in Route 53 and confirm the DNS answer")
 def switch(ctx: Context) -> SwitchResult:
     target = _target(ctx)
-    result = traffic.switch(ctx.factory, ctx.topology, target)
+    result = traffic.switch(factory_of(ctx.cloud), ctx.topology, target)
     lease = fencing.update(ctx.control, ctx.record.id, active_region=target)
     return result_from_fields(
         SwitchResult, {**result, "active_region": lease.active_region, "switched_at": time.time()}
@@ -239,10 +240,12 @@ class ProtectResult:
 @step("replicate target -> source from now on")
 def protect(ctx: Context) -> ProtectResult:
     source, target = _source(ctx), _target(ctx)
-    result = replication.set_direction(ctx.factory, ctx.topology, source=target, target=source)
+    result = replication.set_direction(ctx.cloud, ctx.topology, source=target, target=source)
     try:
-        with ctx.factory.silent.guard(source):
-            result["source_scaled_to_standby"] = compute.scale_to_standby(ctx.factory, ctx.topology, source)
+        with ctx.cloud.silent.guard(source):
+            result["source_scaled_to_standby"] = compute.scale_to_standby(
+                factory_of(ctx.cloud), ctx.topology, source
+            )
     except RegionUnreachable as exc:
         result["source_scaled_to_standby"] = f"pending: {exc}"
     return result_from_fields(ProtectResult, result)
@@ -258,7 +261,12 @@ def record(ctx: Context) -> RecordResult:
     from mldr.runbooks.notify import notify
 
     summary = summarize(ctx)
-    notify(ctx.factory, ctx.topology, subject=f"mldr failover to {_target(ctx)} completed", message=summary)
+    notify(
+        factory_of(ctx.cloud),
+        ctx.topology,
+        subject=f"mldr failover to {_target(ctx)} completed",
+        message=summary,
+    )
     ctx.control.put_record(
         "last-failover",
         {

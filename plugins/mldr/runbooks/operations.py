@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud import Cloud
+from mldr.cloud.aws.cloud import factory_of
 from mldr.control_state import ControlStateStore
 from mldr.errors import AlreadyDone, ConfigurationError
 from mldr.runbooks import failback, failover
@@ -32,9 +33,9 @@ log = logging.getLogger(__name__)
 RUNBOOKS: dict[str, Runbook] = {r.kind: r for r in (failover.RUNBOOK, failback.RUNBOOK)}
 
 
-def _resumable_id(factory: ClientFactory, params: OperationParams) -> str | None:
+def _resumable_id(control: ControlStateStore, params: OperationParams) -> str | None:
     """The id of an unfinished operation of the same kind and target, to resume it."""
-    lease = ControlStateStore(factory).read_lease()
+    lease = control.read_lease()
     op = lease.operation
     if op is not None and op.kind == params.kind and op.target == params.target_region:
         return op.id
@@ -43,7 +44,7 @@ def _resumable_id(factory: ClientFactory, params: OperationParams) -> str | None
 
 def open_operation(
     topology: Topology,
-    factory: ClientFactory,
+    cloud: Cloud,
     params: OperationParams,
     *,
     operation_id: str | None = None,
@@ -56,10 +57,10 @@ def open_operation(
         raise ConfigurationError(
             f"failback returns to the primary region {topology.primary_region}, not {params.target_region}"
         )
-    control = ControlStateStore(factory)
+    control = ControlStateStore(factory_of(cloud))
     operations = OperationStore(control)
     if operation_id is None:
-        operation_id = _resumable_id(factory, params)
+        operation_id = _resumable_id(control, params)
         if operation_id:
             say(f"resuming unfinished operation {operation_id}")
     record = operations.load(operation_id) if operation_id else None
@@ -67,7 +68,7 @@ def open_operation(
         record = OperationRecord(
             id=operation_id or new_operation_id(params.kind), kind=params.kind, params=params
         )
-    return Context.create(topology, factory, record, RUNBOOKS[record.kind], say)
+    return Context.create(topology, cloud, record, RUNBOOKS[record.kind], say)
 
 
 def finish(ctx: Context, status: OperationStatus, message: str = "") -> OperationRecord:

@@ -28,7 +28,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from mldr.checks.metrics import NAMESPACE, Metric
+from mldr.cloud import Cloud
 from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call
+from mldr.cloud.aws.cloud import factory_of
 from mldr.control_state import ControlStateStore, Lease
 from mldr.errors import MldrError
 from mldr.reports import StoredReport, latest_reports
@@ -446,14 +448,15 @@ class DashboardSource:
     def __init__(
         self,
         topology: Topology,
-        factory: ClientFactory,
+        cloud: Cloud,
         *,
         control_ttl: float = CONTROL_TTL_SECONDS,
         records_ttl: float = RECORDS_TTL_SECONDS,
     ) -> None:
         self.topology = topology
-        self.factory = factory
-        self.control = ControlStateStore(factory)
+        self.cloud = cloud
+        self.factory = factory_of(cloud)
+        self.control = ControlStateStore(self.factory)
         self._cache = {
             "lease": _Cached(control_ttl),
             "operations": _Cached(control_ttl),
@@ -465,11 +468,9 @@ class DashboardSource:
         self._readers: dict[str, Callable[[], Any]] = {
             "lease": self.control.read_lease,
             "operations": self._read_operations,
-            "lag": lambda: latest_reports(factory, topology, "replication-lag", limit=self._per_dataset),
-            "verification": lambda: latest_reports(
-                factory, topology, "verification", limit=self._per_dataset
-            ),
-            "drills": lambda: latest_reports(factory, topology, "drill", limit=12),
+            "lag": lambda: latest_reports(cloud, topology, "replication-lag", limit=self._per_dataset),
+            "verification": lambda: latest_reports(cloud, topology, "verification", limit=self._per_dataset),
+            "drills": lambda: latest_reports(cloud, topology, "drill", limit=12),
             "metrics": self._read_metrics,
         }
         self._pool = ThreadPoolExecutor(max_workers=len(self._cache), thread_name_prefix="mldr-dashboard")
@@ -564,11 +565,8 @@ class DashboardSource:
         for region in self.topology.region_names:
             bucket = self.topology.region(region).ops_bucket
             try:
-                with aws_call(f"s3://{bucket}/{key}", region=region):
-                    body = self.factory.client("s3", region, timeouts=REPORT_TIMEOUTS).get_object(
-                        Bucket=bucket, Key=key
-                    )["Body"]
-                    return region, body.read().decode("utf-8", errors="replace")
+                body = self.cloud.objects(region, timeouts=REPORT_TIMEOUTS).get(bucket, key).body
+                return region, body.decode("utf-8", errors="replace")
             except MldrError as exc:
                 errors.append(str(exc))
         raise MldrError("report not readable in any region: " + "; ".join(errors))

@@ -60,7 +60,6 @@ from mldr.checks.verification.model import (
     VerifyOptions,
 )
 from mldr.checks.verification.present import breach_lines, render_html, verification_metrics
-from mldr.checks.verification.reads import bucket_default_kms
 from mldr.checks.verification.run import verify, verify_dataset
 
 __all__ = [
@@ -82,7 +81,6 @@ __all__ = [
     "VerifyOptions",
     "VersionEntry",
     "breach_lines",
-    "bucket_default_kms",
     "checksum_verdict",
     "classify",
     "is_content_etag",

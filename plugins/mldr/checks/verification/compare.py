@@ -16,6 +16,7 @@ from typing import Any
 from mldr.checks.listing import ListedObject
 from mldr.checks.replication_status import ReplicationState
 from mldr.checks.verification.model import Basis, Difference, Finding
+from mldr.cloud.objects import ObjectHead
 from mldr.topology import Dataset
 
 MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
@@ -53,19 +54,19 @@ class StoredChecksum:
     size: int
 
     @classmethod
-    def from_head(cls, head: Mapping[str, Any]) -> StoredChecksum:
-        value = head.get("ChecksumSHA256")
-        etag = str(head.get("ETag", "")).strip('"')
-        kind = head.get("ChecksumType")
+    def from_head(cls, head: ObjectHead) -> StoredChecksum:
+        value = head.sha256
+        etag = head.etag
+        kind = head.checksum_type
         # S3 keeps SHA-256 of a multipart upload only as a checksum of the part checksums; some
         # S3 implementations omit the type and the "-N" suffix, the multipart ETag still tells.
         composite = kind == "COMPOSITE" or bool(value and "-" in value) or (kind is None and "-" in etag)
         return cls(
             sha256=value or None,
             composite=composite,
-            kms=str(head.get("ServerSideEncryption", "")).startswith("aws:kms"),
+            kms=head.kms,
             etag=etag,
-            size=int(head.get("ContentLength", 0)),
+            size=head.size,
         )
 
     @property

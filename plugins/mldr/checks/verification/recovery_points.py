@@ -36,8 +36,8 @@ from mldr.checks.verification.model import (
     RetentionResult,
 )
 from mldr.checks.verification.reads import ObjectReads
-from mldr.cloud.aws.clients import aws_call, error_code
-from mldr.errors import AwsError, ConfigurationError, MldrError, RegistryError
+from mldr.cloud.objects import Versioning
+from mldr.errors import ConfigurationError, MldrError, NotFound, RegistryError
 from mldr.topology import Dataset, Topology
 
 log = logging.getLogger(__name__)
@@ -96,26 +96,17 @@ class RecoveryPointChecks(ObjectReads):
 
     def _version_groups(self, region: str, bucket: str) -> Iterator[tuple[str, list[VersionEntry]]]:
         """(key, versions newest first) for every key under the prefix, streaming."""
-        s3 = self.s3[region]
         pending_key: str | None = None
         pending: list[VersionEntry] = []
-        with aws_call(f"s3://{bucket}", region=region):
-            for page in s3.get_paginator("list_object_versions").paginate(
-                Bucket=bucket, Prefix=self.dataset.prefix
-            ):
-                entries = [(v["Key"], v["LastModified"].timestamp(), False) for v in page.get("Versions", [])]
-                entries += [
-                    (m["Key"], m["LastModified"].timestamp(), True) for m in page.get("DeleteMarkers", [])
-                ]
-                entries.sort(key=lambda e: (e[0], -e[1]))
-                for key, modified, marker in entries:
-                    if key.startswith(self.reserved):
-                        continue
-                    if key != pending_key:
-                        if pending_key is not None:
-                            yield pending_key, pending
-                        pending_key, pending = key, []
-                    pending.append(VersionEntry(modified, marker))
+        for version in self.stores[region].versions(bucket, prefix=self.dataset.prefix):
+            key = version.key
+            if key.startswith(self.reserved):
+                continue
+            if key != pending_key:
+                if pending_key is not None:
+                    yield pending_key, pending
+                pending_key, pending = key, []
+            pending.append(VersionEntry(version.modified, version.deleted))
         if pending_key is not None:
             yield pending_key, pending
 
@@ -126,21 +117,11 @@ class RecoveryPointChecks(ObjectReads):
             (self.source_region, self.source_bucket),
             (self.target_region, self.target_bucket),
         ):
-            s3 = self.s3[region]
-            with aws_call(f"s3://{bucket}", region=region):
-                versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status")
-            if versioning != "Enabled":
-                problems.append(
-                    f"s3://{bucket}: versioning is {versioning or 'off'}; no point-in-time restore"
-                )
-            try:
-                with aws_call(f"s3://{bucket}", region=region):
-                    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
-            except AwsError as exc:
-                if error_code(exc) != "NoSuchLifecycleConfiguration":
-                    raise
-                rules = []
-            problems += lifecycle_problems(rules, self.dataset, bucket)
+            store = self.stores[region]
+            versioning = store.versioning(bucket)
+            if versioning is not Versioning.ENABLED:
+                problems.append(f"s3://{bucket}: versioning is {versioning}; no point-in-time restore")
+            problems += lifecycle_problems(store.lifecycle_rules(bucket), self.dataset, bucket)
         short: list[dict[str, Any]] = []
         checked = policy.min_versions > 1
         if checked:
@@ -165,12 +146,10 @@ class RecoveryPointChecks(ObjectReads):
         return RetentionResult(policy.noncurrent_days, policy.min_versions, problems, short, checked)
 
     def recovery_points(self) -> list[RecoveryPointCheck]:
-        from mldr.ml.registry import list_manifests, manifest_key
+        from mldr.ml.registry import manifest_key, manifests_in
 
         try:
-            manifests = list_manifests(
-                self.s3[self.source_region], bucket=self.source_bucket, region=self.source_region
-            )
+            manifests = manifests_in(self.stores[self.source_region], bucket=self.source_bucket)
         except RegistryError as exc:
             return [
                 RecoveryPointCheck(
@@ -212,9 +191,9 @@ class RecoveryPointChecks(ObjectReads):
         """The manifest itself: compared with the source's copy (it records no hash of itself)."""
         try:
             dst = self._head(self.target_region, self.target_bucket, key)
+        except NotFound:
+            return self._absent("manifest", self.dataset, key)
         except MldrError as exc:
-            if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
-                return self._absent("manifest", self.dataset, key)
             return RefCheck("manifest", self.dataset.name, key, RefState.ERROR, str(exc))
         try:
             src = self._head(self.source_region, self.source_bucket, key)
@@ -237,9 +216,9 @@ class RecoveryPointChecks(ObjectReads):
         region, bucket = self.target_region, dataset.buckets[self.target_region]
         try:
             head = self._head(region, bucket, ref.key)
+        except NotFound:
+            return self._absent(role, dataset, ref.key)
         except MldrError as exc:
-            if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
-                return self._absent(role, dataset, ref.key)
             return RefCheck(role, dataset.name, ref.key, RefState.ERROR, str(exc))
         if head.size != ref.size:
             return RefCheck(

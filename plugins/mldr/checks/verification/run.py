@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mldr.checks.listing import (
-    BucketLister,
     ListedObject,
     Partitioning,
     discover_partitions,
@@ -43,10 +42,12 @@ from mldr.checks.verification.model import (
     VerificationReport,
     VerifyOptions,
 )
-from mldr.checks.verification.reads import bucket_default_kms
 from mldr.checks.verification.recovery_points import RecoveryPointChecks
-from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, Timeouts, error_code
-from mldr.errors import MldrError
+from mldr.cloud import Cloud
+from mldr.cloud.aws.cloud import factory_of
+from mldr.cloud.calls import PROBE_TIMEOUTS, Timeouts
+from mldr.cloud.objects import Lister
+from mldr.errors import MldrError, NotFound
 from mldr.progress import Progress
 from mldr.topology import Dataset, DatasetKind, Topology
 
@@ -84,7 +85,7 @@ class _DatasetCheck(RecoveryPointChecks):
 
     def __init__(
         self,
-        factory: ClientFactory,
+        cloud: Cloud,
         topology: Topology,
         dataset: Dataset,
         *,
@@ -94,31 +95,25 @@ class _DatasetCheck(RecoveryPointChecks):
         options: VerifyOptions,
         pool: ThreadPoolExecutor,
     ) -> None:
-        self.factory, self.topology, self.dataset = factory, topology, dataset
+        self.cloud, self.topology, self.dataset = cloud, topology, dataset
         self.source_region, self.target_region = source_region, target_region
         self.source_bucket = dataset.buckets[source_region]
         self.target_bucket = dataset.buckets[target_region]
         self.status, self.options, self.pool = status, options, pool
         self.threshold = options.threshold(dataset)
         self.reserved = dataset.prefix + RESERVED_PREFIX
-        self.s3 = {r: factory.client("s3", r) for r in (source_region, target_region)}
+        self.stores = {r: cloud.objects(r) for r in (source_region, target_region)}
         # A page of 1,000 keys can take seconds on a busy endpoint, and a timed-out page is
         # listed again from scratch (twice the server's work); the preflight has already shown
         # both regions answer, so the listing may wait longer than a probe would.
-        limits = factory.timeouts
+        limits = self.stores[source_region].timeouts
         list_timeouts = Timeouts(
             connect=limits.connect, read=max(limits.read, LIST_READ_TIMEOUT), max_attempts=limits.max_attempts
         )
-        endpoints = [str(self.s3[r].meta.endpoint_url) for r in (source_region, target_region)]
+        endpoints = [self.stores[r].endpoint for r in (source_region, target_region)]
         self.in_flight = options.workers or partition_concurrency(endpoints)
         self.listers = [
-            BucketLister(
-                self.s3[r],
-                bucket=dataset.buckets[r],
-                region=r,
-                timeouts=list_timeouts,
-                max_in_flight=self.in_flight,
-            )
+            self.stores[r].lister(dataset.buckets[r], timeouts=list_timeouts, max_in_flight=self.in_flight)
             for r in (source_region, target_region)
         ]
         self.lock = threading.Lock()
@@ -237,19 +232,18 @@ class _DatasetCheck(RecoveryPointChecks):
                 self._offer(b)
             else:
                 self._difference(Difference.CONTENT, a, b, basis, detail)
+        except NotFound:
+            # deleted between the listing and the HEAD: the next run will see where it stands
+            with self.lock:
+                self.changed += 1
         except MldrError as exc:
-            if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
-                # deleted between the listing and the HEAD: the next run will see where it stands
-                with self.lock:
-                    self.changed += 1
-                return
             self._difference(Difference.CONTENT, a, b, None, f"content could not be compared: {exc}")
 
     def _bucket_kms(self) -> bool:
         """Default encryption SSE-KMS on either bucket: no ETag there is a content hash."""
         # beside the probe, so as quick to give up on a region that does not answer
         return any(
-            bucket_default_kms(self.factory.client("s3", region, timeouts=PROBE_TIMEOUTS), bucket, region)
+            self.cloud.objects(region, timeouts=PROBE_TIMEOUTS).default_kms_key(bucket)
             for region, bucket in (
                 (self.source_region, self.source_bucket),
                 (self.target_region, self.target_bucket),
@@ -390,9 +384,9 @@ class _DatasetCheck(RecoveryPointChecks):
     def preflight(self) -> None:
         """Both buckets answer, quickly: a dead region fails in seconds, not after every retry."""
 
-        def probe(lister: BucketLister) -> None:
+        def probe(lister: Lister) -> None:
             # a region found silent here is not asked again by this run's report and metrics
-            with self.factory.silent.watch(lister.region):
+            with self.cloud.silent.watch(lister.region):
                 lister.probe(PROBE_TIMEOUTS)
 
         futures = [self.pool.submit(probe, lister) for lister in self.listers]
@@ -465,7 +459,7 @@ class _DatasetCheck(RecoveryPointChecks):
 
 
 def verify_dataset(
-    factory: ClientFactory,
+    cloud: Cloud,
     topology: Topology,
     dataset: Dataset,
     *,
@@ -476,7 +470,7 @@ def verify_dataset(
     target_region = topology.other_region(source_region)
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix=f"verify-{dataset.name}") as pool:
         check = _DatasetCheck(
-            factory,
+            cloud,
             topology,
             dataset,
             source_region=source_region,
@@ -489,7 +483,7 @@ def verify_dataset(
 
 
 def verify(
-    factory: ClientFactory,
+    cloud: Cloud,
     topology: Topology,
     *,
     datasets: list[str] | None = None,
@@ -503,13 +497,13 @@ def verify(
 
     selected = topology.datasets_named(datasets)  # unknown names fail here, before any request
     started = _now_iso()
-    source, _ = replication_direction(factory, topology, source_region=source_region)
-    status = status or status_source(topology, factory)
+    source, _ = replication_direction(factory_of(cloud), topology, source_region=source_region)
+    status = status or status_source(topology, cloud)
     with ThreadPoolExecutor(max_workers=len(selected), thread_name_prefix="verify") as pool:
         results = list(
             pool.map(
                 lambda d: verify_dataset(
-                    factory, topology, d, source_region=source, status=status, options=options
+                    cloud, topology, d, source_region=source, status=status, options=options
                 ),
                 selected,
             )

@@ -15,6 +15,7 @@ the edge and the replicator stamp their events with):
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -28,7 +29,8 @@ from typing import Any
 import httpx
 
 from mldr import http
-from mldr.cloud.aws.clients import ClientFactory, Timeouts, aws_call
+from mldr.cloud import Cloud
+from mldr.cloud.calls import Timeouts
 from mldr.control_state import ControlStateStore
 from mldr.errors import MldrError
 from mldr.runbooks.drill.metrics import CanaryWrite, RequestSample
@@ -144,14 +146,14 @@ class CanaryWriter:
     def __init__(
         self,
         *,
-        factory: ClientFactory,
+        cloud: Cloud,
         bucket_of: Callable[[str], str],
         key_prefix: str,
         drill_id: str,
         active_region: Callable[[], str],
         interval: float = 0.25,
     ) -> None:
-        self.factory = factory
+        self.cloud = cloud
         self.bucket_of = bucket_of
         self.key_prefix = key_prefix
         self.drill_id = drill_id
@@ -189,21 +191,20 @@ class CanaryWriter:
         body = json.dumps(
             {"drill": self.drill_id, "seq": seq, "written_at": time.time(), "region": region}
         ).encode()
-        digest = hashlib.sha256(body).hexdigest()
+        sha256 = hashlib.sha256(body)
+        digest = sha256.hexdigest()
         sent = time.time()
         acked: float | None = None
         error: str | None = None
         bucket = self.bucket_of(region)
         try:
-            s3 = self.factory.client("s3", region, timeouts=CANARY_TIMEOUTS)
-            with aws_call(f"s3://{bucket}/{key}", region=region):
-                s3.put_object(
-                    Bucket=bucket,
-                    Key=key,
-                    Body=body,
-                    ChecksumAlgorithm="SHA256",
-                    ContentType="application/json",
-                )
+            self.cloud.objects(region, timeouts=CANARY_TIMEOUTS).put(
+                bucket,
+                key,
+                body,
+                content_type="application/json",
+                sha256=base64.b64encode(sha256.digest()).decode(),
+            )
             acked = time.time()
         except MldrError as exc:
             error = str(exc)[:200]
@@ -241,47 +242,32 @@ class CanaryWriter:
 
 
 def list_canary_keys(
-    factory: ClientFactory, *, region: str, bucket: str, prefix: str, timeouts: Timeouts | None = None
+    cloud: Cloud, *, region: str, bucket: str, prefix: str, timeouts: Timeouts | None = None
 ) -> set[str]:
-    s3 = factory.client("s3", region, timeouts=timeouts)
-    keys: set[str] = set()
-    with aws_call(f"s3://{bucket}/{prefix}", region=region):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.update(obj["Key"] for obj in page.get("Contents", []))
-    return keys
+    return {obj.key for obj in cloud.objects(region, timeouts=timeouts).list_objects(bucket, prefix=prefix)}
 
 
 def read_canaries(
-    factory: ClientFactory, *, region: str, bucket: str, prefix: str, timeouts: Timeouts | None = None
+    cloud: Cloud, *, region: str, bucket: str, prefix: str, timeouts: Timeouts | None = None
 ) -> dict[str, str]:
     """key -> SHA-256 of the current bytes of every canary under `prefix` in one bucket.
 
     Reads each object (they are ~100 bytes): the checksum compared is of the bytes the region
     would serve, not of metadata. Raises `MldrError` if the region does not answer."""
-    s3 = factory.client("s3", region, timeouts=timeouts)
-    keys = sorted(list_canary_keys(factory, region=region, bucket=bucket, prefix=prefix, timeouts=timeouts))
+    store = cloud.objects(region, timeouts=timeouts)
+    keys = sorted(list_canary_keys(cloud, region=region, bucket=bucket, prefix=prefix, timeouts=timeouts))
 
     def digest(key: str) -> tuple[str, str]:
-        with aws_call(f"s3://{bucket}/{key}", region=region):
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return key, hashlib.sha256(body).hexdigest()
+        return key, hashlib.sha256(store.get(bucket, key).body).hexdigest()
 
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="drill-read") as pool:
         return dict(pool.map(digest, keys))
 
 
-def delete_canaries(factory: ClientFactory, *, region: str, bucket: str, prefix: str) -> int:
+def delete_canaries(cloud: Cloud, *, region: str, bucket: str, prefix: str) -> int:
     """Remove every version of the drill's canaries in one bucket (deleting versions by id
     replicates nowhere, so each region is cleaned on its own)."""
-    s3 = factory.client("s3", region)
-    removed = 0
-    with aws_call(f"s3://{bucket}/{prefix}", region=region):
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
-            objects = [
-                {"Key": v["Key"], "VersionId": v["VersionId"]}
-                for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
-            ]
-            for i in range(0, len(objects), 1000):
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": objects[i : i + 1000], "Quiet": True})
-                removed += len(objects[i : i + 1000])
-    return removed
+    store = cloud.objects(region)
+    doomed = [(v.key, v.version_id) for v in store.versions(bucket, prefix=prefix)]
+    store.delete_versions(bucket, doomed)
+    return len(doomed)

@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud import Cloud
 from mldr.errors import MldrError
 from mldr.topology import Topology
 
@@ -47,7 +47,7 @@ def summary(document: Mapping[str, Any]) -> dict[str, Any]:
 
 def publish(
     topology: Topology,
-    factory: ClientFactory,
+    cloud: Cloud,
     document: dict[str, Any],
     *,
     local_dir: str | os.PathLike[str] | None = None,
@@ -62,7 +62,7 @@ def publish(
     from mldr.runbooks.drill.report import render_html
 
     try:
-        earlier = [r.document for r in reports.latest_reports(factory, topology, REPORT_KIND, limit=history)]
+        earlier = [r.document for r in reports.latest_reports(cloud, topology, REPORT_KIND, limit=history)]
     except MldrError as exc:
         log.warning("earlier drill reports not readable, the trend shows this drill only: %s", exc)
         earlier = []
@@ -77,9 +77,7 @@ def publish(
     if html_path is not None:
         document["report"] = str(html_path)
     page = render_html(document, earlier)
-    stored = reports.store_report(
-        factory, topology, kind=REPORT_KIND, name=name, document=document, html=page
-    )
+    stored = reports.store_report(cloud, topology, kind=REPORT_KIND, name=name, document=document, html=page)
     document["reports"] = {region: reports.html_uri(uri) for region, uri in stored.items()}
     if html_path is not None:
         html_path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 
 from mldr.checks.health import endpoint_healthy
-from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud import Cloud
+from mldr.cloud.aws.cloud import factory_of
 from mldr.control_state import ControlStateStore
 from mldr.errors import DrillInProgress, LeaseHeld, MldrError
 from mldr.runbooks.drill.faults import FaultInjector, fault_injector
@@ -36,12 +37,12 @@ def operation_params(kind: str, target: str, mode: Mode, reason: str, by: str) -
 
 def run_operation(
     topology: Topology,
-    factory: ClientFactory,
+    cloud: Cloud,
     params: OperationParams,
     say: Callable[[str], None],
     on_open: Callable[[str], None] = lambda _id: None,
 ) -> OperationRecord:
-    ctx = open_operation(topology, factory, params, say=say)
+    ctx = open_operation(topology, cloud, params, say=say)
     on_open(ctx.record.id)
     record = execute(ctx)
     if record.status not in (OperationStatus.COMPLETED, OperationStatus.NOOP):
@@ -54,7 +55,7 @@ def run_operation(
 
 def recover(
     topology: Topology,
-    factory: ClientFactory,
+    cloud: Cloud,
     *,
     faults: FaultInjector | None = None,
     say: Callable[[str], None] = log.info,
@@ -65,7 +66,7 @@ def recover(
     failback it had started (the runbooks resume from their records), fails back to the
     primary, and removes its canaries. Idempotent; refuses while the drill's process lives.
     """
-    control = ControlStateStore(factory)
+    control = ControlStateStore(factory_of(cloud))
     drills = DrillStateStore(control)
     state = drills.load()
     if state is None or state.phase.finished:
@@ -104,7 +105,7 @@ def recover(
         say(f"finishing the drill's interrupted {op.kind} {op.id} ({op.source} -> {op.target})")
         run_operation(
             topology,
-            factory,
+            cloud,
             operation_params(op.kind, op.target, Mode(op.mode), op.reason, op.started_by),
             say,
         )
@@ -127,12 +128,12 @@ def recover(
         reason = f"DR drill {state.drill_id}: recovery after interruption"
         record = run_operation(
             topology,
-            factory,
+            cloud,
             operation_params("failback", primary, Mode.PLANNED, reason, "drill-recovery"),
             say,
         )
         done.append(f"failed back to {primary} ({record.id})")
-    removed = cleanup_canaries(topology, factory, state.drill_id)
+    removed = cleanup_canaries(topology, cloud, state.drill_id)
     if removed:
         done.append(f"removed {removed} canary object(s)")
     state.phase = Phase.RECOVERED
@@ -153,13 +154,13 @@ def wait_healthy(topology: Topology, region: str, timeout: float = HEAL_TIMEOUT)
     raise MldrError(f"{region} not healthy {timeout:.0f}s after healing: {why}")
 
 
-def cleanup_canaries(topology: Topology, factory: ClientFactory, drill_id: str) -> int:
+def cleanup_canaries(topology: Topology, cloud: Cloud, drill_id: str) -> int:
     dataset = canary_dataset(topology)
     prefix = canary_prefix(dataset.prefix, drill_id)
     removed = 0
     for region in topology.region_names:
         try:
-            removed += delete_canaries(factory, region=region, bucket=dataset.buckets[region], prefix=prefix)
+            removed += delete_canaries(cloud, region=region, bucket=dataset.buckets[region], prefix=prefix)
         except MldrError as exc:
             log.warning("canaries of %s not removed from %s: %s", drill_id, region, exc)
     return removed

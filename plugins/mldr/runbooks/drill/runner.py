@@ -11,7 +11,8 @@ import httpx
 
 from mldr import http
 from mldr.checks.replication_status import status_source
-from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud import Cloud
+from mldr.cloud.aws.cloud import factory_of
 from mldr.control_state import ControlStateStore
 from mldr.errors import MldrError
 from mldr.ml.golden import golden_set
@@ -78,14 +79,15 @@ class Drill:
     def __init__(
         self,
         topology: Topology,
-        factory: ClientFactory,
+        cloud: Cloud,
         params: DrillParams,
         *,
         faults: FaultInjector | None = None,
         say: Callable[[str], None] = log.info,
     ) -> None:
         self.topology = topology
-        self.factory = factory
+        self.cloud = cloud
+        self.factory = factory_of(cloud)  # the control state and the health monitor still take it
         self.params = params.validated(topology)
         self.scenario = self.params.scenario
         self.id = str(self.params.drill_id)
@@ -93,7 +95,7 @@ class Drill:
         self.target = str(self.params.target_region)
         self._faults = faults
         self._say = say
-        self.control = ControlStateStore(factory)
+        self.control = ControlStateStore(self.factory)
         self.drills = DrillStateStore(self.control)
         self.state = DrillState(
             drill_id=self.id, scenario=self.scenario.value, source=self.source, target=self.target
@@ -111,7 +113,7 @@ class Drill:
         self.quiesce: dict[str, Any] = {}
         self._window: DetectionWindow | None = None
         # Built here, started by start_load(): nothing below touches the network until then.
-        self.monitor: HealthMonitor = health_monitor(factory, topology)
+        self.monitor: HealthMonitor = health_monitor(self.factory, topology)
         self.load = InferenceLoad(
             topology.inference.client_url.rstrip("/") + "/predict",
             golden_set(),
@@ -119,7 +121,7 @@ class Drill:
             timeout=self.params.request_timeout,
         )
         self.writer = CanaryWriter(
-            factory=factory,
+            cloud=cloud,
             bucket_of=lambda region: self.dataset.buckets[region],
             key_prefix=self.prefix,
             drill_id=self.id,
@@ -158,7 +160,7 @@ class Drill:
 
     def run(self) -> dict[str, Any]:
         self.t0 = time.time()
-        recovered = recover(self.topology, self.factory, faults=self._faults, say=self._say)
+        recovered = recover(self.topology, self.cloud, faults=self._faults, say=self._say)
         if recovered:
             self.notes.append("before starting, recovered an interrupted drill: " + "; ".join(recovered))
         self.preflight()
@@ -186,7 +188,7 @@ class Drill:
             f"drill {self.id}: {self.scenario.value}, {self.source} -> {self.target}, "
             f"hold {p.hold_seconds:g}s, {'then fail back' if p.failback else 'no failback'}"
         )
-        check_ready(self.topology, self.factory, self.scenario, faults=self.faults)
+        check_ready(self.topology, self.cloud, self.scenario, faults=self.faults)
         self._window = self.monitor.window(self.source)
         self.answers[f"{self.source} before"] = golden_answer(self.topology, self.source)
         self.drills.save(self.state)
@@ -202,8 +204,9 @@ class Drill:
         # Clients first: through Airflow's hooks a client costs a connection lookup and a session,
         # seconds on a busy machine, which must not show up as the first requests' latency.
         for region in self.topology.region_names:
-            self.factory.client("s3", region, timeouts=CANARY_TIMEOUTS)
-            self.factory.client("s3", region)
+            # asking a store where it sends its requests makes its client, and sends nothing
+            _ = self.cloud.objects(region, timeouts=CANARY_TIMEOUTS).endpoint
+            _ = self.cloud.objects(region).endpoint
         self.control.read_lease()
         self.monitor.start()
         self.mark("load_started")
@@ -234,12 +237,12 @@ class Drill:
         self.writer.pause()
         acked = {c.key for c in self.writer.writes() if c.acked and c.region == self.source}
         bucket = self.dataset.buckets[self.target]
-        statuses = status_source(self.topology, self.factory) if self.topology.sandbox is not None else None
+        statuses = status_source(self.topology, self.cloud) if self.topology.sandbox is not None else None
         missing: set[str] = set(acked)
         backlog = 0
         while time.monotonic() - started < QUIESCE_TIMEOUT:
             missing = acked - list_canary_keys(
-                self.factory, region=self.target, bucket=bucket, prefix=self.prefix
+                self.cloud, region=self.target, bucket=bucket, prefix=self.prefix
             )
             if statuses is not None:
                 source_bucket = self.dataset.buckets[self.source]
@@ -332,7 +335,7 @@ class Drill:
         started = self.mark("failover_started_at")
         record = run_operation(
             self.topology,
-            self.factory,
+            self.cloud,
             operation_params("failover", self.target, mode, reason, self.params.requested_by),
             lambda m: self.say(m.strip()),
             opened,
@@ -347,7 +350,7 @@ class Drill:
         # Data loss is measured now, before the source comes back and replication catches up.
         self._wait_client_success(self.target, after=self.events["fault_at"])
         present = read_canaries(
-            self.factory, region=self.target, bucket=self.dataset.buckets[self.target], prefix=self.prefix
+            self.cloud, region=self.target, bucket=self.dataset.buckets[self.target], prefix=self.prefix
         )
         self.loss = metrics.data_loss(
             self.writer.writes(),
@@ -414,7 +417,7 @@ class Drill:
         started = self.mark("failback_started_at")
         record = run_operation(
             self.topology,
-            self.factory,
+            self.cloud,
             operation_params("failback", self.source, Mode.PLANNED, reason, self.params.requested_by),
             lambda m: self.say(m.strip()),
             opened,
@@ -444,7 +447,7 @@ class Drill:
             )
         self.monitor.stop()
         if not self.params.keep_canaries:
-            removed = cleanup_canaries(self.topology, self.factory, self.id)
+            removed = cleanup_canaries(self.topology, self.cloud, self.id)
             self.notes.append(f"removed the drill's {removed} canary object version(s) from both regions")
 
     def _wait_canaries_everywhere(self) -> metrics.FailbackLoss:
@@ -453,7 +456,7 @@ class Drill:
         while True:
             present = {
                 region: read_canaries(
-                    self.factory, region=region, bucket=self.dataset.buckets[region], prefix=self.prefix
+                    self.cloud, region=region, bucket=self.dataset.buckets[region], prefix=self.prefix
                 )
                 for region in self.topology.region_names
             }
@@ -475,7 +478,7 @@ class Drill:
         self.state.phase, interrupted_phase = Phase.FAILED, self.state.phase
         try:
             self.drills.save(self.state)
-            actions = recover(self.topology, self.factory, faults=self._faults, say=self._say)
+            actions = recover(self.topology, self.cloud, faults=self._faults, say=self._say)
         except (MldrError, httpx.HTTPError) as recover_error:
             self.say(
                 f"could NOT revert the drill ({recover_error}); the sandbox/topology may still be failed "
@@ -493,11 +496,11 @@ class Drill:
 
 def run_drill(
     topology: Topology,
-    factory: ClientFactory,
+    cloud: Cloud,
     params: DrillParams,
     *,
     faults: FaultInjector | None = None,
     say: Callable[[str], None] = log.info,
 ) -> dict[str, Any]:
     """Run one drill end to end and return its result document (not yet stored)."""
-    return Drill(topology, factory, params, faults=faults, say=say).run()
+    return Drill(topology, cloud, params, faults=faults, say=say).run()

@@ -1,0 +1,142 @@
+"""The S3 object store's own logic, over a fake client: the write fence keeps a bucket's other
+policy statements and is idempotent; versions come merged with delete markers, newest first."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from mldr.cloud.aws.s3 import FENCE_SID, S3ObjectStore
+from mldr.cloud.calls import Timeouts
+from mldr.errors import NotFound
+
+OTHER = {"Sid": "ReadOnlyAudit", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}
+
+
+class FakeS3:
+    def __init__(
+        self, policy: dict[str, Any] | None = None, pages: list[dict[str, Any]] | None = None
+    ) -> None:
+        self.policy = json.dumps(policy) if policy is not None else None
+        self.puts = 0
+        self.pages = pages or []
+
+    def get_bucket_policy(self, *, Bucket: str) -> dict[str, Any]:
+        if self.policy is None:
+            raise ClientError({"Error": {"Code": "NoSuchBucketPolicy", "Message": "none"}}, "GetBucketPolicy")
+        return {"Policy": self.policy}
+
+    def put_bucket_policy(self, *, Bucket: str, Policy: str) -> None:
+        self.puts += 1
+        self.policy = Policy
+
+    def delete_bucket_policy(self, *, Bucket: str) -> None:
+        self.policy = None
+
+    def get_bucket_replication(self, *, Bucket: str) -> dict[str, Any]:
+        raise ClientError({"Error": {"Code": "NoSuchBucket", "Message": "gone"}}, "GetBucketReplication")
+
+    def get_paginator(self, name: str) -> Any:
+        assert name == "list_object_versions"
+        pages = self.pages
+
+        class Paginator:
+            def paginate(self, **_: Any) -> list[dict[str, Any]]:
+                return pages
+
+        return Paginator()
+
+
+class FakeFactory:
+    timeouts = Timeouts()
+
+    def __init__(self, client: FakeS3) -> None:
+        self._client = client
+
+    def client(self, service: str, region: str, **_: Any) -> FakeS3:
+        assert service == "s3"
+        return self._client
+
+
+def store(client: FakeS3) -> S3ObjectStore:
+    return S3ObjectStore(FakeFactory(client), "us-east-1")  # type: ignore[arg-type]
+
+
+def statements(client: FakeS3) -> list[dict[str, Any]]:
+    assert client.policy is not None
+    return list(json.loads(client.policy)["Statement"])
+
+
+def test_the_fence_keeps_other_statements_and_is_idempotent() -> None:
+    client = FakeS3({"Version": "2012-10-17", "Statement": OTHER})  # a single statement, not a list
+    s3 = store(client)
+    assert not s3.is_fenced("b")
+    assert s3.fence("b") is True
+    assert s3.is_fenced("b")
+    assert s3.fence("b") is False, "already fenced"
+    assert [s["Sid"] for s in statements(client)] == ["ReadOnlyAudit", FENCE_SID]
+    [fence] = [s for s in statements(client) if s["Sid"] == FENCE_SID]
+    assert fence["Effect"] == "Deny" and fence["Resource"] == "arn:aws:s3:::b/*"
+    assert s3.lift_fence("b") is True
+    assert statements(client) == [OTHER]
+    assert s3.lift_fence("b") is False, "nothing to lift"
+
+
+def test_lifting_the_only_statement_deletes_the_policy() -> None:
+    client = FakeS3()  # no policy at all: NoSuchBucketPolicy is "no statements", not an error
+    s3 = store(client)
+    assert s3.fence("b") is True
+    assert s3.lift_fence("b") is True
+    assert client.policy is None
+
+
+def test_a_missing_bucket_is_not_mistaken_for_a_missing_setting() -> None:
+    with pytest.raises(NotFound, match="NoSuchBucket"):
+        store(FakeS3()).replication("b")
+
+
+def test_versions_and_delete_markers_come_merged_newest_first_per_key() -> None:
+    def at(second: int) -> datetime:
+        return datetime(2026, 12, 1, 0, 0, second, tzinfo=UTC)
+
+    page = {
+        "Versions": [
+            {
+                "Key": "a",
+                "VersionId": "a2",
+                "LastModified": at(2),
+                "ETag": '"e2"',
+                "Size": 2,
+                "IsLatest": False,
+            },
+            {
+                "Key": "a",
+                "VersionId": "a1",
+                "LastModified": at(1),
+                "ETag": '"e1"',
+                "Size": 1,
+                "IsLatest": False,
+            },
+            {
+                "Key": "b",
+                "VersionId": "b1",
+                "LastModified": at(1),
+                "ETag": '"f1"',
+                "Size": 5,
+                "IsLatest": True,
+            },
+        ],
+        "DeleteMarkers": [{"Key": "a", "VersionId": "am", "LastModified": at(3), "IsLatest": True}],
+    }
+    versions = list(store(FakeS3(pages=[page])).versions("bucket", prefix=""))
+    assert [(v.key, v.version_id, v.deleted, v.latest) for v in versions] == [
+        ("a", "am", True, True),
+        ("a", "a2", False, False),
+        ("a", "a1", False, False),
+        ("b", "b1", False, True),
+    ]
+    assert versions[1].etag == "e2" and versions[3].size == 5
