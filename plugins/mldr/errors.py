@@ -1,7 +1,7 @@
 """One exception tree for mldr.
 
 Every error a user can see derives from `MldrError` and carries a message that says what is
-wrong and what to do. boto errors are wrapped at the boundary (`mldr.cloud.aws.clients`) with the resource
+wrong and what to do. AWS errors are translated at the boundary (`mldr.cloud.aws.errors`) with the resource
 they concern, so a failed runbook step names the bucket, table or region that failed.
 """
 
@@ -97,3 +97,26 @@ class FencingConflict(MldrError):
 
 class WriteFenced(MldrError):
     """A write was attempted in a region whose buckets are fenced."""
+
+
+# --- What a cloud call failed on, precisely: raised by `mldr.cloud` implementations (the AWS one
+# translates in `mldr.cloud.aws.errors`), so callers branch on these types, never on a provider's
+# error codes. Each is an `AwsError`: existing `except AwsError` handlers still see them.
+
+
+class NotFound(AwsError):
+    """The bucket, key, version, setting (policy, replication, encryption, lifecycle) or record
+    asked for does not exist."""
+
+
+class AccessDenied(AwsError):
+    """The credentials may not do this here - or a failover's write fence refuses it."""
+
+
+class PreconditionFailed(AwsError):
+    """A conditional write lost: the object or record is no longer in the state the write was
+    made against (an ETag, a version, a compare-and-set). Nothing was written."""
+
+
+class AlreadyExists(AwsError):
+    """What the call would create already exists."""

@@ -1,4 +1,5 @@
-"""The one place that makes AWS (botocore) clients, per region, and turns AWS failures into mldr errors.
+"""The one place that makes AWS (botocore) clients, per region (`aws_call`, re-exported here,
+translates their failures into mldr errors: `mldr.cloud.aws.errors`).
 
 Clients come from the Airflow AWS connection the topology names for a region (through the
 Amazon provider's `AwsBaseHook`, so `endpoint_url`, credentials and role assumption come
@@ -15,22 +16,14 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
 
+from mldr.cloud.aws.errors import aws_call, error_code
 from mldr.cloud.calls import (
     DEFAULT_TIMEOUTS,
     PROBE_TIMEOUTS,
@@ -38,7 +31,6 @@ from mldr.cloud.calls import (
     SilentRegions,
     Timeouts,
 )
-from mldr.errors import AwsError, RegionUnreachable
 from mldr.topology import Topology
 
 __all__ = [
@@ -52,8 +44,6 @@ __all__ = [
     "botocore_config",
     "error_code",
 ]
-
-_UNREACHABLE = (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, ConnectionClosedError)
 
 
 def botocore_config(timeouts: Timeouts) -> Config:
@@ -227,34 +217,3 @@ class ClientFactory:
         replica (~50 ms each on every command's path)."""
         for r in self.topology.control_state.replicas:
             yield r.region, self._client("dynamodb", r.region, r.connection_id, timeouts)
-
-
-@contextmanager
-def aws_call(resource: str, *, region: str | None = None) -> Iterator[None]:
-    """Wrap boto errors raised inside with the resource they concern."""
-    try:
-        yield
-    except _UNREACHABLE as exc:
-        raise RegionUnreachable(
-            f"no answer ({type(exc).__name__}); the region may be down - check its health, "
-            "or fail over in unplanned mode",
-            resource=resource,
-            region=region,
-        ) from exc
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise AwsError(
-            f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}",
-            resource=resource,
-            region=region,
-        ) from exc
-    except BotoCoreError as exc:
-        raise AwsError(str(exc), resource=resource, region=region) from exc
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code behind an `AwsError` (or a raw ClientError), if any."""
-    cause = exc.__cause__ if isinstance(exc, AwsError) else exc
-    if isinstance(cause, ClientError):
-        return str(cause.response.get("Error", {}).get("Code"))
-    return None

@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 
 from mldr.cloud.aws import lean_http
 from mldr.cloud.aws.clients import Timeouts
+from mldr.cloud.aws.errors import unreachable
 from mldr.cloud.aws.sigv4 import S3Signer
-from mldr.errors import RegionUnreachable
 
 RETRYABLE_STATUS = {500, 502, 503, 504}
 
@@ -38,7 +38,12 @@ def error_from(response: Any, operation: str) -> ClientError:
         message = root.findtext("Message") or message
     except ET.ParseError:
         pass
-    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+    # The status too, as botocore's own errors carry it: the translation falls back on it.
+    answer: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": response.status},
+    }
+    return ClientError(answer, operation)
 
 
 class SignedS3:
@@ -88,12 +93,7 @@ class SignedS3:
             except lean_http.TransportError as exc:
                 if attempt < attempts:
                     continue
-                raise RegionUnreachable(
-                    f"no answer ({type(exc).__name__}); the region may be down - check its health, "
-                    "or fail over in unplanned mode",
-                    resource=resource,
-                    region=self.region,
-                ) from exc
+                raise unreachable(exc, resource=resource, region=self.region) from exc
             if response.status in RETRYABLE_STATUS and attempt < attempts:
                 time.sleep(0.2 * 2**attempt)  # S3 SlowDown / InternalError: back off, as botocore does
                 continue
