@@ -16,11 +16,11 @@ from mldr.errors import ConfigurationError
 
 
 def _context() -> tuple[Any, Any]:
-    from mldr.cloud.aws.clients import ClientFactory
+    from mldr.cloud.aws.cloud import AwsCloud
     from mldr.topology import load_topology
 
     topology = load_topology(use_airflow=False)
-    return topology, ClientFactory.from_environment(topology)
+    return topology, AwsCloud.from_environment(topology)
 
 
 def _who() -> str:
@@ -32,10 +32,8 @@ def _say(message: str) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from mldr.control_state import ControlStateStore
-
-    topology, factory = _context()
-    lease = ControlStateStore(factory).read_lease()
+    topology, cloud = _context()
+    lease = cloud.control().read_lease()
     data = lease.public()
     if args.json:
         print(json.dumps(data, indent=2))
@@ -66,7 +64,7 @@ def _run(args: argparse.Namespace, kind: str, target: str, mode: str) -> int:
     from mldr.runbooks.operations import execute, open_operation
 
     reason = validate_reason(args.reason)
-    topology, factory = _context()
+    topology, cloud = _context()
     topology.require_region(target)
     params = OperationParams(
         kind=kind,
@@ -78,7 +76,7 @@ def _run(args: argparse.Namespace, kind: str, target: str, mode: str) -> int:
         force=getattr(args, "force", False),
         require_approval=not args.yes,
     )
-    ctx = open_operation(topology, factory, params, say=_say)
+    ctx = open_operation(topology, cloud, params, say=_say)
     _say(f"{kind} {ctx.record.id}: to {target} ({mode}){' DRY RUN' if args.dry_run else ''}")
     approve = None if (args.yes or args.dry_run) else _approve_interactively
     record = execute(ctx, approve=approve)
@@ -108,11 +106,10 @@ def cmd_failback(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from mldr.control_state import ControlStateStore
     from mldr.runbooks.engine import OperationStore
 
-    _, factory = _context()
-    records = OperationStore(ControlStateStore(factory)).history(limit=args.limit)
+    _, cloud = _context()
+    records = OperationStore(cloud.control()).history(limit=args.limit)
     if args.json:
         print(json.dumps([r.public() for r in records], indent=2, default=str))
         return 0

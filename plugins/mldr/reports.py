@@ -113,10 +113,11 @@ def keep_check_results(
     """What every check run leaves behind: its report in both regions and each dataset's
     metrics in CloudWatch. Returns {region: s3 URI of the JSON report}."""
     from mldr.checks.metrics import publish
+    from mldr.cloud.aws.cloud import AwsCloud  # TRANSITION (branch `platform`): publishing moves out
 
     uris = store_report(factory, topology, kind=kind, name=report_name(label), document=document, html=html)
     for dataset, values in metrics.items():
-        publish(factory, topology, dataset=dataset, values=values)
+        publish(AwsCloud(factory), topology, dataset=dataset, values=values)
     return uris
 
 

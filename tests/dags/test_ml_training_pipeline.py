@@ -11,7 +11,8 @@ import pytest
 
 from mldr.checks.active_region import ActiveRegionChanged
 from mldr.cloud.aws.clients import ClientFactory
-from mldr.control_state import ControlStateStore, Lease
+from mldr.cloud.aws.cloud import AwsCloud
+from mldr.cloud.control import Lease
 from mldr.errors import WriteFenced
 from mldr.ml import pipeline
 from mldr.ml.registry import (
@@ -44,7 +45,7 @@ def factory(topology: Topology) -> ClientFactory:
 
 
 def lease(factory: ClientFactory) -> Lease:
-    return ControlStateStore(factory).read_lease()
+    return AwsCloud(factory).control().read_lease()
 
 
 def operate(topology: Topology, factory: ClientFactory, kind: str, target: str) -> OperationRecord:
@@ -56,7 +57,7 @@ def operate(topology: Topology, factory: ClientFactory, kind: str, target: str) 
         requested_by="pytest",
         require_approval=False,
     )
-    return execute(open_operation(topology, factory, params))
+    return execute(open_operation(topology, AwsCloud(factory), params))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from mldr.airflow.dashboard.render import render
 from mldr.checks.metrics import publish
 from mldr.checks.replication import LagOptions, lag_metrics, measure_lag, render_html
 from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory
+from mldr.cloud.aws.cloud import AwsCloud
 from mldr.reports import report_name, store_report
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import load_topology
@@ -34,9 +35,9 @@ def test_dashboard_reads_what_the_lag_check_recorded_and_survives_a_region_outag
         factory, topology, kind="replication-lag", name=name, document=document, html=render_html(document)
     )
     for dataset in report.datasets:
-        publish(factory, topology, dataset=dataset.name, values=lag_metrics(dataset))
+        publish(AwsCloud(factory), topology, dataset=dataset.name, values=lag_metrics(dataset))
 
-    source = DashboardSource(topology, ClientFactory.from_environment(topology, timeouts=PROBE_TIMEOUTS))
+    source = DashboardSource(topology, AwsCloud.from_environment(topology, timeouts=PROBE_TIMEOUTS))
     dashboard = source.read()
     assert dashboard.problems == ()
     assert dashboard.metrics_regions == tuple(topology.region_names)
@@ -58,7 +59,7 @@ def test_dashboard_reads_what_the_lag_check_recorded_and_survives_a_region_outag
     # the primary region stops answering: the dashboard still shows the DR state, from the rest
     sandbox.region_outage(topology.primary_region)
     try:
-        during = DashboardSource(topology, ClientFactory.from_environment(topology, timeouts=PROBE_TIMEOUTS))
+        during = DashboardSource(topology, AwsCloud.from_environment(topology, timeouts=PROBE_TIMEOUTS))
         started = time.monotonic()
         outage = during.read()
         took = time.monotonic() - started

@@ -66,18 +66,18 @@ def run_step(
     """Run one runbook step for this DAG run's operation; returns the step's result (XCom)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from mldr.cloud.aws.clients import ClientFactory
+    from mldr.cloud.aws.cloud import AwsCloud
     from mldr.runbooks.common import AlreadyDone
     from mldr.runbooks.engine import OperationStatus
     from mldr.runbooks.operations import finish, open_operation, run_one
     from mldr.topology import load_topology
 
     topology = load_topology()
-    factory = ClientFactory.from_airflow(topology)
+    cloud = AwsCloud.from_airflow(topology)
     if kind == "failback":
         params = {**params, "target_region": topology.primary_region, "mode": "planned"}
     op_params = _params(kind, params, triggered_by)
-    ctx = open_operation(topology, factory, op_params, operation_id=operation_id(kind, run_id), say=log.info)
+    ctx = open_operation(topology, cloud, op_params, operation_id=operation_id(kind, run_id), say=log.info)
     try:
         result = run_one(ctx, step)
     except AlreadyDone as exc:

@@ -46,12 +46,12 @@ RETRY_POLICY = ExceptionRetryPolicy(
 
 
 def task_context() -> tuple[Any, Any]:
-    """(topology, client factory) inside a running task: MLDR_TOPOLOGY or the Airflow Variable."""
-    from mldr.cloud.aws.clients import ClientFactory
+    """(topology, cloud) inside a running task: MLDR_TOPOLOGY or the Airflow Variable."""
+    from mldr.cloud.aws.cloud import AwsCloud
     from mldr.topology import load_topology
 
     topology = load_topology()
-    return topology, ClientFactory.from_airflow(topology)
+    return topology, AwsCloud.from_airflow(topology)
 
 
 def select_datasets(names: list[str] | None) -> list[str]:
@@ -78,6 +78,7 @@ def verify_dataset(
         verification_metrics,
         verify,
     )
+    from mldr.cloud.aws.cloud import factory_of
     from mldr.reports import html_uri, keep_check_results
 
     options = VerifyOptions(
@@ -85,7 +86,8 @@ def verify_dataset(
         mode=Mode(params.get("mode", "full")),
         pending_threshold_seconds=params.get("pending_threshold_seconds"),
     )
-    topology, factory = task_context()
+    topology, cloud = task_context()
+    factory = factory_of(cloud)  # TRANSITION (branch `platform`): verify and reports take a cloud
     report = verify(factory, topology, datasets=[dataset], options=options)
     result = report.datasets[0]
     document = report.to_dict()
@@ -133,8 +135,8 @@ def _actionable(summary: Mapping[str, Any], *, what: str, runbook: str) -> str:
 def _alert(subject: str, message: str) -> None:
     from mldr.runbooks.notify import notify
 
-    topology, factory = task_context()
-    reached = notify(factory, topology, subject=subject, message=message)
+    topology, cloud = task_context()
+    reached = notify(cloud, topology, subject=subject, message=message)
     log.info("alert sent to %s", ", ".join(reached) or "no region (see warnings above)")
 
 
@@ -153,13 +155,15 @@ def measure_dataset_lag(
     dataset: str, *, params: Mapping[str, Any], run_id: str | None = None, outlet_events: Any = None
 ) -> dict[str, Any]:
     from mldr.checks.replication import LagOptions, lag_metrics, measure_lag, render_html
+    from mldr.cloud.aws.cloud import factory_of
     from mldr.reports import html_uri, keep_check_results
 
     options = LagOptions(
         threshold_seconds=params.get("threshold_seconds"),
         canary_timeout_seconds=params.get("canary_timeout_seconds"),
     )
-    topology, factory = task_context()
+    topology, cloud = task_context()
+    factory = factory_of(cloud)  # TRANSITION (branch `platform`): the lag check and reports take a cloud
     report = measure_lag(factory, topology, datasets=[dataset], options=options)
     result = report.datasets[0]
     document = report.to_dict()

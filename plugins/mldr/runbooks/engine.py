@@ -19,8 +19,10 @@ from enum import StrEnum
 from typing import Any
 
 from mldr.actions import fencing
+from mldr.cloud import Cloud, ControlStore
 from mldr.cloud.aws.clients import ClientFactory
-from mldr.control_state import ControlStateStore, now_iso
+from mldr.cloud.aws.cloud import factory_of
+from mldr.cloud.control import now_iso
 from mldr.errors import FencingConflict, MldrError
 from mldr.runbooks.audit import AuditLog
 from mldr.topology import Topology
@@ -104,35 +106,24 @@ def _record_key(operation_id: str) -> str:
 class OperationStore:
     """Operation records in the control-state table."""
 
-    def __init__(self, store: ControlStateStore) -> None:
+    def __init__(self, store: ControlStore) -> None:
         self.store = store
 
     def load(self, operation_id: str) -> OperationRecord | None:
         item = self.store.get_record(_record_key(operation_id))
-        return OperationRecord.from_json(item["doc"]["S"]) if item else None
+        return OperationRecord.from_json(str(item["doc"])) if item else None
 
     def save(self, record: OperationRecord) -> None:
         record.updated_at = now_iso()
         self.store.put_record(
             _record_key(record.id),
-            {
-                "doc": {"S": record.to_json()},
-                "kind": {"S": record.kind},
-                "created_at": {"S": record.created_at},
-            },
+            {"doc": record.to_json(), "kind": record.kind, "created_at": record.created_at},
         )
 
     def history(self, limit: int = 20) -> list[OperationRecord]:
-        records = []
-        for _, client in self.store.factory.control_clients():
-            paginator = client.get_paginator("scan")
-            for page in paginator.paginate(
-                TableName=self.store.table,
-                FilterExpression="begins_with(pk, :op)",
-                ExpressionAttributeValues={":op": {"S": "op#"}},
-            ):
-                records += [OperationRecord.from_json(item["doc"]["S"]) for item in page.get("Items", [])]
-            break
+        records = [
+            OperationRecord.from_json(str(item["doc"])) for item in self.store.records(_record_key(""))
+        ]
         return sorted(records, key=lambda r: r.created_epoch, reverse=True)[:limit]
 
 
@@ -141,8 +132,8 @@ class Context:
     """Everything a step needs; built once per run."""
 
     topology: Topology
-    factory: ClientFactory
-    control: ControlStateStore
+    cloud: Cloud
+    control: ControlStore
     operations: OperationStore
     audit: AuditLog
     record: OperationRecord
@@ -152,17 +143,23 @@ class Context:
     def params(self) -> dict[str, Any]:
         return self.record.params
 
+    @property
+    def factory(self) -> ClientFactory:
+        """TRANSITION (branch `platform`): the S3 calls the `cloud` branch converts to `cloud`
+        still take a client factory; goes when both branches are merged."""
+        return factory_of(self.cloud)
+
     @classmethod
     def create(
-        cls, topology: Topology, factory: ClientFactory, record: OperationRecord, say: Callable[[str], None]
+        cls, topology: Topology, cloud: Cloud, record: OperationRecord, say: Callable[[str], None]
     ) -> Context:
-        control = ControlStateStore(factory)
+        control = cloud.control()
         return cls(
             topology,
-            factory,
+            cloud,
             control,
             OperationStore(control),
-            AuditLog(factory, topology, control),
+            AuditLog(factory_of(cloud), topology, control),
             record,
             say,
         )

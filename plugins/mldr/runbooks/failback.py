@@ -15,7 +15,7 @@ from typing import Any
 from mldr.actions import compute, fencing, replication, resync, traffic, write_fence
 from mldr.checks.health import region_health, s3_reachable
 from mldr.checks.replication_status import status_source
-from mldr.control_state import Operation, now_iso
+from mldr.cloud.control import Operation, now_iso
 from mldr.errors import FailoverPreconditionFailed, LeaseHeld, MldrError
 from mldr.runbooks import failover
 from mldr.runbooks.common import AlreadyDone, golden_predictions
@@ -44,7 +44,7 @@ def preflight(ctx: Context) -> dict[str, Any]:
         raise AlreadyDone(f"{target} (the primary) is already active; nothing to fail back")
     active = lease.active_region
     problems = []
-    health = region_health(ctx.factory, topology, target)
+    health = region_health(ctx.cloud, topology, target)
     if not health.healthy:
         problems.append(f"primary {health.summary()}")
     active_ok, why = s3_reachable(ctx.factory, topology, active)
@@ -53,7 +53,7 @@ def preflight(ctx: Context) -> dict[str, Any]:
     if problems:
         raise FailoverPreconditionFailed("failback preflight failed: " + "; ".join(problems))
     since_item = ctx.control.get_record("last-failover")
-    since = float(since_item["started_epoch"]["N"]) if since_item else 0.0
+    since = float(since_item["started_epoch"]) if since_item else 0.0
     try:
         baseline = golden_predictions(ctx, timeout=3.0)
     except MldrError as exc:
@@ -166,7 +166,7 @@ def freeze(ctx: Context) -> dict[str, Any]:
 
 
 def scale(ctx: Context) -> dict[str, Any]:
-    return compute.scale_to_active(ctx.factory, ctx.topology, _target(ctx))
+    return compute.scale_to_active(ctx.cloud, ctx.topology, _target(ctx))
 
 
 def switch(ctx: Context) -> dict[str, Any]:
@@ -174,7 +174,7 @@ def switch(ctx: Context) -> dict[str, Any]:
     # Replication back on before traffic moves: a write accepted by the primary after the
     # switch must reach the secondary (the secondary's fence does not block replication).
     replication.set_direction(ctx.factory, ctx.topology, source=target, target=_active(ctx))
-    result = traffic.switch(ctx.factory, ctx.topology, target)
+    result = traffic.switch(ctx.cloud, ctx.topology, target)
     fencing.update(ctx.control, ctx.record.id, active_region=target)
     return {**result, "active_region": target, "switched_at": time.time()}
 
@@ -189,7 +189,7 @@ def protect(ctx: Context) -> dict[str, Any]:
         d.buckets[active] for d in ctx.topology.datasets if write_fence.lift(s3, d.buckets[active], active)
     ]
     fencing.update(ctx.control, ctx.record.id, fenced_regions=())
-    result["standby_scaled"] = compute.scale_to_standby(ctx.factory, ctx.topology, active)
+    result["standby_scaled"] = compute.scale_to_standby(ctx.cloud, ctx.topology, active)
     return result
 
 
@@ -205,7 +205,7 @@ def record(ctx: Context) -> dict[str, Any]:
         f"by {ctx.params['requested_by']}: {ctx.params['reason']}\n"
         f"fencing token {ctx.record.result('fence').get('fencing_token')}"
     )
-    notify(ctx.factory, ctx.topology, subject=f"mldr failback to {_target(ctx)} completed", message=summary)
+    notify(ctx.cloud, ctx.topology, subject=f"mldr failback to {_target(ctx)} completed", message=summary)
     lease = fencing.release(ctx.control, ctx.record.id)
     return {"summary": summary, "fencing_token": lease.fencing_token, "completed_at": now_iso()}
 

@@ -15,7 +15,7 @@ from typing import Any
 from mldr.actions import compute, fencing, replication, traffic, write_fence
 from mldr.checks.health import region_health, s3_reachable
 from mldr.checks.replication_status import status_source
-from mldr.control_state import Operation, now_iso
+from mldr.cloud.control import Operation, now_iso
 from mldr.errors import FailoverPreconditionFailed, LeaseHeld, MldrError, RegionUnreachable
 from mldr.runbooks.common import (
     AlreadyDone,
@@ -50,7 +50,7 @@ def preflight(ctx: Context) -> dict[str, Any]:
         )
     source = lease.active_region
     problems: list[str] = []
-    health = region_health(ctx.factory, topology, target)
+    health = region_health(ctx.cloud, topology, target)
     if not health.healthy:
         problems.append(f"target {health.summary()}")
     # Planned mode must know the source answers now; unplanned mode says it does not, so a
@@ -165,12 +165,12 @@ def drain(ctx: Context) -> dict[str, Any]:
 
 
 def scale(ctx: Context) -> dict[str, Any]:
-    return compute.scale_to_active(ctx.factory, ctx.topology, _target(ctx))
+    return compute.scale_to_active(ctx.cloud, ctx.topology, _target(ctx))
 
 
 def switch(ctx: Context) -> dict[str, Any]:
     target = _target(ctx)
-    result = traffic.switch(ctx.factory, ctx.topology, target)
+    result = traffic.switch(ctx.cloud, ctx.topology, target)
     lease = fencing.update(ctx.control, ctx.record.id, active_region=target)
     return {**result, "active_region": lease.active_region, "switched_at": time.time()}
 
@@ -180,7 +180,7 @@ def protect(ctx: Context) -> dict[str, Any]:
     result = replication.set_direction(ctx.factory, ctx.topology, source=target, target=source)
     try:
         with ctx.factory.silent.guard(source):
-            result["source_scaled_to_standby"] = compute.scale_to_standby(ctx.factory, ctx.topology, source)
+            result["source_scaled_to_standby"] = compute.scale_to_standby(ctx.cloud, ctx.topology, source)
     except RegionUnreachable as exc:
         result["source_scaled_to_standby"] = f"pending: {exc}"
     return result
@@ -213,14 +213,14 @@ def record(ctx: Context) -> dict[str, Any]:
     from mldr.runbooks.notify import notify
 
     summary = summarize(ctx)
-    notify(ctx.factory, ctx.topology, subject=f"mldr failover to {_target(ctx)} completed", message=summary)
+    notify(ctx.cloud, ctx.topology, subject=f"mldr failover to {_target(ctx)} completed", message=summary)
     ctx.control.put_record(
         "last-failover",
         {
-            "operation_id": {"S": ctx.record.id},
-            "started_epoch": {"N": str(ctx.record.created_epoch)},
-            "target": {"S": _target(ctx)},
-            "source": {"S": _source(ctx)},
+            "operation_id": ctx.record.id,
+            "started_epoch": ctx.record.created_epoch,
+            "target": _target(ctx),
+            "source": _source(ctx),
         },
     )
     lease = fencing.release(ctx.control, ctx.record.id)

@@ -6,8 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from mldr.cloud.aws.clients import ClientFactory
-from mldr.control_state import ControlStateStore
+from mldr.cloud import Cloud
 from mldr.errors import ConfigurationError
 from mldr.runbooks import failback, failover
 from mldr.runbooks.common import AlreadyDone, OperationParams, new_operation_id
@@ -33,9 +32,9 @@ def steps_of(kind: str) -> list[Step]:
     return RUNBOOKS[kind]
 
 
-def _resumable_id(factory: ClientFactory, params: OperationParams) -> str | None:
+def _resumable_id(cloud: Cloud, params: OperationParams) -> str | None:
     """The id of an unfinished operation of the same kind and target, to resume it."""
-    lease = ControlStateStore(factory).read_lease()
+    lease = cloud.control().read_lease()
     op = lease.operation
     if op is not None and op.kind == params.kind and op.target == params.target_region:
         return op.id
@@ -44,7 +43,7 @@ def _resumable_id(factory: ClientFactory, params: OperationParams) -> str | None
 
 def open_operation(
     topology: Topology,
-    factory: ClientFactory,
+    cloud: Cloud,
     params: OperationParams,
     *,
     operation_id: str | None = None,
@@ -52,10 +51,9 @@ def open_operation(
 ) -> Context:
     """Load the operation (resuming it) or create its record; nothing else is changed."""
     topology.require_region(params.target_region)
-    control = ControlStateStore(factory)
-    operations = OperationStore(control)
+    operations = OperationStore(cloud.control())
     if operation_id is None:
-        operation_id = _resumable_id(factory, params)
+        operation_id = _resumable_id(cloud, params)
         if operation_id:
             say(f"resuming unfinished operation {operation_id}")
     record = operations.load(operation_id) if operation_id else None
@@ -63,7 +61,7 @@ def open_operation(
         record = OperationRecord(
             id=operation_id or new_operation_id(params.kind), kind=params.kind, params=params.to_dict()
         )
-    return Context.create(topology, factory, record, say)
+    return Context.create(topology, cloud, record, say)
 
 
 def finish(ctx: Context, status: OperationStatus, message: str = "") -> OperationRecord:

@@ -6,7 +6,7 @@ requires an authenticated Airflow user, through the API server's own `get_user` 
 the auth manager accepts may look and nobody else. A browser without a session is sent to the
 Airflow login page and back.
 
-The topology and the client factory are built on the first request, not at import: the API server
+The topology and the cloud handle are built on the first request, not at import: the API server
 imports plugins at start-up, which must not need the topology or any AWS endpoint.
 """
 
@@ -49,7 +49,8 @@ REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sand
 
 def default_source() -> DashboardSource:
     """The running deployment's topology (MLDR_TOPOLOGY or the Airflow Variable) and connections."""
-    from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory
+    from mldr.cloud.aws.cloud import AwsCloud
+    from mldr.cloud.calls import PROBE_TIMEOUTS
     from mldr.topology import TOPOLOGY_VARIABLE, load_topology, parse_topology
 
     try:
@@ -62,7 +63,7 @@ def default_source() -> DashboardSource:
         if not value:
             raise
         topology = parse_topology(value, source=f"Airflow Variable {TOPOLOGY_VARIABLE}")
-    return DashboardSource(topology, ClientFactory.from_airflow(topology, timeouts=PROBE_TIMEOUTS))
+    return DashboardSource(topology, AwsCloud.from_airflow(topology, timeouts=PROBE_TIMEOUTS))
 
 
 def create_app(source: Callable[[], DashboardSource] = default_source) -> FastAPI:
