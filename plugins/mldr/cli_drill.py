@@ -22,12 +22,13 @@ def _say(message: str) -> None:
 
 def cmd_drill(args: argparse.Namespace) -> int:
     from mldr.cli_ops import _context, _who
+    from mldr.cloud.aws.cloud import factory_of
     from mldr.runbooks import drill
     from mldr.runbooks.drill.report import format_summary
 
-    topology, factory = _context()
+    topology, cloud = _context()
     if args.recover:
-        done = drill.recover(topology, factory, say=_say)
+        done = drill.recover(topology, cloud, say=_say)
         print("recovered: " + "; ".join(done) if done else "no interrupted drill: nothing to recover")
         return 0
     params = drill.DrillParams.from_mapping(
@@ -43,8 +44,9 @@ def cmd_drill(args: argparse.Namespace) -> int:
             "requested_by": _who(),
         }
     )
-    document = drill.run_drill(topology, factory, params, say=_say)
-    document = drill.publish(topology, factory, document, local_dir=args.out)
+    document = drill.run_drill(topology, cloud, params, say=_say)
+    # TRANSITION (branch `platform`): publishing reports is the `cloud` branch's to convert
+    document = drill.publish(topology, factory_of(cloud), document, local_dir=args.out)
     result: dict[str, Any] = drill.summary(document)
     if args.json:
         print(json.dumps(result, indent=2, default=str))

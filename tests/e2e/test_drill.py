@@ -19,7 +19,8 @@ import pytest
 
 from mldr import http
 from mldr.cloud.aws.clients import ClientFactory
-from mldr.control_state import ControlStateStore, Lease
+from mldr.cloud.aws.cloud import AwsCloud
+from mldr.cloud.control import Lease
 from mldr.reports import report_key
 from mldr.runbooks.common import Mode, OperationParams
 from mldr.runbooks.drill import DrillParams, canary_dataset, recover
@@ -45,7 +46,7 @@ def factory(topology: Topology) -> ClientFactory:
 
 
 def lease(factory: ClientFactory) -> Lease:
-    return ControlStateStore(factory).read_lease()
+    return AwsCloud(factory).control().read_lease()
 
 
 def edge_answer(topology: Topology) -> str | None:
@@ -69,7 +70,7 @@ def on_primary(topology: Topology, factory: ClientFactory, sandbox: Sandbox) -> 
     for region in topology.region_names:
         sandbox.heal(region)
     sandbox.replication("resume")
-    recover(topology, factory)
+    recover(topology, AwsCloud(factory))
     current = lease(factory)
     if (
         current.operation is not None
@@ -84,7 +85,7 @@ def on_primary(topology: Topology, factory: ClientFactory, sandbox: Sandbox) -> 
             requested_by="pytest",
             require_approval=False,
         )
-        execute(open_operation(topology, factory, params))
+        execute(open_operation(topology, AwsCloud(factory), params))
     assert lease(factory).active_region == topology.primary_region
     wait_for("the edge to answer the primary", lambda: edge_answer(topology) == topology.primary_region, 15)
 
@@ -156,7 +157,7 @@ def test_a_killed_drill_is_recovered_by_drill_recover(
     capsys: Any,
 ) -> None:
     primary = topology.primary_region
-    drills = DrillStateStore(ControlStateStore(factory))
+    drills = DrillStateStore(AwsCloud(factory).control())
     before = drills.load()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGINS), os.environ.get("PYTHONPATH", "")])}
     log_path = tmp_path / "drill.log"

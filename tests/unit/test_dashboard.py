@@ -24,7 +24,7 @@ from mldr.airflow.dashboard.data import (
     verification_by_dataset,
 )
 from mldr.airflow.dashboard.render import line_chart, render
-from mldr.control_state import Lease, Operation
+from mldr.cloud.control import Lease, Operation
 from mldr.errors import MldrError
 from mldr.reports import StoredReport
 from mldr.runbooks.engine import OperationRecord, OperationStatus, StepRecord, StepStatus

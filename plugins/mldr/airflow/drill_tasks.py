@@ -49,24 +49,26 @@ def preflight(
     """Undo leftovers of an interrupted drill, validate the params, check the topology is ready."""
     from mldr.runbooks.drill import DrillParams, check_ready, recover
 
-    topology, factory = _context()
+    topology, cloud = _context()
     drill_params = DrillParams.from_mapping(
         {**params, "drill_id": drill_id_for(run_id), "requested_by": triggered_by or "airflow"}
     ).validated(topology)
-    recovered = recover(topology, factory, say=log.info)
-    check_ready(topology, factory, drill_params.scenario)
+    recovered = recover(topology, cloud, say=log.info)
+    check_ready(topology, cloud, drill_params.scenario)
     log.info("drill %s ready: %s", drill_params.drill_id, drill_params.public())
     return {"params": drill_params.public(), "recovered": recovered}
 
 
 def run(plan: Mapping[str, Any], *, run_id: str | None, outlet_events: Any = None) -> dict[str, Any]:
+    from mldr.cloud.aws.cloud import factory_of
     from mldr.runbooks.drill import DrillParams, publish, run_drill, summary
 
-    topology, factory = _context()
+    topology, cloud = _context()
     params = DrillParams.from_mapping(plan["params"])
-    document = run_drill(topology, factory, params, say=log.info)
+    document = run_drill(topology, cloud, params, say=log.info)
     document["airflow"] = {"run_id": run_id}
-    document = publish(topology, factory, document)
+    # TRANSITION (branch `platform`): publishing reports is the `cloud` branch's to convert
+    document = publish(topology, factory_of(cloud), document)
     result = summary(document)
     if outlet_events is not None:
         outlet_events[DRILL_REPORTS].extra = {
@@ -100,8 +102,8 @@ def judge(result: Mapping[str, Any]) -> None:
     lines += [f"  report ({region}): {uri}" for region, uri in (result.get("reports") or {}).items()]
     lines.append(f"  what to do: {RUNBOOK}, 'When a drill fails'")
     message = "\n".join(lines)
-    topology, factory = _context()
-    notify(factory, topology, subject=f"[mldr] DR drill FAILED: {result.get('scenario')}", message=message)
+    topology, cloud = _context()
+    notify(cloud, topology, subject=f"[mldr] DR drill FAILED: {result.get('scenario')}", message=message)
     raise DrillFailed(message)
 
 
@@ -109,7 +111,7 @@ def revert() -> list[str]:
     """Teardown: heal, resume replication, finish or fail back whatever a drill left behind."""
     from mldr.runbooks.drill import recover
 
-    topology, factory = _context()
-    done = recover(topology, factory, say=log.info)
+    topology, cloud = _context()
+    done = recover(topology, cloud, say=log.info)
     log.info("revert: %s", "; ".join(done) if done else "nothing left to undo")
     return done

@@ -33,6 +33,11 @@ class DetectionWindow:
     interval_seconds: float
     failure_threshold: int
 
+    @property
+    def seconds(self) -> float:
+        """How long the checker needs, at best, to declare a dead endpoint unhealthy."""
+        return self.interval_seconds * self.failure_threshold
+
 
 class Traffic(Protocol):
     """Which region answers the service's DNS name; switch it and confirm the answer."""

@@ -29,7 +29,7 @@ import httpx
 
 from mldr import http
 from mldr.cloud.aws.clients import ClientFactory, Timeouts, aws_call
-from mldr.control_state import ControlStateStore
+from mldr.cloud.control import ControlStore
 from mldr.errors import MldrError
 from mldr.runbooks.drill.metrics import CanaryWrite, RequestSample
 
@@ -126,7 +126,7 @@ class LeaseFollower:
     If the control-state table does not answer, the last known region is used (and a write to
     it fails or succeeds on its own merits)."""
 
-    def __init__(self, control: ControlStateStore, initial: str) -> None:
+    def __init__(self, control: ControlStore, initial: str) -> None:
         self.control = control
         self.region = initial
 

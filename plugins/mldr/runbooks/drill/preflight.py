@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from mldr.checks.dns import dns_answer
 from mldr.checks.health import region_health
-from mldr.cloud.aws.clients import ClientFactory
-from mldr.control_state import ControlStateStore
+from mldr.cloud import Cloud
 from mldr.errors import FailoverPreconditionFailed, LeaseHeld
 from mldr.runbooks.drill.faults import FaultInjector, fault_injector
 from mldr.runbooks.drill.scenarios import Scenario
@@ -18,14 +16,14 @@ class DrillInProgress(LeaseHeld):
 
 
 def check_ready(
-    topology: Topology, factory: ClientFactory, scenario: Scenario, *, faults: FaultInjector | None = None
+    topology: Topology, cloud: Cloud, scenario: Scenario, *, faults: FaultInjector | None = None
 ) -> None:
     """Refuse to start (changing nothing) unless the primary is active, unfenced, unleased, both
     regions are healthy, the DNS name answers the primary and the fault can be injected."""
     source = topology.primary_region
     if scenario.injects_outage:
         (faults or fault_injector(topology)).preflight(scenario.value)
-    control = ControlStateStore(factory)
+    control = cloud.control()
     lease = control.read_lease()
     if lease.operation is not None:
         raise LeaseHeld(f"the DR lease is held by {lease.operation.kind} {lease.operation.id}: no drill now")
@@ -35,9 +33,9 @@ def check_ready(
             f"{lease.active_region} (fenced: {', '.join(lease.fenced_regions) or 'none'}). "
             "Fail back first: `mldr failback --reason ... --yes`"
         )
-    health = [region_health(factory, topology, r) for r in topology.region_names]
+    health = [region_health(cloud, topology, r) for r in topology.region_names]
     problems = [h.summary() for h in health if not h.healthy]
-    answer = dns_answer(factory, topology)
+    answer = cloud.traffic().answer()
     if answer != source:
         problems.append(f"the DNS name answers {answer}, not {source}")
     if problems:

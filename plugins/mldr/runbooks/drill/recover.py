@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable
 
 from mldr.checks.health import endpoint_healthy
+from mldr.cloud import Cloud
 from mldr.cloud.aws.clients import ClientFactory
-from mldr.control_state import ControlStateStore
+from mldr.cloud.aws.cloud import factory_of
 from mldr.errors import LeaseHeld, MldrError
 from mldr.runbooks.common import Mode, OperationParams
 from mldr.runbooks.drill.faults import FaultInjector, fault_injector
@@ -37,12 +38,12 @@ def operation_params(kind: str, target: str, mode: Mode, reason: str, by: str) -
 
 def run_operation(
     topology: Topology,
-    factory: ClientFactory,
+    cloud: Cloud,
     params: OperationParams,
     say: Callable[[str], None],
     on_open: Callable[[str], None] = lambda _id: None,
 ) -> OperationRecord:
-    ctx = open_operation(topology, factory, params, say=say)
+    ctx = open_operation(topology, cloud, params, say=say)
     on_open(ctx.record.id)
     record = execute(ctx)
     if record.status not in (OperationStatus.COMPLETED, OperationStatus.NOOP):
@@ -55,7 +56,7 @@ def run_operation(
 
 def recover(
     topology: Topology,
-    factory: ClientFactory,
+    cloud: Cloud,
     *,
     faults: FaultInjector | None = None,
     say: Callable[[str], None] = log.info,
@@ -66,7 +67,7 @@ def recover(
     failback it had started (the runbooks resume from their records), fails back to the
     primary, and removes its canaries. Idempotent; refuses while the drill's process lives.
     """
-    control = ControlStateStore(factory)
+    control = cloud.control()
     drills = DrillStateStore(control)
     state = drills.load()
     if state is None or state.phase.finished:
@@ -105,7 +106,7 @@ def recover(
         say(f"finishing the drill's interrupted {op.kind} {op.id} ({op.source} -> {op.target})")
         run_operation(
             topology,
-            factory,
+            cloud,
             operation_params(op.kind, op.target, Mode(op.mode), op.reason, op.started_by),
             say,
         )
@@ -128,12 +129,13 @@ def recover(
         reason = f"DR drill {state.drill_id}: recovery after interruption"
         record = run_operation(
             topology,
-            factory,
+            cloud,
             operation_params("failback", primary, Mode.PLANNED, reason, "drill-recovery"),
             say,
         )
         done.append(f"failed back to {primary} ({record.id})")
-    removed = cleanup_canaries(topology, factory, state.drill_id)
+    # TRANSITION (branch `platform`): the canaries are the `cloud` branch's to convert
+    removed = cleanup_canaries(topology, factory_of(cloud), state.drill_id)
     if removed:
         done.append(f"removed {removed} canary object(s)")
     state.phase = Phase.RECOVERED

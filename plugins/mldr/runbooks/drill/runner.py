@@ -11,8 +11,8 @@ import httpx
 
 from mldr import http
 from mldr.checks.replication_status import status_source
-from mldr.cloud.aws.clients import ClientFactory
-from mldr.control_state import ControlStateStore
+from mldr.cloud import Cloud
+from mldr.cloud.aws.cloud import factory_of
 from mldr.errors import MldrError
 from mldr.ml.golden import golden_set
 from mldr.runbooks.common import Mode
@@ -77,14 +77,16 @@ class Drill:
     def __init__(
         self,
         topology: Topology,
-        factory: ClientFactory,
+        cloud: Cloud,
         params: DrillParams,
         *,
         faults: FaultInjector | None = None,
         say: Callable[[str], None] = log.info,
     ) -> None:
         self.topology = topology
-        self.factory = factory
+        self.cloud = cloud
+        # TRANSITION (branch `platform`): the canaries and reads the `cloud` branch converts
+        self.factory = factory = factory_of(cloud)
         self.params = params.validated(topology)
         self.scenario = self.params.scenario
         self.id = str(self.params.drill_id)
@@ -92,7 +94,7 @@ class Drill:
         self.target = str(self.params.target_region)
         self._faults = faults
         self._say = say
-        self.control = ControlStateStore(factory)
+        self.control = cloud.control()
         self.drills = DrillStateStore(self.control)
         self.state = DrillState(
             drill_id=self.id, scenario=self.scenario.value, source=self.source, target=self.target
@@ -110,7 +112,7 @@ class Drill:
         self.quiesce: dict[str, Any] = {}
         self._window: DetectionWindow | None = None
         # Built here, started by start_load(): nothing below touches the network until then.
-        self.monitor: HealthMonitor = health_monitor(factory, topology)
+        self.monitor: HealthMonitor = health_monitor(cloud, topology)
         self.load = InferenceLoad(
             topology.inference.client_url.rstrip("/") + "/predict",
             golden_set(),
@@ -157,7 +159,7 @@ class Drill:
 
     def run(self) -> dict[str, Any]:
         self.t0 = time.time()
-        recovered = recover(self.topology, self.factory, faults=self._faults, say=self._say)
+        recovered = recover(self.topology, self.cloud, faults=self._faults, say=self._say)
         if recovered:
             self.notes.append("before starting, recovered an interrupted drill: " + "; ".join(recovered))
         self.preflight()
@@ -185,7 +187,7 @@ class Drill:
             f"drill {self.id}: {self.scenario.value}, {self.source} -> {self.target}, "
             f"hold {p.hold_seconds:g}s, {'then fail back' if p.failback else 'no failback'}"
         )
-        check_ready(self.topology, self.factory, self.scenario, faults=self.faults)
+        check_ready(self.topology, self.cloud, self.scenario, faults=self.faults)
         self._window = self.monitor.window(self.source)
         self.answers[f"{self.source} before"] = golden_answer(self.topology, self.source)
         self.drills.save(self.state)
@@ -332,7 +334,7 @@ class Drill:
         started = self.mark("failover_started_at")
         record = run_operation(
             self.topology,
-            self.factory,
+            self.cloud,
             operation_params("failover", self.target, mode, reason, self.params.requested_by),
             lambda m: self.say(m.strip()),
             opened,
@@ -413,7 +415,7 @@ class Drill:
         started = self.mark("failback_started_at")
         record = run_operation(
             self.topology,
-            self.factory,
+            self.cloud,
             operation_params("failback", self.source, Mode.PLANNED, reason, self.params.requested_by),
             lambda m: self.say(m.strip()),
             opened,
@@ -473,7 +475,7 @@ class Drill:
         self.state.phase, interrupted_phase = Phase.FAILED, self.state.phase
         try:
             self.drills.save(self.state)
-            actions = recover(self.topology, self.factory, faults=self._faults, say=self._say)
+            actions = recover(self.topology, self.cloud, faults=self._faults, say=self._say)
         except (MldrError, httpx.HTTPError) as recover_error:
             self.say(
                 f"could NOT revert the drill ({recover_error}); the sandbox/topology may still be failed "
@@ -491,11 +493,11 @@ class Drill:
 
 def run_drill(
     topology: Topology,
-    factory: ClientFactory,
+    cloud: Cloud,
     params: DrillParams,
     *,
     faults: FaultInjector | None = None,
     say: Callable[[str], None] = log.info,
 ) -> dict[str, Any]:
     """Run one drill end to end and return its result document (not yet stored)."""
-    return Drill(topology, factory, params, faults=faults, say=say).run()
+    return Drill(topology, cloud, params, faults=faults, say=say).run()
