@@ -20,9 +20,12 @@ RUNBOOK = Path(__file__).parents[1] / "runbooks" / "ml-training-pipeline.md"
 
 
 def _clients() -> tuple[Any, Any]:
-    """(client factory, topology), built inside the task: no AWS or Variable access at parse time."""
-    topology, factory = task_context()
-    return factory, topology
+    """(client factory, topology), built inside the task: no AWS or Variable access at parse time.
+    The example workload plays a user's own pipeline: it makes its clients from the factory."""
+    from mldr.cloud.aws.cloud import factory_of
+
+    topology, cloud = task_context()
+    return factory_of(cloud), topology
 
 
 def _names(context: dict[str, Any]) -> Any:

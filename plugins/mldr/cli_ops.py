@@ -10,12 +10,16 @@ import getpass
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mldr.errors import ConfigurationError
 
+if TYPE_CHECKING:
+    from mldr.cloud.aws.cloud import AwsCloud
+    from mldr.topology import Topology
 
-def _context() -> tuple[Any, Any]:
+
+def _context() -> tuple[Topology, AwsCloud]:
     from mldr.cloud.aws.cloud import AwsCloud
     from mldr.topology import load_topology
 

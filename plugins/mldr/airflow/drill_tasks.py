@@ -12,11 +12,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset
 
 from mldr.errors import MldrError
+
+if TYPE_CHECKING:
+    from mldr.cloud.aws.cloud import AwsCloud
+    from mldr.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +32,7 @@ class DrillFailed(MldrError):
     """The drill ran and its verdict is fail: an objective was missed."""
 
 
-def _context() -> tuple[Any, Any]:
+def _context() -> tuple[Topology, AwsCloud]:
     from mldr.airflow.tasks import task_context
 
     return task_context()
