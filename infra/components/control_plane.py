@@ -19,7 +19,7 @@ from infra.components.secure_bucket import SecureBucket, SecureBucketArgs
 
 #: Partition key of the control-state table (lease, fencing token, operation in progress).
 CONTROL_TABLE_KEY = "pk"
-#: The lease item's key (mldr.control_state.LEASE_KEY; tests/infra checks the two agree).
+#: The lease item's key (mldr.cloud.aws.dynamodb.LEASE_KEY; tests/infra checks the two agree).
 LEASE_KEY = "lease"
 #: Reports and audit events are evidence for the DR owner; keep overwritten versions a year.
 OPS_NONCURRENT_DAYS = 365

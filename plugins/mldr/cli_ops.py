@@ -11,13 +11,17 @@ import getpass
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mldr.cli_base import add_command, say
 from mldr.errors import ConfigurationError
 
+if TYPE_CHECKING:
+    from mldr.cloud.aws.cloud import AwsCloud
+    from mldr.topology import Topology
 
-def _context() -> tuple[Any, Any]:
+
+def _context() -> tuple[Topology, AwsCloud]:
     from mldr.cloud.aws.cloud import AwsCloud
     from mldr.topology import load_topology
 
@@ -34,10 +38,8 @@ def _say(message: str) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from mldr.control_state import ControlStateStore
-
     topology, cloud = _context()
-    lease = ControlStateStore(cloud.factory).read_lease()
+    lease = cloud.control().read_lease()
     data = lease.public()
     if args.json:
         print(json.dumps(data, indent=2))
@@ -121,11 +123,10 @@ def cmd_failback(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from mldr.control_state import ControlStateStore
     from mldr.runbooks.engine import OperationStore
 
     _, cloud = _context()
-    records = OperationStore(ControlStateStore(cloud.factory)).history(limit=args.limit)
+    records = OperationStore(cloud.control()).history(limit=args.limit)
     if args.json:
         print(json.dumps([r.public() for r in records], indent=2, default=str))
         return 0

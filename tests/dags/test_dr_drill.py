@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mldr.cloud.aws.clients import ClientFactory
-from mldr.control_state import ControlStateStore
+from mldr.cloud.aws.cloud import AwsCloud
 from mldr.runbooks import failback, failover
 from mldr.runbooks.drill.state import DrillStateStore, Phase
 from mldr.runbooks.engine import step_name
@@ -105,7 +105,7 @@ def test_region_outage_drill_through_airflow(sandbox: Sandbox, dagbag: Any, task
     """The weekly drill as Airflow runs it: outage, detection, unplanned failover, failback."""
     topology = load_topology(use_airflow=False)
     factory = ClientFactory.from_environment(topology)
-    control = ControlStateStore(factory)
+    control = AwsCloud(factory).control()
     primary, secondary = topology.primary_region, topology.secondary_region
     assert control.read_lease().active_region == primary
 

@@ -11,7 +11,7 @@ import pytest
 
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.cloud.aws.cloud import AwsCloud
-from mldr.control_state import ControlStateStore, Lease
+from mldr.cloud.control import Lease
 from mldr.errors import ActiveRegionChanged, SimulatedCrash, WriteFenced
 from mldr.ml import pipeline
 from mldr.ml.registry import (
@@ -44,7 +44,7 @@ def factory(topology: Topology) -> ClientFactory:
 
 
 def lease(factory: ClientFactory) -> Lease:
-    return ControlStateStore(factory).read_lease()
+    return AwsCloud(factory).control().read_lease()
 
 
 def operate(topology: Topology, factory: ClientFactory, kind: str, target: str) -> OperationRecord:

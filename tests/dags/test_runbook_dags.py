@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from mldr.cloud.aws.clients import ClientFactory
-from mldr.control_state import ControlStateStore
+from mldr.cloud.aws.cloud import AwsCloud
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import load_topology
 
@@ -16,7 +15,7 @@ pytestmark = pytest.mark.sandbox
 
 def test_failover_then_failback_through_airflow(sandbox: Sandbox, dagbag: Any, task_states: Any) -> None:
     topology = load_topology(use_airflow=False)
-    store = ControlStateStore(ClientFactory.from_environment(topology))
+    store = AwsCloud.from_environment(topology).control()
     token = store.read_lease().fencing_token
     primary, secondary = topology.primary_region, topology.secondary_region
 
@@ -53,7 +52,7 @@ def test_failover_then_failback_through_airflow(sandbox: Sandbox, dagbag: Any, t
 
 def test_bad_params_fail_before_any_change(sandbox: Sandbox, dagbag: Any, task_states: Any) -> None:
     topology = load_topology(use_airflow=False)
-    store = ControlStateStore(ClientFactory.from_environment(topology))
+    store = AwsCloud.from_environment(topology).control()
     before = store.read_lease()
     with pytest.raises(Exception, match=r"reason|minLength|too short"):
         dagbag.dags["dr_failover"].test(

@@ -20,7 +20,7 @@ import pytest
 from mldr import http
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.cloud.aws.cloud import AwsCloud
-from mldr.control_state import ControlStateStore, Lease
+from mldr.cloud.control import Lease
 from mldr.reports import report_key
 from mldr.runbooks.drill import DrillParams, canary_dataset, recover
 from mldr.runbooks.drill.load import list_canary_keys
@@ -46,7 +46,7 @@ def factory(topology: Topology) -> ClientFactory:
 
 
 def lease(factory: ClientFactory) -> Lease:
-    return ControlStateStore(factory).read_lease()
+    return AwsCloud(factory).control().read_lease()
 
 
 def edge_answer(topology: Topology) -> str | None:
@@ -157,7 +157,7 @@ def test_a_killed_drill_is_recovered_by_drill_recover(
     capsys: Any,
 ) -> None:
     primary = topology.primary_region
-    drills = DrillStateStore(ControlStateStore(factory))
+    drills = DrillStateStore(AwsCloud(factory).control())
     before = drills.load()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGINS), os.environ.get("PYTHONPATH", "")])}
     log_path = tmp_path / "drill.log"

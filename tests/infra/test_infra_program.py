@@ -390,10 +390,10 @@ def test_lease_is_seeded_once_in_the_format_the_runbooks_read(deployed: Deployed
         f"{lease}"
     )
     # The runbooks' own definition of the seed (a module written alongside this program).
-    control_state = pytest.importorskip("mldr.control_state")
-    expected = control_state.initial_lease_item(cfg.primary_region)
+    dynamodb = pytest.importorskip("mldr.cloud.aws.dynamodb")
+    expected = dynamodb.initial_lease_item(cfg.primary_region)
     expected.pop("updated_at", None)  # informational; the runbooks tolerate its absence
-    assert json.loads(lease.inputs["item"]) == expected, f"{lease}: not what mldr.control_state reads"
+    assert json.loads(lease.inputs["item"]) == expected, f"{lease}: not what mldr.cloud.aws.dynamodb reads"
     assert "item" in lease.ignore_changes, f"{lease}: `pulumi up` would reset the DR lease"
 
 

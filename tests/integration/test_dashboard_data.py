@@ -36,7 +36,7 @@ def test_dashboard_reads_what_the_lag_check_recorded_and_survives_a_region_outag
         cloud, topology, kind="replication-lag", name=name, document=document, html=render_html(document)
     )
     for dataset in report.datasets:
-        publish(factory, topology, dataset=dataset.name, values=lag_metrics(dataset))
+        publish(AwsCloud(factory), topology, dataset=dataset.name, values=lag_metrics(dataset))
 
     source = DashboardSource(topology, AwsCloud.from_environment(topology, timeouts=PROBE_TIMEOUTS))
     dashboard = source.read()

@@ -24,7 +24,7 @@ from mldr.airflow.dashboard.data import (
     verification_by_dataset,
 )
 from mldr.airflow.dashboard.render import line_chart, render
-from mldr.control_state import Lease, Operation
+from mldr.cloud.control import Lease, Operation
 from mldr.errors import MldrError
 from mldr.reports import StoredReport
 from mldr.runbooks.engine import OperationRecord, OperationStatus, StepRecord, StepStatus
@@ -387,18 +387,17 @@ def test_the_plot_includes_a_measurement_published_a_moment_ago() -> None:
     from moto import mock_aws
 
     from mldr.airflow.dashboard.data import metric_series
-    from mldr.checks.metrics import Metric, metric_data
-    from mldr.cloud.aws.clients import ClientFactory
+    from mldr.checks.metrics import Metric, samples
+    from mldr.cloud.aws.cloud import AwsCloud
 
     topology = TOPOLOGY
     dataset = topology.datasets[0].name
     region = topology.primary_region
     published = datetime(2026, 11, 29, 10, 30, 21, 400_000, tzinfo=UTC)
     with mock_aws():
-        factory = ClientFactory.from_environment(topology)
-        factory.client("cloudwatch", region).put_metric_data(
-            Namespace="MLDR",
-            MetricData=metric_data(topology, dataset, {Metric.REPLICATION_LAG_SECONDS: 1.224}, at=published),
+        cloud = AwsCloud.from_environment(topology)
+        cloud.metrics(region).publish(
+            samples(topology, dataset, {Metric.REPLICATION_LAG_SECONDS: 1.224}, at=published)
         )
-        series = metric_series(factory, topology, region, now=published + timedelta(milliseconds=300))
+        series = metric_series(cloud, topology, region, now=published + timedelta(milliseconds=300))
     assert series[(dataset, Metric.REPLICATION_LAG_SECONDS.value)].latest == pytest.approx(1.224)

@@ -35,19 +35,6 @@ PUBLISHERS = (
 )
 PUBLISHING_CALLS = frozenset({"publish", "put_metric_data", "notify"})
 
-#: TRANSITION: modules the `platform` branch moves onto `mldr.cloud` (compute, traffic, metrics,
-#: alerts); the lead empties this when merging it. Each entry must still break its rule (checked
-#: below), so the list cannot outlive its reason.
-PENDING = frozenset(
-    {
-        ("actions/compute.py", "client"),
-        ("airflow/dashboard/data.py", "client"),
-        ("checks/health.py", "client"),
-        ("checks/metrics.py", "client"),
-        ("runbooks/notify.py", "client"),
-    }
-)
-
 
 @dataclass(frozen=True)
 class Violation:
@@ -123,10 +110,8 @@ def violations(package: Path) -> list[Violation]:
 
 def test_the_library_keeps_its_layering() -> None:
     found = violations(PACKAGE)
-    unexpected = [f"{v.module}: {v.detail}" for v in found if v.key not in PENDING]
-    assert not unexpected, "layering broken:\n" + "\n".join(unexpected)
-    stale = PENDING - {v.key for v in found}
-    assert not stale, f"these modules follow the rules now: remove them from PENDING: {sorted(stale)}"
+    broken = [f"{v.module}: {v.detail}" for v in found]
+    assert not broken, "layering broken:\n" + "\n".join(broken)
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:

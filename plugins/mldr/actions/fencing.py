@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from mldr.control_state import ControlStateStore, Lease, Operation, now_iso
+from mldr.cloud.control import ControlStore, Lease, Operation, now_iso
 from mldr.errors import FencingConflict, LeaseHeld
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ def describe_holder(op: Operation) -> str:
     )
 
 
-def take(store: ControlStateStore, operation: Operation) -> Lease:
+def take(store: ControlStore, operation: Operation) -> Lease:
     """Hold the lease for `operation` with the next fencing token; resuming the same op is a no-op."""
     lease = store.read_lease()
     if lease.operation is not None:
@@ -48,7 +48,7 @@ def take(store: ControlStateStore, operation: Operation) -> Lease:
     return new
 
 
-def _owned(store: ControlStateStore, operation_id: str) -> Lease:
+def _owned(store: ControlStore, operation_id: str) -> Lease:
     lease = store.read_lease()
     if lease.operation is None or lease.operation.id != operation_id:
         holder = describe_holder(lease.operation) if lease.operation else "nobody"
@@ -57,7 +57,7 @@ def _owned(store: ControlStateStore, operation_id: str) -> Lease:
 
 
 def update(
-    store: ControlStateStore,
+    store: ControlStore,
     operation_id: str,
     *,
     step: str | None = None,
@@ -77,7 +77,7 @@ def update(
     return store.compare_and_set(expected_token=lease.fencing_token, lease=new)
 
 
-def release(store: ControlStateStore, operation_id: str) -> Lease:
+def release(store: ControlStore, operation_id: str) -> Lease:
     """Let go of the lease (operation finished or aborted); idempotent."""
     lease = store.read_lease()
     if lease.operation is None or lease.operation.id != operation_id:

@@ -12,11 +12,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset
 
 from mldr.errors import DrillFailed
+
+if TYPE_CHECKING:
+    from mldr.cloud.aws.cloud import AwsCloud
+    from mldr.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +28,7 @@ DRILL_REPORTS = Asset(name="mldr_dr_drill_report", uri="mldr://reports/drill")
 RUNBOOK = "runbooks/dr-drill.md"
 
 
-def _context() -> tuple[Any, Any]:
+def _context() -> tuple[Topology, AwsCloud]:
     from mldr.airflow.tasks import task_context
 
     return task_context()
@@ -97,9 +101,7 @@ def judge(result: Mapping[str, Any]) -> None:
     lines.append(f"  what to do: {RUNBOOK}, 'When a drill fails'")
     message = "\n".join(lines)
     topology, cloud = _context()
-    notify(
-        cloud.factory, topology, subject=f"[mldr] DR drill FAILED: {result.get('scenario')}", message=message
-    )
+    notify(cloud, topology, subject=f"[mldr] DR drill FAILED: {result.get('scenario')}", message=message)
     raise DrillFailed(message)
 
 

@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, ExceptionRetryPolicy, RetryAction, RetryRule
+
+if TYPE_CHECKING:
+    from mldr.cloud.aws.cloud import AwsCloud
+    from mldr.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,7 @@ RETRY_POLICY = ExceptionRetryPolicy(
 )
 
 
-def task_context() -> tuple[Any, Any]:
+def task_context() -> tuple[Topology, AwsCloud]:
     """(topology, cloud) inside a running task: MLDR_TOPOLOGY or the Airflow Variable."""
     from mldr.cloud.aws.cloud import AwsCloud
     from mldr.topology import load_topology
@@ -135,7 +139,7 @@ def _alert(subject: str, message: str) -> None:
     from mldr.runbooks.notify import notify
 
     topology, cloud = task_context()
-    reached = notify(cloud.factory, topology, subject=subject, message=message)
+    reached = notify(cloud, topology, subject=subject, message=message)
     log.info("alert sent to %s", ", ".join(reached) or "no region (see warnings above)")
 
 

@@ -18,9 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mldr.cloud import Cloud
-from mldr.cloud.aws.cloud import factory_of
+from mldr.cloud.control import Lease
 from mldr.cloud.objects import WRITE_FENCE
-from mldr.control_state import ControlStateStore, Lease
 from mldr.errors import ActiveRegionChanged, WriteFenced
 from mldr.topology import Topology
 
@@ -62,7 +61,7 @@ def require_writable(
     `expected_region` is the region an earlier task of the same run wrote to: if a failover moved
     the active region since, the run stops rather than leave half its outputs in each region.
     """
-    lease = ControlStateStore(factory_of(cloud)).read_lease()
+    lease = cloud.control().read_lease()
     region = lease.active_region
     operation = _describe_operation(lease)
     buckets = [topology.dataset(name).buckets[region] for name in datasets]

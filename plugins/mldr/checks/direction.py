@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud import Cloud
 from mldr.errors import MldrError
 from mldr.topology import Topology
 
@@ -18,15 +18,13 @@ log = logging.getLogger(__name__)
 
 
 def replication_direction(
-    factory: ClientFactory, topology: Topology, *, source_region: str | None = None
+    cloud: Cloud, topology: Topology, *, source_region: str | None = None
 ) -> tuple[str, str]:
     """(source, target): the region data is written in, and the one it must be replicated to."""
     if source_region is not None:
         return topology.require_region(source_region), topology.other_region(source_region)
-    from mldr.control_state import ControlStateStore
-
     try:
-        active = ControlStateStore(factory).read_lease().active_region
+        active = cloud.control().read_lease().active_region
     except MldrError as exc:
         log.warning(
             "cannot read the DR lease (%s); assuming the primary %s is active", exc, topology.primary_region

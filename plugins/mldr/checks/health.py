@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
 from mldr import http
 from mldr.cloud import Cloud
-from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call
-from mldr.cloud.aws.cloud import factory_of
-from mldr.errors import AwsError, MldrError
-from mldr.topology import ComputeKind, Topology
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS
+from mldr.errors import MldrError
+from mldr.topology import Topology
 
 
 @dataclass
@@ -61,34 +59,7 @@ def s3_reachable(cloud: Cloud, topology: Topology, region: str, *, recheck: bool
     return True, "ok"
 
 
-def compute_counts(factory: ClientFactory, topology: Topology, region: str) -> tuple[int, int]:
-    """(desired, running) for the region's inference compute."""
-    compute = topology.region(region).compute
-    if compute.kind == ComputeKind.ECS:
-        ecs = factory.client("ecs", region, timeouts=PROBE_TIMEOUTS)
-        with aws_call(f"ECS service {compute.cluster}/{compute.service}", region=region):
-            services: list[dict[str, Any]] = ecs.describe_services(
-                cluster=compute.cluster, services=[compute.service]
-            )["services"]
-        if not services:
-            raise AwsError("service not found", resource=f"ECS service {compute.service}", region=region)
-        return int(services[0]["desiredCount"]), int(services[0]["runningCount"])
-    asg = factory.client("autoscaling", region, timeouts=PROBE_TIMEOUTS)
-    with aws_call(f"Auto Scaling group {compute.auto_scaling_group}", region=region):
-        groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[compute.auto_scaling_group])[
-            "AutoScalingGroups"
-        ]
-    if not groups:
-        raise AwsError(
-            "group not found", resource=f"Auto Scaling group {compute.auto_scaling_group}", region=region
-        )
-    group = groups[0]
-    in_service = sum(1 for i in group.get("Instances", []) if i.get("LifecycleState") == "InService")
-    return int(group["DesiredCapacity"]), in_service
-
-
 def region_health(cloud: Cloud, topology: Topology, region: str) -> RegionHealth:
-    factory = factory_of(cloud)
     health = RegionHealth(region=region)
     health.s3_reachable, why = s3_reachable(cloud, topology, region)
     if not health.s3_reachable:
@@ -97,7 +68,8 @@ def region_health(cloud: Cloud, topology: Topology, region: str) -> RegionHealth
     if not health.endpoint_healthy:
         health.problems.append(f"endpoint: {why}")
     try:
-        health.compute_desired, health.compute_running = compute_counts(factory, topology, region)
+        counts = cloud.compute(region, timeouts=PROBE_TIMEOUTS).counts()
+        health.compute_desired, health.compute_running = counts.desired, counts.running
     except MldrError as exc:
         health.problems.append(f"compute: {exc}")
     return health

@@ -1,4 +1,4 @@
-"""CloudWatch metrics for the data-protection checks (namespace `MLDR`), one series per dataset.
+"""The data-protection checks' metrics (namespace `MLDR`), one series per dataset.
 
 Published to every region that answers, so an alarm in the standby region keeps working while
 the primary is down. Dimensions: `Topology` (the topology's name, so two stacks in one account
@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call
+from mldr.cloud import Cloud
+from mldr.cloud.calls import PROBE_TIMEOUTS
+from mldr.cloud.telemetry import MetricId, Sample, Unit
 from mldr.errors import MldrError
 from mldr.topology import Topology
 
@@ -30,47 +32,41 @@ class Metric(StrEnum):
     VERIFICATION_MISMATCHES = "VerificationMismatches"
 
 
-UNITS: dict[Metric, str] = {
-    Metric.REPLICATION_LAG_SECONDS: "Seconds",
-    Metric.PENDING_OBJECTS: "Count",
-    Metric.PENDING_BYTES: "Bytes",
-    Metric.FAILED_OBJECTS: "Count",
-    Metric.VERIFICATION_MISMATCHES: "Count",
+UNITS: dict[Metric, Unit] = {
+    Metric.REPLICATION_LAG_SECONDS: Unit.SECONDS,
+    Metric.PENDING_OBJECTS: Unit.COUNT,
+    Metric.PENDING_BYTES: Unit.BYTES,
+    Metric.FAILED_OBJECTS: Unit.COUNT,
+    Metric.VERIFICATION_MISMATCHES: Unit.COUNT,
 }
 
 
-def metric_data(
+def metric_id(topology: Topology, dataset: str, metric: Metric) -> MetricId:
+    """One dataset's series of `metric`."""
+    return MetricId(NAMESPACE, metric.value, (("Topology", topology.name), ("Dataset", dataset)))
+
+
+def samples(
     topology: Topology, dataset: str, values: Mapping[Metric, float], *, at: datetime | None = None
-) -> list[dict[str, object]]:
-    """The `MetricData` entries for one dataset's values."""
+) -> list[Sample]:
+    """One dataset's values as samples to publish."""
     timestamp = at or datetime.now(UTC)
-    dimensions = [{"Name": "Topology", "Value": topology.name}, {"Name": "Dataset", "Value": dataset}]
     return [
-        {
-            "MetricName": metric.value,
-            "Dimensions": dimensions,
-            "Timestamp": timestamp,
-            "Value": float(value),
-            "Unit": UNITS[metric],
-        }
+        Sample(metric_id(topology, dataset, metric), float(value), UNITS[metric], timestamp)
         for metric, value in values.items()
     ]
 
 
-def publish(
-    factory: ClientFactory, topology: Topology, *, dataset: str, values: Mapping[Metric, float]
-) -> list[str]:
-    """PutMetricData in each region that answers; returns the regions reached."""
+def publish(cloud: Cloud, topology: Topology, *, dataset: str, values: Mapping[Metric, float]) -> list[str]:
+    """Publish in each region that answers; returns the regions reached."""
     if not values:
         return []
-    data = metric_data(topology, dataset, values)
+    data = samples(topology, dataset, values)
     reached = []
     for region in topology.region_names:
         try:
-            with factory.silent.guard(region), aws_call(f"CloudWatch namespace {NAMESPACE}", region=region):
-                factory.client("cloudwatch", region, timeouts=PROBE_TIMEOUTS).put_metric_data(
-                    Namespace=NAMESPACE, MetricData=data
-                )
+            with cloud.silent.guard(region):
+                cloud.metrics(region, timeouts=PROBE_TIMEOUTS).publish(data)
         except MldrError as exc:
             log.warning("metrics for %s not published in %s: %s", dataset, region, exc)
             continue

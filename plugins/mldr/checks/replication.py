@@ -33,7 +33,6 @@ import httpx
 from mldr.checks.replication_status import BacklogItem, ReplicationState, StatusSource
 from mldr.checks.verification.model import RESERVED_PREFIX
 from mldr.cloud import Cloud
-from mldr.cloud.aws.cloud import factory_of
 from mldr.cloud.calls import PROBE_TIMEOUTS
 from mldr.errors import AccessDenied, ConfigurationError, MldrError, NotFound
 from mldr.topology import Dataset, Topology
@@ -443,7 +442,7 @@ def measure_lag(
 
     selected = topology.datasets_named(datasets)
     measured_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    source, _ = replication_direction(factory_of(cloud), topology, source_region=source_region)
+    source, _ = replication_direction(cloud, topology, source_region=source_region)
     status = status or status_source(topology, cloud)
     # A source that does not answer is found here in seconds (and marked silent), not by each
     # dataset's canary write waiting out its retries; its report copy and metrics are skipped.

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from mldr.cloud import Cloud
-from mldr.cloud.aws.cloud import factory_of
 from mldr.reports import report_name, store_report
 from mldr.topology import Topology
 
@@ -31,5 +30,5 @@ def keep_check_results(
 
     uris = store_report(cloud, topology, kind=kind, name=report_name(label), document=document, html=html)
     for dataset, values in metrics.items():
-        publish(factory_of(cloud), topology, dataset=dataset, values=values)
+        publish(cloud, topology, dataset=dataset, values=values)
     return uris

@@ -15,7 +15,7 @@ from typing import Any
 
 from mldr.cloud import Cloud
 from mldr.cloud.calls import PROBE_TIMEOUTS
-from mldr.control_state import ControlStateStore, now_iso
+from mldr.cloud.control import ControlStore, RecordValue, now_iso
 from mldr.errors import MldrError, RegionUnreachable
 from mldr.topology import Topology
 
@@ -33,7 +33,7 @@ def event_key(event: dict[str, Any]) -> str:
 
 
 class AuditLog:
-    def __init__(self, cloud: Cloud, topology: Topology, store: ControlStateStore) -> None:
+    def __init__(self, cloud: Cloud, topology: Topology, store: ControlStore) -> None:
         self.cloud = cloud
         self.topology = topology
         self.store = store
@@ -53,12 +53,12 @@ class AuditLog:
 
     def _queued(self, region: str) -> list[dict[str, Any]]:
         item = self.store.get_record(_pending_key(region))
-        return json.loads(item["events"]["S"]) if item else []
+        return json.loads(str(item["events"])) if item else []
 
     def _set_queued(self, region: str, events: list[dict[str, Any]]) -> None:
-        record = {"events": {"S": json.dumps(events, default=str)}}
+        record: dict[str, RecordValue] = {"events": json.dumps(events, default=str)}
         if (since := self.silent.since(region)) is not None:
-            record["silent_since"] = {"N": repr(since)}
+            record["silent_since"] = since
         self.store.put_record(_pending_key(region), record)
 
     def _recall_silent_regions(self) -> None:
@@ -70,7 +70,7 @@ class AuditLog:
         for region in self.topology.region_names:
             item = self.store.get_record(_pending_key(region))
             if item and "silent_since" in item:
-                self.silent.mark(region, at=float(item["silent_since"]["N"]))
+                self.silent.mark(region, at=float(item["silent_since"]))
 
     def record(self, operation_id: str, event: str, **fields: Any) -> dict[str, Any]:
         self._seq += 1

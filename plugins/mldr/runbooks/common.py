@@ -20,8 +20,6 @@ log = logging.getLogger(__name__)
 AT_RISK_LISTED = 50
 
 
-
-
 def new_operation_id(kind: str) -> str:
     return f"{kind}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:6]}"
 

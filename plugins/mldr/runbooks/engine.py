@@ -30,9 +30,8 @@ from typing import Any, Protocol, TypeVar, cast, get_type_hints, runtime_checkab
 from pydantic import TypeAdapter
 
 from mldr.actions import fencing
-from mldr.cloud import Cloud
-from mldr.cloud.aws.cloud import factory_of
-from mldr.control_state import ControlStateStore, now_iso
+from mldr.cloud import Cloud, ControlStore
+from mldr.cloud.control import now_iso
 from mldr.errors import ConfigurationError, FencingConflict, MldrError, SimulatedCrash
 from mldr.runbooks.audit import AuditLog
 from mldr.runbooks.params import OperationParams
@@ -193,35 +192,24 @@ def _record_key(operation_id: str) -> str:
 class OperationStore:
     """Operation records in the control-state table."""
 
-    def __init__(self, store: ControlStateStore) -> None:
+    def __init__(self, store: ControlStore) -> None:
         self.store = store
 
     def load(self, operation_id: str) -> OperationRecord | None:
         item = self.store.get_record(_record_key(operation_id))
-        return OperationRecord.from_json(item["doc"]["S"]) if item else None
+        return OperationRecord.from_json(str(item["doc"])) if item else None
 
     def save(self, record: OperationRecord) -> None:
         record.updated_at = now_iso()
         self.store.put_record(
             _record_key(record.id),
-            {
-                "doc": {"S": record.to_json()},
-                "kind": {"S": record.kind},
-                "created_at": {"S": record.created_at},
-            },
+            {"doc": record.to_json(), "kind": record.kind, "created_at": record.created_at},
         )
 
     def history(self, limit: int = 20) -> list[OperationRecord]:
-        records = []
-        for _, client in self.store.factory.control_clients():
-            paginator = client.get_paginator("scan")
-            for page in paginator.paginate(
-                TableName=self.store.table,
-                FilterExpression="begins_with(pk, :op)",
-                ExpressionAttributeValues={":op": {"S": "op#"}},
-            ):
-                records += [OperationRecord.from_json(item["doc"]["S"]) for item in page.get("Items", [])]
-            break
+        records = [
+            OperationRecord.from_json(str(item["doc"])) for item in self.store.records(_record_key(""))
+        ]
         return sorted(records, key=lambda r: r.created_epoch, reverse=True)[:limit]
 
 
@@ -262,7 +250,7 @@ class Context:
 
     topology: Topology
     cloud: Cloud
-    control: ControlStateStore
+    control: ControlStore
     operations: OperationStore
     audit: AuditLog
     record: OperationRecord
@@ -289,7 +277,7 @@ class Context:
         runbook: Runbook,
         say: Callable[[str], None],
     ) -> Context:
-        control = ControlStateStore(factory_of(cloud))
+        control = cloud.control()
         return cls(
             topology,
             cloud,

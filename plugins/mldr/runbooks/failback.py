@@ -20,8 +20,7 @@ from mldr.actions import compute, fencing, replication, traffic, write_fence
 from mldr.actions import resync as resync_action
 from mldr.checks.health import region_health, s3_reachable
 from mldr.checks.replication_status import status_source
-from mldr.cloud.aws.cloud import factory_of
-from mldr.control_state import Operation, now_iso
+from mldr.cloud.control import Operation, now_iso
 from mldr.errors import AlreadyDone, FailoverPreconditionFailed, LeaseHeld, MldrError
 from mldr.runbooks.common import GoldenPredictions, NoPrediction, golden_predictions
 from mldr.runbooks.engine import Context, Runbook, result_from_fields, step
@@ -76,7 +75,7 @@ def failback_preflight(ctx: Context) -> FailbackPreflightResult:
     if problems:
         raise FailoverPreconditionFailed("failback preflight failed: " + "; ".join(problems))
     since_item = ctx.control.get_record("last-failover")
-    since = float(since_item["started_epoch"]["N"]) if since_item else 0.0
+    since = float(since_item["started_epoch"]) if since_item else 0.0
     baseline: GoldenPredictions | NoPrediction
     try:
         baseline = golden_predictions(ctx, timeout=3.0)
@@ -232,7 +231,7 @@ def failback_switch(ctx: Context) -> FailbackSwitchResult:
     # Replication back on before traffic moves: a write accepted by the primary after the
     # switch must reach the secondary (the secondary's fence does not block replication).
     replication.set_direction(ctx.cloud, ctx.topology, source=target, target=_active(ctx))
-    result = traffic.switch(factory_of(ctx.cloud), ctx.topology, target)
+    result = traffic.switch(ctx.cloud, ctx.topology, target)
     fencing.update(ctx.control, ctx.record.id, active_region=target)
     return result_from_fields(
         FailbackSwitchResult, {**result, "active_region": target, "switched_at": time.time()}
@@ -259,7 +258,7 @@ def failback_protect(ctx: Context) -> FailbackProtectResult:
         d.buckets[active] for d in ctx.topology.datasets if write_fence.lift(store, d.buckets[active])
     ]
     fencing.update(ctx.control, ctx.record.id, fenced_regions=())
-    result["standby_scaled"] = compute.scale_to_standby(factory_of(ctx.cloud), ctx.topology, active)
+    result["standby_scaled"] = compute.scale_to_standby(ctx.cloud, ctx.topology, active)
     return result_from_fields(FailbackProtectResult, result)
 
 
@@ -278,7 +277,7 @@ def failback_record(ctx: Context) -> RecordResult:
         f"fencing token {ctx.result(failback_fence).fencing_token}"
     )
     notify(
-        factory_of(ctx.cloud),
+        ctx.cloud,
         ctx.topology,
         subject=f"mldr failback to {_target(ctx)} completed",
         message=summary,

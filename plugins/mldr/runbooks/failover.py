@@ -16,8 +16,7 @@ from typing import Literal
 from mldr.actions import compute, fencing, replication, traffic, write_fence
 from mldr.checks.health import region_health, s3_reachable
 from mldr.checks.replication_status import status_source
-from mldr.cloud.aws.cloud import factory_of
-from mldr.control_state import Operation, now_iso
+from mldr.cloud.control import Operation, now_iso
 from mldr.errors import AlreadyDone, FailoverPreconditionFailed, LeaseHeld, MldrError, RegionUnreachable
 from mldr.runbooks.common import (
     DataAtRisk,
@@ -222,7 +221,7 @@ class SwitchResult:
 @step("make the target PRIMARY in Route 53 and confirm the DNS answer")
 def switch(ctx: Context) -> SwitchResult:
     target = _target(ctx)
-    result = traffic.switch(factory_of(ctx.cloud), ctx.topology, target)
+    result = traffic.switch(ctx.cloud, ctx.topology, target)
     lease = fencing.update(ctx.control, ctx.record.id, active_region=target)
     return result_from_fields(
         SwitchResult, {**result, "active_region": lease.active_region, "switched_at": time.time()}
@@ -243,9 +242,7 @@ def protect(ctx: Context) -> ProtectResult:
     result = replication.set_direction(ctx.cloud, ctx.topology, source=target, target=source)
     try:
         with ctx.cloud.silent.guard(source):
-            result["source_scaled_to_standby"] = compute.scale_to_standby(
-                factory_of(ctx.cloud), ctx.topology, source
-            )
+            result["source_scaled_to_standby"] = compute.scale_to_standby(ctx.cloud, ctx.topology, source)
     except RegionUnreachable as exc:
         result["source_scaled_to_standby"] = f"pending: {exc}"
     return result_from_fields(ProtectResult, result)
@@ -261,19 +258,14 @@ def record(ctx: Context) -> RecordResult:
     from mldr.runbooks.notify import notify
 
     summary = summarize(ctx)
-    notify(
-        factory_of(ctx.cloud),
-        ctx.topology,
-        subject=f"mldr failover to {_target(ctx)} completed",
-        message=summary,
-    )
+    notify(ctx.cloud, ctx.topology, subject=f"mldr failover to {_target(ctx)} completed", message=summary)
     ctx.control.put_record(
         "last-failover",
         {
-            "operation_id": {"S": ctx.record.id},
-            "started_epoch": {"N": str(ctx.record.created_epoch)},
-            "target": {"S": _target(ctx)},
-            "source": {"S": _source(ctx)},
+            "operation_id": ctx.record.id,
+            "started_epoch": ctx.record.created_epoch,
+            "target": _target(ctx),
+            "source": _source(ctx),
         },
     )
     lease = fencing.release(ctx.control, ctx.record.id)

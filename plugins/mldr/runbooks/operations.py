@@ -6,8 +6,6 @@ import logging
 from collections.abc import Callable
 
 from mldr.cloud import Cloud
-from mldr.cloud.aws.cloud import factory_of
-from mldr.control_state import ControlStateStore
 from mldr.errors import AlreadyDone, ConfigurationError
 from mldr.runbooks import failback, failover
 from mldr.runbooks.common import new_operation_id
@@ -33,9 +31,9 @@ log = logging.getLogger(__name__)
 RUNBOOKS: dict[str, Runbook] = {r.kind: r for r in (failover.RUNBOOK, failback.RUNBOOK)}
 
 
-def _resumable_id(control: ControlStateStore, params: OperationParams) -> str | None:
+def _resumable_id(cloud: Cloud, params: OperationParams) -> str | None:
     """The id of an unfinished operation of the same kind and target, to resume it."""
-    lease = control.read_lease()
+    lease = cloud.control().read_lease()
     op = lease.operation
     if op is not None and op.kind == params.kind and op.target == params.target_region:
         return op.id
@@ -57,10 +55,9 @@ def open_operation(
         raise ConfigurationError(
             f"failback returns to the primary region {topology.primary_region}, not {params.target_region}"
         )
-    control = ControlStateStore(factory_of(cloud))
-    operations = OperationStore(control)
+    operations = OperationStore(cloud.control())
     if operation_id is None:
-        operation_id = _resumable_id(control, params)
+        operation_id = _resumable_id(cloud, params)
         if operation_id:
             say(f"resuming unfinished operation {operation_id}")
     record = operations.load(operation_id) if operation_id else None

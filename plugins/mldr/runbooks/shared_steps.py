@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mldr.actions import compute
-from mldr.cloud.aws.cloud import factory_of
 from mldr.errors import MldrError
 from mldr.runbooks.common import GoldenPredictions, NoPrediction, golden_predictions
 from mldr.runbooks.engine import Context, result_from_fields, step
@@ -35,7 +34,7 @@ class ScaleResult:
 
 @step("scale the target's compute to active capacity and wait until healthy")
 def scale(ctx: Context) -> ScaleResult:
-    result = compute.scale_to_active(factory_of(ctx.cloud), ctx.topology, ctx.params.target_region)
+    result = compute.scale_to_active(ctx.cloud, ctx.topology, ctx.params.target_region)
     return result_from_fields(ScaleResult, result)
 
 

@@ -221,7 +221,7 @@ def _provision_control_state(layout: SandboxLayout) -> None:
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    from mldr.control_state import initial_lease_item
+    from mldr.cloud.aws.dynamodb import initial_lease_item
 
     ddb.put_item(TableName=CONTROL_TABLE, Item=initial_lease_item(layout.primary))
 

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from mldr.checks.metrics import NAMESPACE, Metric
+from mldr.checks.metrics import Metric, metric_id
 from mldr.cloud import Cloud
-from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call
-from mldr.cloud.aws.cloud import factory_of
-from mldr.control_state import ControlStateStore, Lease
+from mldr.cloud.calls import PROBE_TIMEOUTS
+from mldr.cloud.control import Lease
+from mldr.cloud.telemetry import Statistic
 from mldr.errors import MldrError
 from mldr.reports import StoredReport, latest_reports
 from mldr.runbooks.engine import OperationRecord, OperationStatus, OperationStore
@@ -330,7 +330,7 @@ def operation_view(record: OperationRecord) -> OperationView:
 
 
 def metric_series(
-    factory: ClientFactory,
+    cloud: Cloud,
     topology: Topology,
     region: str,
     *,
@@ -338,61 +338,28 @@ def metric_series(
     hours: int = PLOT_HOURS,
     period: int = PLOT_PERIOD_SECONDS,
 ) -> dict[tuple[str, str], Series]:
-    """{(dataset, metric name): series} of the lag and backlog over the last `hours`, one call.
+    """{(dataset, metric name): series} of the lag and backlog over the last `hours`, one read.
 
-    The window ends at the period boundary after `now`, not at `now`: the request's EndTime goes
-    over the wire in whole seconds, so a point published less than a second ago fell after it
-    (the measurement someone just ran was missing from the plot), and every region's periods
-    start at the same instants, so the regions' series merge point for point.
+    The window ends at the period boundary after `now`, not at `now`: CloudWatch takes the end
+    in whole seconds, so a point published less than a second ago fell after it (the
+    measurement someone just ran was missing from the plot), and every region's periods start
+    at the same instants, so the regions' series merge point for point.
     """
     moment = (now or datetime.now(UTC)).timestamp()
     end = datetime.fromtimestamp((math.floor(moment / period) + 1) * period, UTC)
-    queries: list[dict[str, Any]] = []
-    ids: dict[str, tuple[str, str]] = {}
-    for i, dataset in enumerate(topology.datasets):
-        for metric in (Metric.REPLICATION_LAG_SECONDS, Metric.PENDING_OBJECTS):
-            query_id = f"m{i}_{len(queries)}"
-            ids[query_id] = (dataset.name, metric.value)
-            queries.append(
-                {
-                    "Id": query_id,
-                    "MetricStat": {
-                        "Metric": {
-                            "Namespace": NAMESPACE,
-                            "MetricName": metric.value,
-                            "Dimensions": [
-                                {"Name": "Topology", "Value": topology.name},
-                                {"Name": "Dataset", "Value": dataset.name},
-                            ],
-                        },
-                        "Period": period,
-                        "Stat": "Maximum",  # the worst moment of each period is what matters for an RPO
-                    },
-                    "ReturnData": True,
-                }
-            )
-    cloudwatch = factory.client("cloudwatch", region, timeouts=PROBE_TIMEOUTS)
-    values: dict[tuple[str, str], dict[float, float]] = {key: {} for key in ids.values()}
-    kwargs: dict[str, Any] = {
-        "MetricDataQueries": queries,
-        "StartTime": end - timedelta(hours=hours),
-        "EndTime": end,
-        "ScanBy": "TimestampAscending",
+    ids = {
+        metric_id(topology, dataset.name, metric): (dataset.name, metric.value)
+        for dataset in topology.datasets
+        for metric in (Metric.REPLICATION_LAG_SECONDS, Metric.PENDING_OBJECTS)
     }
-    with aws_call(f"CloudWatch namespace {NAMESPACE}", region=region):
-        while True:
-            response = cloudwatch.get_metric_data(**kwargs)
-            for result in response.get("MetricDataResults", []):
-                key = ids.get(result["Id"])
-                if key is None:
-                    continue
-                for stamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
-                    values[key][stamp.timestamp()] = float(value)
-            token = response.get("NextToken")
-            if not token:
-                break
-            kwargs["NextToken"] = token
-    return {key: Series(tuple(sorted(points.items()))) for key, points in values.items()}
+    points = cloud.metrics(region, timeouts=PROBE_TIMEOUTS).series(
+        list(ids),
+        start=end - timedelta(hours=hours),
+        end=end,
+        period_seconds=period,
+        statistic=Statistic.MAXIMUM,  # the worst moment of each period is what matters for an RPO
+    )
+    return {key: Series(tuple(points.get(metric, ()))) for metric, key in ids.items()}
 
 
 class _Cached:
@@ -455,8 +422,7 @@ class DashboardSource:
     ) -> None:
         self.topology = topology
         self.cloud = cloud
-        self.factory = factory_of(cloud)
-        self.control = ControlStateStore(self.factory)
+        self.control = cloud.control()
         self._cache = {
             "lease": _Cached(control_ttl),
             "operations": _Cached(control_ttl),
@@ -482,8 +448,7 @@ class DashboardSource:
         return 2 * len(self.topology.datasets)
 
     def _read_operations(self) -> list[OperationRecord]:
-        with aws_call(f"control-state table {self.control.table}"):
-            return OperationStore(self.control).history(limit=10)
+        return OperationStore(self.control).history(limit=10)
 
     def _read_metrics(self) -> tuple[tuple[str, ...], dict[tuple[str, str], Series]]:
         """From every region that answers, merged: the checks publish to each region on a best-effort
@@ -493,8 +458,8 @@ class DashboardSource:
         for region in self.topology.region_names:
             try:
                 # a region found down moments ago: not another timeout per page load
-                with self.factory.silent.guard(region):
-                    series = metric_series(self.factory, self.topology, region)
+                with self.cloud.silent.guard(region):
+                    series = metric_series(self.cloud, self.topology, region)
             except MldrError as exc:
                 errors.append(str(exc))
                 continue

@@ -44,7 +44,6 @@ from mldr.checks.verification.model import (
 )
 from mldr.checks.verification.recovery_points import RecoveryPointChecks
 from mldr.cloud import Cloud
-from mldr.cloud.aws.cloud import factory_of
 from mldr.cloud.calls import PROBE_TIMEOUTS, Timeouts
 from mldr.cloud.objects import Lister
 from mldr.errors import MldrError, NotFound
@@ -497,7 +496,7 @@ def verify(
 
     selected = topology.datasets_named(datasets)  # unknown names fail here, before any request
     started = _now_iso()
-    source, _ = replication_direction(factory_of(cloud), topology, source_region=source_region)
+    source, _ = replication_direction(cloud, topology, source_region=source_region)
     status = status or status_source(topology, cloud)
     with ThreadPoolExecutor(max_workers=len(selected), thread_name_prefix="verify") as pool:
         results = list(

@@ -63,12 +63,3 @@ class AwsCloud:
 def _satisfies_protocol(cloud: AwsCloud) -> Cloud:
     """mypy checks here that `AwsCloud` is a `Cloud`, method for method."""
     return cloud
-
-
-def factory_of(cloud: Cloud) -> ClientFactory:
-    """TRANSITION (branch `cloud`): the client factory behind a `Cloud`, for the calls into
-    code that still takes one (control state, compute, traffic, metrics, alerts) until the
-    `platform` branch's protocols replace them; then every use of this goes."""
-    if not isinstance(cloud, AwsCloud):
-        raise TypeError(f"{type(cloud).__name__} has no AWS client factory")
-    return cloud.factory

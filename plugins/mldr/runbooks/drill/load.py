@@ -31,7 +31,7 @@ import httpx
 from mldr import http
 from mldr.cloud import Cloud
 from mldr.cloud.calls import Timeouts
-from mldr.control_state import ControlStateStore
+from mldr.cloud.control import ControlStore
 from mldr.errors import MldrError
 from mldr.runbooks.drill.metrics import CanaryWrite, RequestSample
 
@@ -128,7 +128,7 @@ class LeaseFollower:
     If the control-state table does not answer, the last known region is used (and a write to
     it fails or succeeds on its own merits)."""
 
-    def __init__(self, control: ControlStateStore, initial: str) -> None:
+    def __init__(self, control: ControlStore, initial: str) -> None:
         self.control = control
         self.region = initial
 

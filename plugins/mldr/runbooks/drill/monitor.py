@@ -17,24 +17,13 @@ from typing import Any, Protocol
 import httpx
 
 from mldr import http
-from mldr.checks.dns import dns_answer
-from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory, aws_call
+from mldr.cloud import Cloud
+from mldr.cloud.calls import PROBE_TIMEOUTS
+from mldr.cloud.traffic import DetectionWindow
 from mldr.errors import MldrError
 from mldr.topology import Topology
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DetectionWindow:
-    """How long the health check needs, at best, to declare a dead endpoint unhealthy."""
-
-    interval_seconds: float
-    failure_threshold: int
-
-    @property
-    def seconds(self) -> float:
-        return self.interval_seconds * self.failure_threshold
 
 
 @dataclass(frozen=True)
@@ -149,43 +138,32 @@ class EdgeMonitor(_Poller):
 
 
 class Route53Monitor(_Poller):
-    """Route 53's view in a real account: checker observations and TestDNSAnswer, every second."""
+    """The cloud's view in a real account: its health checkers and the DNS answer, every second
+    (Route 53's `GetHealthCheckStatus` is rate limited)."""
 
     poll_seconds = 1.0
 
-    def __init__(self, factory: ClientFactory, topology: Topology) -> None:
+    def __init__(self, cloud: Cloud, topology: Topology) -> None:
         super().__init__()
-        self.factory = factory
+        self.traffic = cloud.traffic(timeouts=PROBE_TIMEOUTS)
         self.topology = topology
+        self.cloud = cloud
 
     def _poll(self) -> tuple[str | None, dict[str, tuple[str | None, float]]]:
-        r53 = self.factory.route53(timeouts=PROBE_TIMEOUTS)
         checks: dict[str, tuple[str | None, float]] = {}
         for region in self.topology.region_names:
-            check_id = self.topology.region(region).health_check_id
-            with aws_call(f"Route 53 health check {check_id}"):
-                observations = r53.get_health_check_status(HealthCheckId=check_id)["HealthCheckObservations"]
-            # Route 53 considers an endpoint healthy when more than 18% of checkers do.
-            healthy = [o for o in observations if o["StatusReport"]["Status"].startswith("Success")]
-            status = "healthy" if observations and len(healthy) / len(observations) > 0.18 else "unhealthy"
+            status = "healthy" if self.traffic.checker_healthy(region) else "unhealthy"
             checks[region] = (status, time.time())
-        return dns_answer(self.factory, self.topology), checks
+        return self.cloud.traffic().answer(), checks
 
     def window(self, region: str) -> DetectionWindow:
-        check_id = self.topology.region(region).health_check_id
-        with aws_call(f"Route 53 health check {check_id}"):
-            config = self.factory.route53().get_health_check(HealthCheckId=check_id)["HealthCheck"][
-                "HealthCheckConfig"
-            ]
-        return DetectionWindow(
-            float(config.get("RequestInterval", 30)), int(config.get("FailureThreshold", 3))
-        )
+        return self.cloud.traffic().detection_window(region)
 
 
-def health_monitor(factory: ClientFactory, topology: Topology) -> HealthMonitor:
+def health_monitor(cloud: Cloud, topology: Topology) -> HealthMonitor:
     if topology.sandbox is not None:
         return EdgeMonitor(topology.sandbox.edge_url)
-    return Route53Monitor(factory, topology)
+    return Route53Monitor(cloud, topology)
 
 
 def first_transition(

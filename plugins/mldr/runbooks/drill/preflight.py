@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from mldr.checks.dns import dns_answer
 from mldr.checks.health import region_health
 from mldr.cloud import Cloud
-from mldr.cloud.aws.cloud import factory_of
-from mldr.control_state import ControlStateStore
 from mldr.errors import DrillInProgress, FailoverPreconditionFailed, LeaseHeld
 from mldr.runbooks.drill.faults import FaultInjector, fault_injector
 from mldr.runbooks.drill.scenarios import Scenario
@@ -22,7 +19,7 @@ def check_ready(
     source = topology.primary_region
     if scenario.injects_outage:
         (faults or fault_injector(topology)).preflight(scenario.value)
-    control = ControlStateStore(factory_of(cloud))
+    control = cloud.control()
     lease = control.read_lease()
     if lease.operation is not None:
         raise LeaseHeld(f"the DR lease is held by {lease.operation.kind} {lease.operation.id}: no drill now")
@@ -34,7 +31,7 @@ def check_ready(
         )
     health = [region_health(cloud, topology, r) for r in topology.region_names]
     problems = [h.summary() for h in health if not h.healthy]
-    answer = dns_answer(factory_of(cloud), topology)
+    answer = cloud.traffic().answer()
     if answer != source:
         problems.append(f"the DNS name answers {answer}, not {source}")
     if problems:

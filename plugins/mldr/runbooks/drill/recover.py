@@ -9,8 +9,6 @@ from collections.abc import Callable
 
 from mldr.checks.health import endpoint_healthy
 from mldr.cloud import Cloud
-from mldr.cloud.aws.cloud import factory_of
-from mldr.control_state import ControlStateStore
 from mldr.errors import DrillInProgress, LeaseHeld, MldrError
 from mldr.runbooks.drill.faults import FaultInjector, fault_injector
 from mldr.runbooks.drill.load import (
@@ -66,7 +64,7 @@ def recover(
     failback it had started (the runbooks resume from their records), fails back to the
     primary, and removes its canaries. Idempotent; refuses while the drill's process lives.
     """
-    control = ControlStateStore(factory_of(cloud))
+    control = cloud.control()
     drills = DrillStateStore(control)
     state = drills.load()
     if state is None or state.phase.finished:

@@ -12,8 +12,6 @@ import httpx
 from mldr import http
 from mldr.checks.replication_status import status_source
 from mldr.cloud import Cloud
-from mldr.cloud.aws.cloud import factory_of
-from mldr.control_state import ControlStateStore
 from mldr.errors import MldrError
 from mldr.ml.golden import golden_set
 from mldr.runbooks import failback, failover
@@ -87,7 +85,6 @@ class Drill:
     ) -> None:
         self.topology = topology
         self.cloud = cloud
-        self.factory = factory_of(cloud)  # the control state and the health monitor still take it
         self.params = params.validated(topology)
         self.scenario = self.params.scenario
         self.id = str(self.params.drill_id)
@@ -95,7 +92,7 @@ class Drill:
         self.target = str(self.params.target_region)
         self._faults = faults
         self._say = say
-        self.control = ControlStateStore(self.factory)
+        self.control = cloud.control()
         self.drills = DrillStateStore(self.control)
         self.state = DrillState(
             drill_id=self.id, scenario=self.scenario.value, source=self.source, target=self.target
@@ -113,7 +110,7 @@ class Drill:
         self.quiesce: dict[str, Any] = {}
         self._window: DetectionWindow | None = None
         # Built here, started by start_load(): nothing below touches the network until then.
-        self.monitor: HealthMonitor = health_monitor(self.factory, topology)
+        self.monitor: HealthMonitor = health_monitor(cloud, topology)
         self.load = InferenceLoad(
             topology.inference.client_url.rstrip("/") + "/predict",
             golden_set(),

@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from mldr.control_state import ControlStateStore, now_iso
+from mldr.cloud.control import ControlStore, now_iso
 
 DRILL_KEY = "drill#current"
 
@@ -81,13 +81,13 @@ class DrillState:
 
 
 class DrillStateStore:
-    def __init__(self, control: ControlStateStore) -> None:
+    def __init__(self, control: ControlStore) -> None:
         self.control = control
 
     def load(self) -> DrillState | None:
         item = self.control.get_record(DRILL_KEY)
-        return DrillState.from_json(item["doc"]["S"]) if item else None
+        return DrillState.from_json(str(item["doc"])) if item else None
 
     def save(self, state: DrillState) -> None:
         state.updated_at = now_iso()
-        self.control.put_record(DRILL_KEY, {"doc": {"S": state.to_json()}, "drill_id": {"S": state.drill_id}})
+        self.control.put_record(DRILL_KEY, {"doc": state.to_json(), "drill_id": state.drill_id})

@@ -1,0 +1,192 @@
+"""The AWS traffic, compute pool, control store and alerts behind `mldr.cloud`, against moto:
+what a runbook relies on - a lost compare-and-set raises, records round-trip, the DNS primary
+moves and only the role changes - with AWS errors arriving as `mldr.errors`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud.aws.cloud import AwsCloud
+from mldr.cloud.aws.dynamodb import initial_lease_item
+from mldr.cloud.compute import PoolCounts
+from mldr.cloud.control import Lease, Operation
+from mldr.cloud.traffic import Route, RouteRole
+from mldr.errors import FencingConflict, MldrError, NotFound
+from mldr.topology import Topology
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "topology.json"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def topology() -> Topology:
+    return Topology.model_validate_json(FIXTURE.read_text())
+
+
+def control_table(cloud: AwsCloud, *, seeded: bool = True) -> None:
+    replica = cloud.topology.control_state.replicas[0].region
+    ddb = cloud.factory.client("dynamodb", replica)
+    table = cloud.topology.control_state.table
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    if seeded:
+        ddb.put_item(TableName=table, Item=initial_lease_item(cloud.topology.primary_region))
+
+
+def operation(op_id: str) -> Operation:
+    return Operation(op_id, "failover", "us-east-1", "us-west-2", "planned", "pytest", "a test", "now")
+
+
+def test_the_lease_is_a_compare_and_set_two_operations_cannot_both_win(aws: None, topology: Topology) -> None:
+    cloud = AwsCloud.from_environment(topology)
+    control_table(cloud)
+    store = cloud.control()
+    seed = store.read_lease()
+    assert (seed.active_region, seed.fencing_token, seed.operation) == (topology.primary_region, 0, None)
+
+    first = Lease(topology.primary_region, 1, operation("op-1"), fenced_regions=("us-east-1",))
+    store.compare_and_set(expected_token=0, lease=first)
+    with pytest.raises(FencingConflict, match="no longer 0"):
+        store.compare_and_set(expected_token=0, lease=Lease(topology.primary_region, 1, operation("op-2")))
+    assert AwsCloud.from_environment(topology).control().read_lease() == first
+
+
+def test_records_round_trip_and_are_found_by_prefix(aws: None, topology: Topology) -> None:
+    cloud = AwsCloud.from_environment(topology)
+    control_table(cloud)
+    store = cloud.control()
+    store.put_record("op#a", {"doc": json.dumps({"id": "a"}), "started_epoch": 1764756000.25})
+    store.put_record("op#b", {"doc": "{}", "count": 3})
+    store.put_record("audit-pending#us-east-1", {"events": "[]"})
+    assert store.get_record("op#a") == {"doc": '{"id": "a"}', "started_epoch": 1764756000.25}
+    assert store.get_record("op#b") == {"doc": "{}", "count": 3}
+    assert store.get_record("op#missing") is None
+    assert sorted(r["doc"] for r in store.records("op#")) == ['{"id": "a"}', "{}"]
+
+
+def test_an_unseeded_table_says_how_to_provision_it(aws: None, topology: Topology) -> None:
+    cloud = AwsCloud.from_environment(topology)
+    control_table(cloud, seeded=False)
+    with pytest.raises(MldrError, match=r"no lease item.*sandbox up"):
+        cloud.control().read_lease()
+
+
+class FakeEcs:
+    """An ECS service in one region (moto's create_cluster alone takes ~10 s)."""
+
+    def __init__(self, services: dict[tuple[str, str], dict[str, int]]) -> None:
+        self.services = services
+
+    def describe_services(self, *, cluster: str, services: list[str]) -> dict[str, Any]:
+        return {
+            "services": [dict(self.services[(cluster, s)]) for s in services if (cluster, s) in self.services]
+        }
+
+    def update_service(self, *, cluster: str, service: str, desiredCount: int) -> None:
+        self.services[(cluster, service)]["desiredCount"] = desiredCount
+
+
+class FakeEcsSource:
+    def __init__(self, by_region: dict[str, FakeEcs]) -> None:
+        self.by_region = by_region
+
+    def make(self, *, service: str, region: str, conn_id: str, config: Any) -> FakeEcs:
+        assert service == "ecs"
+        return self.by_region[region]
+
+
+def test_compute_pool_counts_and_scales_an_ecs_service(topology: Topology) -> None:
+    region = topology.primary_region
+    compute = topology.region(region).compute
+    ecs = FakeEcs({(compute.cluster, compute.service): {"desiredCount": 1, "runningCount": 1}})
+    cloud = AwsCloud(ClientFactory(topology, source=FakeEcsSource({region: ecs, "us-west-2": FakeEcs({})})))
+    pool = cloud.compute(region)
+    assert pool.counts() == PoolCounts(desired=1, running=1)
+    pool.set_desired(compute.active_capacity)
+    assert pool.counts() == PoolCounts(desired=compute.active_capacity, running=1)
+    with pytest.raises(NotFound, match="ECS service inference"):
+        cloud.compute(topology.secondary_region).counts()
+
+
+def test_alerts_reach_the_topic_and_a_missing_topic_is_an_mldr_error(aws: None, topology: Topology) -> None:
+    cloud = AwsCloud.from_environment(topology)
+    region = topology.primary_region
+    sns = cloud.factory.client("sns", region)
+    sqs = cloud.factory.client("sqs", region)
+    topic = sns.create_topic(Name="mldr-alerts")["TopicArn"]
+    assert topic == topology.region(region).alert_topic_arn
+    queue = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    cloud.alerts(region).send(subject="x" * 150, message="failover completed")
+    (message,) = sqs.receive_message(QueueUrl=queue)["Messages"]
+    body = json.loads(message["Body"])
+    assert (body["Subject"], body["Message"]) == ("x" * 100, "failover completed")
+    with pytest.raises(MldrError, match="mldr-alerts"):
+        cloud.alerts(topology.secondary_region).send(subject="s", message="m")  # no topic there
+
+
+def test_making_a_region_primary_swaps_only_the_failover_roles(aws: None, topology: Topology) -> None:
+    route53 = AwsCloud.from_environment(topology).factory.route53()
+    zone = route53.create_hosted_zone(Name="example.com.", CallerReference="t")["HostedZone"]["Id"]
+    zone_id = zone.rsplit("/", 1)[-1]
+    topology = topology.model_copy(
+        update={"inference": topology.inference.model_copy(update={"hosted_zone_id": zone_id})}
+    )
+    name = topology.inference.record_name
+
+    def record(region: str, role: str, ip: str) -> dict[str, object]:
+        return {
+            "Name": name,
+            "Type": "A",
+            "SetIdentifier": region,
+            "Failover": role,
+            "TTL": 30,
+            "ResourceRecords": [{"Value": ip}],
+        }
+
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Changes": [
+                {"Action": "CREATE", "ResourceRecordSet": record("us-east-1", "PRIMARY", "10.0.0.1")},
+                {"Action": "CREATE", "ResourceRecordSet": record("us-west-2", "SECONDARY", "10.0.0.2")},
+            ]
+        },
+    )
+    traffic = AwsCloud.from_environment(topology).traffic()
+    assert sorted(traffic.routes(), key=lambda r: r.region) == [
+        Route("us-east-1", RouteRole.PRIMARY),
+        Route("us-west-2", RouteRole.SECONDARY),
+    ]
+    assert traffic.make_primary("us-west-2", timeout=10) is True
+    assert sorted(traffic.routes(), key=lambda r: r.region) == [
+        Route("us-east-1", RouteRole.SECONDARY),
+        Route("us-west-2", RouteRole.PRIMARY),
+    ]
+    assert traffic.make_primary("us-west-2", timeout=10) is False, "already primary: nothing changed"
+    sets = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    by_region = {s["SetIdentifier"]: s for s in sets if s.get("SetIdentifier")}
+    assert by_region["us-west-2"]["ResourceRecords"] == [{"Value": "10.0.0.2"}], "only the role changed"
+    with pytest.raises(MldrError, match="no failover record for eu-west-1"):
+        traffic.make_primary("eu-west-1", timeout=10)
