@@ -93,7 +93,9 @@ def _run(args: argparse.Namespace, kind: str, target: str, mode: str) -> int:
         force=getattr(args, "force", False),
         require_approval=not args.yes,
     )
-    ctx = open_operation(topology, cloud, params, say=_say)
+    ctx = open_operation(
+        topology, cloud, params, operation_id=args.resume, resume=args.resume is not None, say=_say
+    )
     _say(f"{kind} {ctx.record.id}: to {target} ({mode}){' DRY RUN' if args.dry_run else ''}")
     approve = None if (args.yes or args.dry_run) else _approve_interactively
     record = execute(ctx, approve=approve)
@@ -148,6 +150,12 @@ OPERATION_EXIT_CODES = {
 }
 
 
+RESUME_HELP = (
+    "continue this unfinished operation (from `mldr status`) at the step where it stopped, with "
+    "the params it was started with; without it, a call while an operation holds the DR lease is refused"
+)
+
+
 def register(sub: Any) -> None:
     add_command(
         sub,
@@ -164,6 +172,8 @@ def register(sub: Any) -> None:
         examples=[
             "mldr failover --to us-west-2 --mode planned --reason 'maintenance in us-east-1' --dry-run",
             "mldr failover --to us-west-2 --mode unplanned --reason 'us-east-1 outage INC-42' --yes --json",
+            "mldr failover --to us-west-2 --mode planned --reason 'maintenance in us-east-1' "
+            "--resume failover-20261203T101500Z-1a2b3c",
         ],
         exit_codes=OPERATION_EXIT_CODES,
     )
@@ -173,6 +183,7 @@ def register(sub: Any) -> None:
     fo.add_argument("--dry-run", action="store_true", help="preflight and plan only; change nothing")
     fo.add_argument("--force", action="store_true", help="override a failed preflight (recorded)")
     fo.add_argument("--yes", action="store_true", help="approve without a prompt")
+    fo.add_argument("--resume", metavar="OPERATION_ID", help=RESUME_HELP)
     fo.set_defaults(handler=cmd_failover)
 
     fb = add_command(
@@ -188,6 +199,7 @@ def register(sub: Any) -> None:
     fb.add_argument("--reason", required=True, help="why (at least 10 characters; audited)")
     fb.add_argument("--dry-run", action="store_true", help="resync plan and preflight only; change nothing")
     fb.add_argument("--yes", action="store_true", help="approve without a prompt")
+    fb.add_argument("--resume", metavar="OPERATION_ID", help=RESUME_HELP)
     fb.set_defaults(handler=cmd_failback)
 
     history = add_command(

@@ -47,7 +47,9 @@ def lease(factory: ClientFactory) -> Lease:
     return AwsCloud(factory).control().read_lease()
 
 
-def operate(topology: Topology, factory: ClientFactory, kind: str, target: str) -> OperationRecord:
+def operate(
+    topology: Topology, factory: ClientFactory, kind: str, target: str, *, resume: str | None = None
+) -> OperationRecord:
     params = OperationParams(
         kind=kind,
         target_region=target,
@@ -56,7 +58,9 @@ def operate(topology: Topology, factory: ClientFactory, kind: str, target: str) 
         requested_by="pytest",
         require_approval=False,
     )
-    return execute(open_operation(topology, AwsCloud(factory), params))
+    return execute(
+        open_operation(topology, AwsCloud(factory), params, operation_id=resume, resume=resume is not None)
+    )
 
 
 @pytest.fixture
@@ -67,7 +71,11 @@ def back_on_primary(topology: Topology, factory: ClientFactory) -> Iterator[None
     os.environ.pop(CRASH_AFTER_ENV, None)
     current = lease(factory)
     if current.operation or current.fenced_regions or current.active_region != topology.primary_region:
-        operate(topology, factory, "failback", topology.primary_region)  # resumes a crashed one
+        op = current.operation
+        if op is not None:  # a crashed operation: finish it first (explicitly), as an operator would
+            operate(topology, factory, op.kind, op.target, resume=op.id)
+        if lease(factory).active_region != topology.primary_region or lease(factory).fenced_regions:
+            operate(topology, factory, "failback", topology.primary_region)
     assert lease(factory).active_region == topology.primary_region
 
 

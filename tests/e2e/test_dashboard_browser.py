@@ -131,10 +131,10 @@ def latest_lag(stack: Stack) -> dict[str, str]:
     """{dataset: lag seconds} of the newest replication-lag report in the sandbox, via the CLI's own
     library and the sandbox's connections."""
     script = (
-        "import json; from mldr.cloud.aws.clients import ClientFactory; "
+        "import json; from mldr.cloud.aws.cloud import AwsCloud; "
         "from mldr.topology import load_topology; "
         "from mldr.reports import latest_reports; t = load_topology(use_airflow=False); "
-        "r = latest_reports(ClientFactory.from_environment(t), t, 'replication-lag', 1)[0]; "
+        "r = latest_reports(AwsCloud.from_environment(t), t, 'replication-lag', 1)[0]; "
         "print(json.dumps({d['name']: d['lag_seconds'] for d in r.document['datasets']}))"
     )
     env = dict(stack.env)

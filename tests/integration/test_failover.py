@@ -66,10 +66,35 @@ def params(kind: str, target: str, mode: str = "planned", **extra: Any) -> Opera
 
 
 def run(
-    topology: Topology, factory: ClientFactory, kind: str, target: str, mode: str = "planned", **extra: Any
+    topology: Topology,
+    factory: ClientFactory,
+    kind: str,
+    target: str,
+    mode: str = "planned",
+    *,
+    resume: str | None = None,
+    **extra: Any,
 ):
-    ctx = open_operation(topology, AwsCloud(factory), params(kind, target, mode, **extra))
+    ctx = open_operation(
+        topology,
+        AwsCloud(factory),
+        params(kind, target, mode, **extra),
+        operation_id=resume,
+        resume=resume is not None,
+    )
     return execute(ctx)
+
+
+def crashed_run(topology: Topology, factory: ClientFactory, kind: str, target: str, step: str) -> str:
+    """Run until a crash after `step`; returns the operation's id, for an explicit resume."""
+    ctx = open_operation(topology, AwsCloud(factory), params(kind, target, "planned"))
+    os.environ[CRASH_AFTER_ENV] = step
+    try:
+        with pytest.raises(SimulatedCrash):
+            execute(ctx)
+    finally:
+        del os.environ[CRASH_AFTER_ENV]
+    return ctx.record.id
 
 
 def snapshot(factory: ClientFactory, topology: Topology, region: str) -> dict[str, str]:
@@ -128,6 +153,9 @@ def on_primary(topology: Topology, factory: ClientFactory, sandbox: Sandbox) -> 
         or current.active_region != topology.primary_region
         or current.fenced_regions
     ):
+        op = current.operation
+        if op is not None:  # a test left an operation unfinished: finish it first, as an operator would
+            run(topology, factory, op.kind, op.target, op.mode, resume=op.id)
         ctx = open_operation(topology, AwsCloud(factory), params("failback", topology.primary_region))
         execute(ctx)
     assert lease(factory).active_region == topology.primary_region
@@ -249,14 +277,9 @@ def _crash_and_resume(
     topology: Topology, factory: ClientFactory, state: SandboxState, kind: str, target: str, step: str
 ) -> None:
     token = lease(factory).fencing_token
-    os.environ[CRASH_AFTER_ENV] = step
-    try:
-        with pytest.raises(SimulatedCrash):
-            run(topology, factory, kind, target, "planned")
-    finally:
-        del os.environ[CRASH_AFTER_ENV]
+    crashed = crashed_run(topology, factory, kind, target, step)
     assert lease(factory).active_region in topology.region_names, "exactly one active region at every point"
-    record = run(topology, factory, kind, target, "planned")  # the same command again resumes the run
+    record = run(topology, factory, kind, target, "planned", resume=crashed)  # resumes where it stopped
     # A crash after the last step leaves nothing to resume: the rerun finds the work done.
     expected = (
         {OperationStatus.COMPLETED, OperationStatus.NOOP}
@@ -304,6 +327,36 @@ def test_crash_during_failback_converges(
     run(topology, factory, "failover", topology.secondary_region, "planned")
     _crash_and_resume(topology, factory, sandbox_state, "failback", topology.primary_region, step)
     assert lease(factory).fenced_regions == ()
+
+
+def test_a_dry_run_or_another_call_never_runs_the_operation_in_flight(
+    topology: Topology, factory: ClientFactory, sandbox_state: SandboxState, on_primary: None
+) -> None:
+    """A planned failover crashed after its drain. A dry run - or an unplanned failover - of the
+    same target used to join it and finish it (DNS moved, replication reversed, no approval)."""
+    primary, secondary = topology.primary_region, topology.secondary_region
+    crashed = crashed_run(topology, factory, "failover", secondary, step_name(failover.drain))
+    held = lease(factory)
+    assert held.operation is not None and held.operation.id == crashed
+    for mode, extra in (("unplanned", {"dry_run": True}), ("planned", {"dry_run": True}), ("unplanned", {})):
+        with pytest.raises(LeaseHeld, match=f"held by operation {crashed}.*--resume {crashed}"):
+            run(topology, factory, "failover", secondary, mode, **extra)
+    with pytest.raises(ConfigurationError, match="a dry run changes nothing, so it cannot resume"):
+        run(topology, factory, "failover", secondary, "planned", resume=crashed, dry_run=True)
+    with pytest.raises(ConfigurationError, match=r"mode unplanned \(it was started with planned\)"):
+        run(topology, factory, "failover", secondary, "unplanned", resume=crashed)
+    after = lease(factory)
+    assert (after.active_region, after.fencing_token, after.operation) == (
+        primary,
+        held.fencing_token,
+        held.operation,
+    ), "nothing may change while another call holds the lease"
+    assert dns_answer(sandbox_state) == primary
+    # The explicit resume finishes it, and failback brings the primary back.
+    done = run(topology, factory, "failover", secondary, "planned", resume=crashed)
+    assert done.status is OperationStatus.COMPLETED, done.message
+    back = run(topology, factory, "failback", primary)
+    assert back.status is OperationStatus.COMPLETED, back.message
 
 
 def test_two_failovers_at_once_exactly_one_proceeds(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from mldr.actions import fencing
 from mldr.cloud import Cloud
-from mldr.errors import AlreadyDone, ConfigurationError
+from mldr.errors import AlreadyDone, ConfigurationError, LeaseHeld
 from mldr.runbooks import failback, failover
 from mldr.runbooks.common import new_operation_id
 from mldr.runbooks.engine import (
@@ -31,13 +32,42 @@ log = logging.getLogger(__name__)
 RUNBOOKS: dict[str, Runbook] = {r.kind: r for r in (failover.RUNBOOK, failback.RUNBOOK)}
 
 
-def _resumable_id(cloud: Cloud, params: OperationParams) -> str | None:
-    """The id of an unfinished operation of the same kind and target, to resume it."""
-    lease = cloud.control().read_lease()
-    op = lease.operation
-    if op is not None and op.kind == params.kind and op.target == params.target_region:
-        return op.id
-    return None
+#: What must match for a run to continue an operation: the same change, decided the same way.
+_SAME_OPERATION = ("kind", "target_region", "mode", "force")
+
+
+def _refuse_joining(cloud: Cloud, params: OperationParams) -> None:
+    """A new run never joins an operation in flight: a dry run would execute it, and a call with
+    other params would run it with the params (and the approval) of the one that started it."""
+    op = cloud.control().read_lease().operation
+    if op is None:
+        return
+    what = "a dry run changes nothing, so it does not plan against" if params.dry_run else "refused:"
+    raise LeaseHeld(
+        f"{what} the DR lease is held by {fencing.describe_holder(op)}. To continue that operation "
+        f"run its own command with --resume {op.id}; to see it, `mldr status`"
+    )
+
+
+def _check_resumable(record: OperationRecord, params: OperationParams) -> None:
+    """Resuming takes the operation as it was started: a dry run, or other params, is refused."""
+    if params.dry_run and not record.params.dry_run:
+        raise ConfigurationError(
+            f"a dry run changes nothing, so it cannot resume operation {record.id}: "
+            "drop --dry-run to resume it"
+        )
+    if record.status in (OperationStatus.COMPLETED, OperationStatus.NOOP, OperationStatus.PLANNED):
+        return  # nothing left to run: `execute` says so
+    differs = [
+        f"{name} {getattr(params, name)!s} (it was started with {getattr(record.params, name)!s})"
+        for name in _SAME_OPERATION
+        if getattr(params, name) != getattr(record.params, name)
+    ]
+    if differs:
+        raise ConfigurationError(
+            f"operation {record.id} was started by {record.params.requested_by} with other params; "
+            f"this call gives {'; '.join(differs)}. Resume it with its own params, or abort it first"
+        )
 
 
 def open_operation(
@@ -46,9 +76,16 @@ def open_operation(
     params: OperationParams,
     *,
     operation_id: str | None = None,
+    resume: bool = False,
     say: Callable[[str], None] = lambda _m: None,
 ) -> Context:
-    """Load the operation (resuming it) or create its record; nothing else is changed."""
+    """Create the operation's record, or load the one `operation_id` names; nothing else changes.
+
+    Continuing an unfinished operation is explicit: a DAG run passes its own operation id (a
+    retried task continues its run), the CLI `--resume ID` (`resume=True`: the record must
+    exist). A call that names no operation while another holds the DR lease is refused, naming
+    the holder - it never runs that operation with its params and its approval.
+    """
     topology.require_region(params.target_region)
     if params.kind == failback.RUNBOOK.kind and params.target_region != topology.primary_region:
         # Steps both runbooks share (scale) act on target_region: for a failback, the primary.
@@ -56,12 +93,16 @@ def open_operation(
             f"failback returns to the primary region {topology.primary_region}, not {params.target_region}"
         )
     operations = OperationStore(cloud.control())
-    if operation_id is None:
-        operation_id = _resumable_id(cloud, params)
-        if operation_id:
-            say(f"resuming unfinished operation {operation_id}")
     record = operations.load(operation_id) if operation_id else None
-    if record is None:
+    if record is not None:
+        if record.kind != params.kind:
+            raise ConfigurationError(f"operation {record.id} is a {record.kind}, not a {params.kind}")
+        _check_resumable(record, params)
+        say(f"resuming operation {record.id}")
+    elif resume:
+        raise ConfigurationError(f"no operation {operation_id!r} to resume: `mldr history` lists them")
+    else:
+        _refuse_joining(cloud, params)
         record = OperationRecord(
             id=operation_id or new_operation_id(params.kind), kind=params.kind, params=params
         )

@@ -39,8 +39,11 @@ def run_operation(
     params: OperationParams,
     say: Callable[[str], None],
     on_open: Callable[[str], None] = lambda _id: None,
+    *,
+    resume: str | None = None,
 ) -> OperationRecord:
-    ctx = open_operation(topology, cloud, params, say=say)
+    """Run an operation to its end; `resume` names an unfinished one of the drill's to continue."""
+    ctx = open_operation(topology, cloud, params, operation_id=resume, resume=resume is not None, say=say)
     on_open(ctx.record.id)
     record = execute(ctx)
     if record.status not in (OperationStatus.COMPLETED, OperationStatus.NOOP):
@@ -106,6 +109,7 @@ def recover(
             cloud,
             operation_params(op.kind, op.target, Mode(op.mode), op.reason, op.started_by),
             say,
+            resume=op.id,
         )
         done.append(f"finished interrupted {op.kind} {op.id} to {op.target}")
     operations = OperationStore(control)
