@@ -31,9 +31,11 @@ from mldr.cli_base import (
     epilog,
     error_document,
     mldr_version,
+    number,
     parse,
     print_json,
     say,
+    whole,
 )
 from mldr.errors import MldrError
 from mldr.extras import require_extra
@@ -266,11 +268,26 @@ def _register_sandbox(sub: Any) -> None:
         examples=["mldr sandbox up", "mldr sandbox up --lag 5 --edge-port 8443 --json"],
         exit_codes=SANDBOX_EXIT_CODES,
     )
-    up.add_argument("--lag", type=float, default=1.0, help="replication lag in seconds (default 1)")
-    up.add_argument("--probe-interval", type=float, default=1.0, help="health-check interval (default 1 s)")
-    up.add_argument("--failure-threshold", type=int, default=3, help="failed probes to unhealthy (default 3)")
     up.add_argument(
-        "--edge-port", type=int, default=None, help="fixed port for the edge (default: a free one)"
+        "--lag", type=number(minimum=0), default=1.0, help="replication lag in seconds (default 1)"
+    )
+    up.add_argument(
+        "--probe-interval",
+        type=number(minimum=0, exclusive_minimum=True),
+        default=1.0,
+        help="health-check interval (default 1 s)",
+    )
+    up.add_argument(
+        "--failure-threshold",
+        type=whole(minimum=1, maximum=10),
+        default=3,
+        help="failed probes to unhealthy (default 3)",
+    )
+    up.add_argument(
+        "--edge-port",
+        type=whole(minimum=1, maximum=65535),
+        default=None,
+        help="fixed port for the edge (default: a free one)",
     )
     up.set_defaults(handler=cmd_sandbox_up)
     add_command(

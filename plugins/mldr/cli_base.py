@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn
+
+from mldr.inputs import number_problem
 
 #: The exit codes of every command; a command's help lists them with its own words for 0 and 1.
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -131,3 +133,42 @@ def add_group(
 def say(message: str) -> None:
     """Progress and prompts: stderr, so stdout holds only the result."""
     print(message, file=sys.stderr, flush=True)
+
+
+def number(
+    *,
+    unit: str = "seconds",
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: bool = False,
+) -> Callable[[str], float]:
+    """An argparse `type` for a finite number within bounds: `nan`, `inf` and out-of-range values
+    are usage errors (exit 2) naming the flag, never accepted and compared later."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number of {unit}, got {text!r}") from None
+        problem = number_problem(value, minimum=minimum, maximum=maximum, exclusive_minimum=exclusive_minimum)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return parse
+
+
+def whole(*, minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse `type` for a whole number within bounds."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        problem = number_problem(value, minimum=minimum, maximum=maximum)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return parse

@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import Any
 
-from mldr.cli_base import add_command, say
+from mldr.cli_base import add_command, number, say, whole
 
 
 def _context() -> tuple[Any, Any]:
@@ -23,24 +23,11 @@ def _context() -> tuple[Any, Any]:
     return topology, AwsCloud.from_environment(topology)
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
-    return value
+#: The longest anyone waits for a canary: a bound, so a typo (or `inf`) cannot hang the check.
+MAX_CANARY_TIMEOUT = 3600.0
+_non_negative_int = whole(minimum=0)
+_positive_seconds = number(minimum=0, exclusive_minimum=True)
+_canary_timeout = number(minimum=0, exclusive_minimum=True, maximum=MAX_CANARY_TIMEOUT)
 
 
 def _keep(
@@ -219,7 +206,7 @@ def register(sub: Any) -> None:
     )
     lag.add_argument(
         "--canary-timeout",
-        type=_positive_seconds,
+        type=_canary_timeout,
         default=None,
         metavar="SECONDS",
         help="how long to wait for the canary (default: the threshold, at most 30 s)",

@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mldr.cli_base import add_command, print_json, say
+from mldr.cli_base import add_command, number, print_json, say
 from mldr.extras import require_extra
 
 DEFAULT_OUT = "reports/drill"
+#: An objective is a positive, finite number of seconds: a drill judged against `nan` "passes".
+_objective = number(minimum=0, exclusive_minimum=True)
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
@@ -76,16 +78,22 @@ def register(sub: Any) -> None:
     )
     d.add_argument("--scenario", choices=[s.value for s in Scenario], default=Scenario.REGION_OUTAGE.value)
     d.add_argument("--to", metavar="REGION", default=None, help="target region (default: the secondary)")
-    d.add_argument("--hold-seconds", type=float, default=10.0, help="stay failed over this long (default 10)")
+    d.add_argument(
+        "--hold-seconds", type=number(minimum=0), default=10.0, help="stay failed over this long (default 10)"
+    )
     d.add_argument("--no-failback", action="store_true", help="stay on the target region afterwards")
     d.add_argument(
         "--stall-seconds",
-        type=float,
+        type=number(minimum=0),
         default=3.0,
         help="replication-stall: replication paused this long before the outage (default 3)",
     )
-    d.add_argument("--rto-objective", type=float, default=None, help="override the topology's RTO (seconds)")
-    d.add_argument("--rpo-objective", type=float, default=None, help="override the topology's RPO (seconds)")
+    d.add_argument(
+        "--rto-objective", type=_objective, default=None, help="override the topology's RTO (seconds)"
+    )
+    d.add_argument(
+        "--rpo-objective", type=_objective, default=None, help="override the topology's RPO (seconds)"
+    )
     d.add_argument("--keep-canaries", action="store_true", help="leave the drill's canary objects in place")
     d.add_argument(
         "--out", default=DEFAULT_OUT, help=f"where to write the report locally (default {DEFAULT_OUT})"

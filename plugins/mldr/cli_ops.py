@@ -13,7 +13,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from mldr.cli_base import add_command, say
+from mldr.cli_base import add_command, say, whole
 from mldr.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -209,5 +209,7 @@ def register(sub: Any) -> None:
         examples=["mldr history", "mldr history --limit 5 --json"],
         exit_codes={0: "the history was read", 1: "it could not be read (control store unreachable)"},
     )
-    history.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    history.add_argument(
+        "--limit", type=whole(minimum=1, maximum=1000), default=20, help="at most this many (default 20)"
+    )
     history.set_defaults(handler=cmd_history)

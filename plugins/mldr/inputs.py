@@ -12,6 +12,22 @@ import math
 from mldr.errors import ConfigurationError
 
 
+def number_problem(
+    value: float,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: bool = False,
+) -> str | None:
+    """What is wrong with `value` ("must be a finite number, not nan"), or None when it is fine."""
+    bounds = _range(minimum, maximum, exclusive_minimum)
+    if not math.isfinite(value):
+        return f"must be a finite number, not {value!r}{bounds}"
+    too_low = minimum is not None and (value <= minimum if exclusive_minimum else value < minimum)
+    too_high = maximum is not None and value > maximum
+    return f"is out of range: {value!r}{bounds}" if too_low or too_high else None
+
+
 def finite_number(
     name: str,
     value: float,
@@ -23,14 +39,9 @@ def finite_number(
 ) -> float:
     """`value` as a float when it is finite and within bounds; else `error` naming `name`."""
     number = float(value)
-    if not math.isfinite(number):
-        raise error(
-            f"{name} must be a finite number, not {value!r}{_range(minimum, maximum, exclusive_minimum)}"
-        )
-    too_low = minimum is not None and (number <= minimum if exclusive_minimum else number < minimum)
-    too_high = maximum is not None and number > maximum
-    if too_low or too_high:
-        raise error(f"{name} is out of range: {value!r}{_range(minimum, maximum, exclusive_minimum)}")
+    problem = number_problem(number, minimum=minimum, maximum=maximum, exclusive_minimum=exclusive_minimum)
+    if problem:
+        raise error(f"{name} {problem}")
     return number
 
 
@@ -43,8 +54,9 @@ def whole_number(
     error: type[ConfigurationError] = ConfigurationError,
 ) -> int:
     """`value` when it is within bounds; else `error` naming `name`."""
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise error(f"{name} is out of range: {value!r}{_range(minimum, maximum, False)}")
+    problem = number_problem(value, minimum=minimum, maximum=maximum)
+    if problem:
+        raise error(f"{name} {problem}")
     return value
 
 

@@ -182,3 +182,30 @@ def test_progress_reaches_a_terminal_without_v(
         assert shown == "resync features: 40 of 100 (20 objects/s, ETA 3s)\n"  # mldr's progress only
     else:
         assert shown == ""  # a pipe or a log file gets warnings only, unless -v
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag", "problem"),
+    [
+        (["verify", "--threshold", "nan"], "--threshold", "must be a finite number, not nan"),
+        (["lag", "--threshold", "nan"], "--threshold", "must be a finite number, not nan"),
+        (["lag", "--canary-timeout", "inf"], "--canary-timeout", "must be a finite number, not inf"),
+        (["lag", "--canary-timeout", "86400"], "--canary-timeout", "is out of range: 86400.0"),
+        (["drill", "--rto-objective", "nan"], "--rto-objective", "must be a finite number, not nan"),
+        (["drill", "--rpo-objective", "-1"], "--rpo-objective", "is out of range: -1.0"),
+        (["history", "--limit", "-3"], "--limit", "is out of range: -3"),
+        (["sandbox", "up", "--edge-port", "70000"], "--edge-port", "is out of range: 70000"),
+        (["sandbox", "up", "--failure-threshold", "0"], "--failure-threshold", "is out of range: 0"),
+        (["sandbox", "up", "--lag", "nan"], "--lag", "must be a finite number, not nan"),
+    ],
+)
+def test_absurd_numbers_are_usage_errors_naming_the_flag(
+    capsys: pytest.CaptureFixture[str], argv: list[str], flag: str, problem: str
+) -> None:
+    """NaN compares false with every bound and inf never ends: both used to be accepted (a drill
+    "passed" against `RTO <= nan s`, `lag --canary-timeout inf` hung). Exit 2, nothing ran."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--json"])
+    assert exit_info.value.code == 2
+    message = json.loads(capsys.readouterr().out)["error"]["message"]
+    assert flag in message and problem in message, message

@@ -16,7 +16,7 @@ def test_not_finite_is_refused_even_without_bounds(value: float) -> None:
 
 def test_bounds_name_the_flag_and_the_range() -> None:
     assert finite_number("--timeout", 2.5, minimum=0, exclusive_minimum=True) == 2.5
-    with pytest.raises(ConfigurationError, match=r"--timeout is out of range: 0 \(expected > 0\)"):
+    with pytest.raises(ConfigurationError, match=r"--timeout is out of range: 0.0 \(expected > 0\)"):
         finite_number("--timeout", 0, minimum=0, exclusive_minimum=True)
     with pytest.raises(ConfigurationError, match=r"--limit is out of range: -3 \(expected >= 1\)"):
         whole_number("--limit", -3, minimum=1)
