@@ -301,11 +301,15 @@ def _crash_and_resume(
 def test_crash_after_each_failover_step_converges(
     topology: Topology, factory: ClientFactory, sandbox_state: SandboxState, on_primary: None
 ) -> None:
-    # Alternate the direction so every iteration is one crashed run and its resumption.
-    target = topology.secondary_region
+    # Each iteration: one crashed run, its resumption, and a failback to the primary (a failover
+    # back to the fenced old primary is refused: see test_a_failover_to_a_fenced_region_is_refused).
+    primary, target = topology.primary_region, topology.secondary_region
     for step in [step_name(s) for s in failover.STEPS]:
         _crash_and_resume(topology, factory, sandbox_state, "failover", target, step)
-        target = topology.other_region(target)
+        back = run(topology, factory, "failback", primary)
+        assert back.status is OperationStatus.COMPLETED, (
+            f"failback after a crash after {step}: {back.message}"
+        )
 
 
 @pytest.mark.parametrize(
@@ -355,6 +359,31 @@ def test_a_dry_run_or_another_call_never_runs_the_operation_in_flight(
     # The explicit resume finishes it, and failback brings the primary back.
     done = run(topology, factory, "failover", secondary, "planned", resume=crashed)
     assert done.status is OperationStatus.COMPLETED, done.message
+    back = run(topology, factory, "failback", primary)
+    assert back.status is OperationStatus.COMPLETED, back.message
+
+
+def test_a_failover_to_a_fenced_region_is_refused(
+    topology: Topology, factory: ClientFactory, sandbox_state: SandboxState, on_primary: None
+) -> None:
+    """After a planned failover the old primary is fenced. A planned failover back to it used to
+    print "completed ... RPO 0" with both regions refusing writes; the way back is the failback."""
+    primary, secondary = topology.primary_region, topology.secondary_region
+    assert run(topology, factory, "failover", secondary, "planned").status is OperationStatus.COMPLETED
+    held = lease(factory)
+    assert held.fenced_regions == (primary,)
+    for mode in ("planned", "unplanned"):
+        with pytest.raises(FailoverPreconditionFailed, match=f"{primary} is write-fenced.*mldr failback"):
+            run(topology, factory, "failover", primary, mode)
+    after = lease(factory)
+    assert (after.active_region, after.fencing_token, after.fenced_regions) == (
+        secondary,
+        held.fencing_token,
+        (primary,),
+    ), "a refused failover changes nothing"
+    secondary_store = AwsCloud(factory).objects(secondary)
+    assert not any(secondary_store.is_fenced(d.buckets[secondary]) for d in topology.datasets)
+    assert dns_answer(sandbox_state) == secondary
     back = run(topology, factory, "failback", primary)
     assert back.status is OperationStatus.COMPLETED, back.message
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mldr.actions import compute, fencing, replication, traffic, write_fence
+from mldr.checks.active_region import fenced_buckets
 from mldr.checks.health import region_health, s3_reachable
 from mldr.checks.replication_status import status_source
 from mldr.cloud.control import Operation, now_iso
@@ -63,6 +64,25 @@ class PreflightResult:
     plan: tuple[str, ...]
 
 
+def _refuse_a_fenced_target(ctx: Context, target: str, fenced_regions: tuple[str, ...]) -> None:
+    """A failover fences its source: failing over to a fenced region leaves both refusing writes.
+
+    The fence is read from the buckets as well as the lease, which can disagree after a crash. Not
+    overridable by force: the way back to a fenced region (the old primary) is the failback, which
+    resyncs it and lifts its fence."""
+    buckets = [dataset.buckets[target] for dataset in ctx.topology.datasets]
+    try:
+        fenced = fenced_buckets(ctx.cloud, target, buckets)
+    except RegionUnreachable:
+        fenced = []  # the health check below reports a target that does not answer
+    if target in fenced_regions or fenced:
+        where = ", ".join(fenced) if fenced else "the DR lease lists it as fenced"
+        raise FailoverPreconditionFailed(
+            f"{target} is write-fenced ({where}): a failover to it would leave both regions refusing "
+            f"writes. To return to {target}, run `mldr failback` (it resyncs and lifts the fence)."
+        )
+
+
 @step("check the target, the source and the replication backlog", holds_lease=False)
 def preflight(ctx: Context) -> PreflightResult:
     topology, target = ctx.topology, _target(ctx)
@@ -76,6 +96,7 @@ def preflight(ctx: Context) -> PreflightResult:
             f"{target} is already the active region (fencing token {lease.fencing_token}); nothing to do"
         )
     source = lease.active_region
+    _refuse_a_fenced_target(ctx, target, lease.fenced_regions)
     problems: list[str] = []
     health = region_health(ctx.cloud, topology, target)
     if not health.healthy:
