@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from mldr.cli_base import add_command, number, say, whole
+from mldr.html import prepare
 
 
 def _context() -> tuple[Any, Any]:
@@ -64,6 +65,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     topology, cloud = _context()
     names = args.dataset or None
     topology.datasets_named(names)  # unknown names: exit 2 before anything is read or written
+    if not args.no_report:
+        prepare("verification.html")  # compiled while the buckets are listed
     report = verify(cloud, topology, datasets=names, options=options)
     document = report.to_dict()
     if not args.no_report:
@@ -105,6 +108,8 @@ def cmd_lag(args: argparse.Namespace) -> int:
     topology, cloud = _context()
     names = args.dataset or None
     topology.datasets_named(names)
+    if not args.no_report:
+        prepare("replication_lag.html")  # compiled while the canaries travel
     report = measure_lag(cloud, topology, datasets=names, options=options)
     document = report.to_dict()
     if not args.no_report:

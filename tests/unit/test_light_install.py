@@ -4,6 +4,8 @@ boto3... blocked. (A fresh venv with `pip install .` is tested in tests/integrat
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,3 +31,18 @@ def test_core_modules_and_break_glass_commands_import_no_extra() -> None:
     for command in BREAK_GLASS:
         code, text = result["helps"][command]
         assert code == 0 and "Examples:" in text and "Exit codes:" in text, command
+
+
+def test_a_command_does_not_import_the_drill_to_build_its_flags() -> None:
+    """Every `mldr` command builds the whole parser, the drill's `--scenario` choices included:
+    importing the drill package there (runner, health checks, HTTP) cost each command ~0.4 s."""
+    code = (
+        "import sys; from mldr.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in sys.modules if m.startswith('mldr.runbooks')))"
+    )
+    plugins = str(Path(__file__).resolve().parents[2] / "plugins")
+    env = {**os.environ, "PYTHONPATH": plugins}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout
+    assert "mldr.runbooks.drill.runner" not in out and "mldr.runbooks.failover" not in out, out
