@@ -103,6 +103,10 @@ class WriteFenced(MldrError):
     """A write was attempted in a region whose buckets are fenced."""
 
 
+class SourceChanged(MldrError):
+    """A resync's source no longer holds what was listed: written again while the resync ran."""
+
+
 class ActiveRegionChanged(MldrError):
     """The active region changed while a run was writing: its outputs would straddle two regions."""
 

@@ -10,8 +10,6 @@ import mldr.errors
 LIBRARY = Path(mldr.errors.__file__).parent
 #: The sandbox plays AWS's servers: its exceptions become HTTP answers and never reach a caller.
 OUTSIDE_THE_TREE = ("sandbox/",)
-#: Still at home beside the code that raises it, until its module's rework lands (issue 12).
-NOT_MOVED_YET = {"actions/resync.py:SourceChanged"}
 
 
 def exception_classes(path: Path) -> list[str]:
@@ -43,7 +41,7 @@ def test_every_exception_class_is_declared_in_errors_py() -> None:
         if not rel.startswith(OUTSIDE_THE_TREE)
         for name in exception_classes(path)
     ]
-    assert sorted(set(stray) - NOT_MOVED_YET) == [], "declare these in mldr/errors.py"
+    assert sorted(stray) == [], "declare these in mldr/errors.py"
 
 
 def test_the_check_finds_an_exception_declared_elsewhere(tmp_path: Path) -> None:

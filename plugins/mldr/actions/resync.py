@@ -50,7 +50,7 @@ from mldr.checks.verification.compare import is_content_etag
 from mldr.cloud import Cloud
 from mldr.cloud.calls import TRANSFER_TIMEOUTS
 from mldr.cloud.objects import ObjectStore
-from mldr.errors import AwsError, MldrError, PreconditionFailed
+from mldr.errors import AwsError, MldrError, PreconditionFailed, SourceChanged
 from mldr.progress import Progress
 from mldr.topology import Dataset, Topology
 
@@ -199,10 +199,6 @@ def plan(
             transfers.append(t)
     transfers.sort(key=lambda t: t.key)
     return transfers, len(lookups)
-
-
-class SourceChanged(MldrError):
-    """The source no longer holds what was listed: written again while the resync ran."""
 
 
 def copy_across(dst: ObjectStore, *, src_bucket: str, dst_bucket: str, source: Current) -> int:
