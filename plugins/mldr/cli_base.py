@@ -149,7 +149,7 @@ def number(
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number of {unit}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"invalid float value: {text!r} (a number of {unit})") from None
         problem = number_problem(value, minimum=minimum, maximum=maximum, exclusive_minimum=exclusive_minimum)
         if problem:
             raise argparse.ArgumentTypeError(problem)
@@ -165,7 +165,7 @@ def whole(*, minimum: int | None = None, maximum: int | None = None) -> Callable
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
         problem = number_problem(value, minimum=minimum, maximum=maximum)
         if problem:
             raise argparse.ArgumentTypeError(problem)

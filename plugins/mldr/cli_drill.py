@@ -24,11 +24,13 @@ def cmd_drill(args: argparse.Namespace) -> int:
     require_extra("sandbox", needed_by="`mldr drill`")
     from mldr.cli_ops import _context, _who
     from mldr.runbooks import drill
+    from mldr.runbooks.drill.publish import publish, summary
+    from mldr.runbooks.drill.recover import recover
     from mldr.runbooks.drill.report import format_summary
 
     topology, cloud = _context()
     if args.recover:
-        done = drill.recover(topology, cloud, say=say)
+        done = recover(topology, cloud, say=say)
         if args.json:
             print_json({"recovered": done})
         else:
@@ -48,8 +50,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
         }
     )
     document = drill.run_drill(topology, cloud, params, say=say)
-    document = drill.publish(topology, cloud, document, local_dir=args.out)
-    result: dict[str, Any] = drill.summary(document)
+    document = publish(topology, cloud, document, local_dir=args.out)
+    result: dict[str, Any] = summary(document)
     if args.json:
         print_json(result)
     else:

@@ -19,13 +19,14 @@ def number_problem(
     maximum: float | None = None,
     exclusive_minimum: bool = False,
 ) -> str | None:
-    """What is wrong with `value` ("must be a finite number, not nan"), or None when it is fine."""
-    bounds = _range(minimum, maximum, exclusive_minimum)
+    """What is wrong with `value` ("must be a finite number, got nan"), or None when it is fine."""
     if not math.isfinite(value):
-        return f"must be a finite number, not {value!r}{bounds}"
+        return f"must be a finite number, got {value!r}"
     too_low = minimum is not None and (value <= minimum if exclusive_minimum else value < minimum)
     too_high = maximum is not None and value > maximum
-    return f"is out of range: {value!r}{bounds}" if too_low or too_high else None
+    if too_low or too_high:
+        return f"must be {_range(minimum, maximum, exclusive_minimum)}, got {value!r}"
+    return None
 
 
 def finite_number(
@@ -63,5 +64,4 @@ def whole_number(
 def _range(minimum: float | None, maximum: float | None, exclusive_minimum: bool) -> str:
     low = None if minimum is None else f"{'>' if exclusive_minimum else '>='} {minimum:g}"
     high = None if maximum is None else f"<= {maximum:g}"
-    bounds = " and ".join(b for b in (low, high) if b)
-    return f" (expected {bounds})" if bounds else ""
+    return " and ".join(b for b in (low, high) if b)

@@ -22,8 +22,9 @@ from mldr.cloud.aws.clients import ClientFactory
 from mldr.cloud.aws.cloud import AwsCloud
 from mldr.cloud.control import Lease
 from mldr.reports import report_key
-from mldr.runbooks.drill import DrillParams, canary_dataset, recover
+from mldr.runbooks.drill import DrillParams, canary_dataset
 from mldr.runbooks.drill.load import list_canary_keys
+from mldr.runbooks.drill.recover import recover
 from mldr.runbooks.drill.state import DrillStateStore, Phase
 from mldr.runbooks.operations import execute, open_operation
 from mldr.runbooks.params import Mode, OperationParams

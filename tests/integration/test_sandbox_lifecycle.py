@@ -81,11 +81,11 @@ def test_bad_input_is_refused_before_anything_starts(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match="must differ"):
         box.up(primary="us-east-1", secondary="us-east-1")
     impossible: list[tuple[dict[str, Any], str]] = [
-        ({"edge_port": 70000}, "edge port is out of range: 70000"),
-        ({"edge_port": 0}, "edge port is out of range: 0"),
-        ({"failure_threshold": 0}, "failure threshold is out of range: 0"),
+        ({"edge_port": 70000}, "edge port must be >= 1 and <= 65535, got 70000"),
+        ({"edge_port": 0}, "edge port must be >= 1 and <= 65535, got 0"),
+        ({"failure_threshold": 0}, "failure threshold must be >= 1 and <= 10, got 0"),
         ({"lag_seconds": float("nan")}, "replication lag .* must be a finite number"),
-        ({"probe_interval": 0.0}, "probe interval .* out of range"),
+        ({"probe_interval": 0.0}, "probe interval .* must be > 0, got 0.0"),
     ]
     for settings, message in impossible:
         with pytest.raises(SandboxInputError, match=message) as info:

@@ -187,16 +187,20 @@ def test_progress_reaches_a_terminal_without_v(
 @pytest.mark.parametrize(
     ("argv", "flag", "problem"),
     [
-        (["verify", "--threshold", "nan"], "--threshold", "must be a finite number, not nan"),
-        (["lag", "--threshold", "nan"], "--threshold", "must be a finite number, not nan"),
-        (["lag", "--canary-timeout", "inf"], "--canary-timeout", "must be a finite number, not inf"),
-        (["lag", "--canary-timeout", "86400"], "--canary-timeout", "is out of range: 86400.0"),
-        (["drill", "--rto-objective", "nan"], "--rto-objective", "must be a finite number, not nan"),
-        (["drill", "--rpo-objective", "-1"], "--rpo-objective", "is out of range: -1.0"),
-        (["history", "--limit", "-3"], "--limit", "is out of range: -3"),
-        (["sandbox", "up", "--edge-port", "70000"], "--edge-port", "is out of range: 70000"),
-        (["sandbox", "up", "--failure-threshold", "0"], "--failure-threshold", "is out of range: 0"),
-        (["sandbox", "up", "--lag", "nan"], "--lag", "must be a finite number, not nan"),
+        (["verify", "--threshold", "nan"], "--threshold", "must be a finite number, got nan"),
+        (["lag", "--threshold", "nan"], "--threshold", "must be a finite number, got nan"),
+        (["lag", "--canary-timeout", "inf"], "--canary-timeout", "must be a finite number, got inf"),
+        (["lag", "--canary-timeout", "86400"], "--canary-timeout", "must be > 0 and <= 3600, got 86400.0"),
+        (["drill", "--rto-objective", "nan"], "--rto-objective", "must be a finite number, got nan"),
+        (["drill", "--rpo-objective", "-1"], "--rpo-objective", "must be > 0, got -1.0"),
+        (["history", "--limit", "-3"], "--limit", "must be >= 1 and <= 1000, got -3"),
+        (["sandbox", "up", "--edge-port", "70000"], "--edge-port", "must be >= 1 and <= 65535, got 70000"),
+        (
+            ["sandbox", "up", "--failure-threshold", "0"],
+            "--failure-threshold",
+            "must be >= 1 and <= 10, got 0",
+        ),
+        (["sandbox", "up", "--lag", "nan"], "--lag", "must be a finite number, got nan"),
     ],
 )
 def test_absurd_numbers_are_usage_errors_naming_the_flag(

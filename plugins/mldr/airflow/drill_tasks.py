@@ -47,7 +47,8 @@ def preflight(
     params: Mapping[str, Any], *, run_id: str | None, triggered_by: str | None = None
 ) -> dict[str, Any]:
     """Undo leftovers of an interrupted drill, validate the params, check the topology is ready."""
-    from mldr.runbooks.drill import DrillParams, check_ready, recover
+    from mldr.runbooks.drill import DrillParams, check_ready
+    from mldr.runbooks.drill.recover import recover
 
     topology, cloud = _context()
     drill_params = DrillParams.from_mapping(
@@ -60,7 +61,8 @@ def preflight(
 
 
 def run(plan: Mapping[str, Any], *, run_id: str | None, outlet_events: Any = None) -> dict[str, Any]:
-    from mldr.runbooks.drill import DrillParams, publish, run_drill, summary
+    from mldr.runbooks.drill import DrillParams, run_drill
+    from mldr.runbooks.drill.publish import publish, summary
 
     topology, cloud = _context()
     params = DrillParams.from_mapping(plan["params"])
@@ -107,7 +109,7 @@ def judge(result: Mapping[str, Any]) -> None:
 
 def revert() -> list[str]:
     """Teardown: heal, resume replication, finish or fail back whatever a drill left behind."""
-    from mldr.runbooks.drill import recover
+    from mldr.runbooks.drill.recover import recover
 
     topology, cloud = _context()
     done = recover(topology, cloud, say=log.info)

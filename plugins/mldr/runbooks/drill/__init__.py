@@ -40,11 +40,11 @@ if TYPE_CHECKING:
     from mldr.errors import DrillInProgress
     from mldr.runbooks.drill.params import DrillParams, canary_dataset, new_drill_id
     from mldr.runbooks.drill.preflight import check_ready
-    from mldr.runbooks.drill.publish import publish, summary
-    from mldr.runbooks.drill.recover import recover
     from mldr.runbooks.drill.runner import Drill, run_drill
     from mldr.runbooks.drill.scenarios import Scenario
 
+#: `publish`, `summary` and `recover` are imported from their modules (`...drill.publish`,
+#: `...drill.recover`): a name equal to a submodule's is replaced by that module on its import.
 #: Where each public name lives. Imported when first used, not with the package: every `mldr`
 #: command imports `scenarios` for its flags, and the whole drill (runner, health checks, HTTP)
 #: cost each of them ~0.4 s.
@@ -54,9 +54,6 @@ _HOMES = {
     "canary_dataset": "mldr.runbooks.drill.params",
     "new_drill_id": "mldr.runbooks.drill.params",
     "check_ready": "mldr.runbooks.drill.preflight",
-    "publish": "mldr.runbooks.drill.publish",
-    "summary": "mldr.runbooks.drill.publish",
-    "recover": "mldr.runbooks.drill.recover",
     "Drill": "mldr.runbooks.drill.runner",
     "run_drill": "mldr.runbooks.drill.runner",
     "Scenario": "mldr.runbooks.drill.scenarios",
@@ -70,10 +67,7 @@ __all__ = [
     "canary_dataset",
     "check_ready",
     "new_drill_id",
-    "publish",
-    "recover",
     "run_drill",
-    "summary",
 ]
 
 
