@@ -192,6 +192,10 @@ def test_planned_failover_and_failback_lose_nothing(
     for dataset in topology.datasets:
         rules = stored_rules(sandbox_state.moto[secondary], dataset.buckets[secondary])
         assert rules == [expected_rule(dataset, source=secondary, target=primary)], dataset.name
+        # the old direction's rule is kept, disabled: deleted, a `pulumi up --refresh` would
+        # create infra's declared configuration again, enabled, while failed over
+        (old,) = stored_rules(sandbox_state.moto[primary], dataset.buckets[primary])
+        assert old == {**expected_rule(dataset, source=primary, target=secondary), "Status": "Disabled"}
 
     # rerunning the finished failover changes nothing and says so
     again = run(topology, factory, "failover", secondary, "planned")

@@ -2,7 +2,8 @@
 
 After a failover the new active region's buckets replicate back to the old primary (data
 written after the switch is protected as soon as the old region returns), and the old
-primary's rules are removed so a resync cannot ping-pong. Failback restores the original
+primary's rule is disabled (kept, so infra's declaration of it still matches) so a resync cannot
+ping-pong. Failback restores the original
 direction. When a region cannot be reached its part is reported as pending, for the next
 run (failback) to finish.
 """
@@ -10,13 +11,14 @@ run (failback) to finish.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from mldr.cloud import Cloud
 from mldr.cloud.aws.replication_rule import build_replication_rule
 from mldr.cloud.calls import PROBE_TIMEOUTS
 from mldr.errors import AwsError, RegionUnreachable
-from mldr.topology import Topology
+from mldr.topology import Dataset, Topology
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,26 @@ def _role_arn(
     )
 
 
+def _any_enabled(configuration: Mapping[str, Any]) -> bool:
+    return any(rule.get("Status") == "Enabled" for rule in configuration.get("Rules", []))
+
+
+def _disabled(current: Mapping[str, Any], dataset: Dataset, source: str, target: str) -> dict[str, Any]:
+    """The other direction's rule (target -> source), kept but disabled.
+
+    Disabled, not deleted: infra declares that configuration (with `ignore_changes` on its rules),
+    and a deleted one would be created again, enabled, by a `pulumi up --refresh` while failed
+    over - replicating the old primary into the active region."""
+    rule = build_replication_rule(
+        dataset=dataset.name,
+        prefix=dataset.prefix,
+        source_region=target,
+        destination_region=source,
+        destination_bucket=dataset.buckets[source],
+    )
+    return {"Role": current.get("Role"), "Rules": [{**rule, "Status": "Disabled"}]}
+
+
 def set_direction(cloud: Cloud, topology: Topology, *, source: str, target: str) -> dict[str, Any]:
     """Make every dataset replicate source -> target; returns what was done and what is pending."""
     from mldr.checks.health import s3_reachable
@@ -53,7 +75,7 @@ def set_direction(cloud: Cloud, topology: Topology, *, source: str, target: str)
     for dataset in topology.datasets:
         src_bucket, dst_bucket = dataset.buckets[source], dataset.buckets[target]
         enable = f"enable {src_bucket} -> {dst_bucket}"
-        remove = f"remove rules of {dst_bucket}"
+        pause = f"disable {dst_bucket} -> {src_bucket}"
         if reachable[source][0]:
             role = _role_arn(cloud, topology, source, target, (src_bucket, dst_bucket))
             # infra/'s rule, as far as the topology knows it: it names no replica KMS key yet, so
@@ -78,13 +100,14 @@ def set_direction(cloud: Cloud, topology: Topology, *, source: str, target: str)
         if reachable[target][0]:
             dst_store = cloud.objects(target)
             try:
-                if dst_store.replication(dst_bucket) is not None:
-                    dst_store.remove_replication(dst_bucket)
-                    done.append(remove)
+                current = dst_store.replication(dst_bucket)
+                if current is not None and _any_enabled(current):
+                    dst_store.set_replication(dst_bucket, _disabled(current, dataset, source, target))
+                    done.append(pause)
             except RegionUnreachable as exc:
-                pending.append(f"{remove}: {exc}")
+                pending.append(f"{pause}: {exc}")
         else:
-            pending.append(f"{remove}: {target} unreachable ({reachable[target][1]})")
+            pending.append(f"{pause}: {target} unreachable ({reachable[target][1]})")
     if done:
         log.info("replication now %s -> %s: %s", source, target, "; ".join(done))
     for item in pending:
