@@ -39,6 +39,7 @@ from mldr.cli_base import (
 )
 from mldr.errors import MldrError
 from mldr.extras import require_extra
+from mldr.sandbox.settings import FAILURE_THRESHOLD_RANGE, PORT_RANGE
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -279,13 +280,13 @@ def _register_sandbox(sub: Any) -> None:
     )
     up.add_argument(
         "--failure-threshold",
-        type=whole(minimum=1, maximum=10),
+        type=whole(minimum=FAILURE_THRESHOLD_RANGE[0], maximum=FAILURE_THRESHOLD_RANGE[1]),
         default=3,
         help="failed probes to unhealthy (default 3)",
     )
     up.add_argument(
         "--edge-port",
-        type=whole(minimum=1, maximum=65535),
+        type=whole(minimum=PORT_RANGE[0], maximum=PORT_RANGE[1]),
         default=None,
         help="fixed port for the edge (default: a free one)",
     )

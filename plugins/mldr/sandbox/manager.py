@@ -34,6 +34,7 @@ from mldr.inputs import finite_number, whole_number
 from mldr.sandbox import provision as prov
 from mldr.sandbox.listen import listen_socket, port_of
 from mldr.sandbox.location import sandbox_dir
+from mldr.sandbox.settings import FAILURE_THRESHOLD_RANGE, PORT_RANGE
 
 log = logging.getLogger("mldr.sandbox")
 
@@ -84,9 +85,6 @@ class SandboxState:
 
 # --- settings a person gives ---------------------------------------------------------------
 
-#: Route 53 takes 1 to 10 failed probes before a health check turns unhealthy.
-FAILURE_THRESHOLD_RANGE = (1, 10)
-
 
 def _check_settings(
     lag_seconds: float, probe_interval: float, failure_threshold: int, edge_port: int | None
@@ -103,7 +101,8 @@ def _check_settings(
     low, high = FAILURE_THRESHOLD_RANGE
     whole_number("failure threshold", failure_threshold, minimum=low, maximum=high, error=SandboxInputError)
     if edge_port is not None:
-        whole_number("edge port", edge_port, minimum=1, maximum=65535, error=SandboxInputError)
+        low, high = PORT_RANGE
+        whole_number("edge port", edge_port, minimum=low, maximum=high, error=SandboxInputError)
 
 
 def _lag_seconds(value: str | float | None) -> float:
