@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 RUNBOOKS: dict[str, Runbook] = {r.kind: r for r in (failover.RUNBOOK, failback.RUNBOOK)}
 
 
-#: What must match for a run to continue an operation: the same change, decided the same way.
-_SAME_OPERATION = ("kind", "target_region", "mode", "force")
+#: What must match for a run to continue an operation: the same change, decided the same way
+#: (its kind is checked first, by `open_operation`).
+_SAME_OPERATION = ("target_region", "mode", "force")
 
 
 def _refuse_joining(cloud: Cloud, params: OperationParams) -> None:
