@@ -36,10 +36,11 @@ EXTRA_HOMES = (
     "mldr.demo",
     "mldr.drill",
     "mldr.runbooks.drill",
+    "mldr.chaos",  # the schedule tester drives the sandbox
 )
 CORE_EXCEPTIONS = ("mldr.sandbox.location",)
 
-BREAK_GLASS = ("status", "failover", "failback", "history", "verify", "lag")
+BREAK_GLASS = ("status", "failover", "failback", "history", "verify", "lag", "restore")
 
 # Run in a fresh interpreter: block the heavy packages, import every core module and build the
 # CLI with each break-glass command's help, then report what failed and what heavy got loaded.

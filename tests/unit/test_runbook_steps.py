@@ -134,6 +134,8 @@ def test_params_are_validated_once_at_construction() -> None:
     with pytest.raises(ConfigurationError, match="at least 10 characters"):
         params(reason="short")
     with pytest.raises(ConfigurationError, match="unknown runbook"):
-        params(kind="restore")
+        params(kind="reboot")
+    with pytest.raises(ConfigurationError, match="names a dataset and a time"):
+        params(kind="restore")  # a restore without what and when to restore
     with pytest.raises(ConfigurationError, match="mode"):
         params(mode="planned")

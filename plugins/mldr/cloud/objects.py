@@ -216,8 +216,16 @@ class ObjectStore(Protocol):
         """The object's bytes; `if_match` (an ETag) reads only that state (`PreconditionFailed`)."""
         ...
 
-    def stream(self, bucket: str, key: str, *, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+    def stream(
+        self, bucket: str, key: str, *, chunk_size: int = 1024 * 1024, version_id: str | None = None
+    ) -> Iterator[bytes]:
         """The object's bytes in chunks, never all in memory at once (hashing big objects)."""
+        ...
+
+    def copy_version(self, bucket: str, key: str, version_id: str, *, to_key: str) -> ObjectHead:
+        """Copy one version of `key` to `to_key` in the same bucket, server-side, as a new current
+        version with a stored SHA-256 (a point-in-time restore). Returns the new version's head,
+        `sha256` included."""
         ...
 
     def put(

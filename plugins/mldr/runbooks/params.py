@@ -1,4 +1,4 @@
-"""What an operator asks of a failover or failback: one typed value, validated once.
+"""What an operator asks of a failover, failback or restore: one typed value, validated once.
 
 The CLI, the DAG tasks and the drill build an `OperationParams`; the engine stores it in the
 operation's record as JSON and parses it back when the record is loaded, so steps read
@@ -14,7 +14,7 @@ from typing import Any
 from mldr.errors import ConfigurationError
 
 MIN_REASON = 10
-KINDS = ("failover", "failback")
+KINDS = ("failover", "failback", "restore")
 
 
 class Mode(StrEnum):
@@ -40,8 +40,18 @@ def validate_mode(mode: str) -> Mode:
 
 
 @dataclass(frozen=True)
+class RestoreTarget:
+    """What a point-in-time restore brings back: a dataset (a prefix of it) as it was at `at`."""
+
+    dataset: str
+    at: float  # epoch seconds
+    prefix: str = ""
+    into_prefix: str | None = None  # write the old state beside the live data, not over it
+
+
+@dataclass(frozen=True)
 class OperationParams:
-    kind: str  # failover | failback: which runbook runs
+    kind: str  # failover | failback | restore: which runbook runs
     target_region: str
     mode: Mode
     reason: str
@@ -50,10 +60,15 @@ class OperationParams:
     force: bool = False
     require_approval: bool = True
     drain_timeout_seconds: float = 300.0
+    restore: RestoreTarget | None = None  # a restore's what and when (None for the others)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigurationError(f"unknown runbook {self.kind!r}: {', '.join(KINDS)}")
+        if (self.kind == "restore") != (self.restore is not None):
+            raise ConfigurationError(
+                "a restore, and only a restore, names a dataset and a time to restore to"
+            )
         if not isinstance(self.mode, Mode):
             raise ConfigurationError(f"mode must be a Mode, not {self.mode!r}")
         validate_reason(self.reason)
@@ -65,4 +80,11 @@ class OperationParams:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OperationParams:
-        return cls(**{**data, "mode": validate_mode(str(data["mode"]))})
+        restore = data.get("restore")
+        return cls(
+            **{
+                **data,
+                "mode": validate_mode(str(data["mode"])),
+                "restore": RestoreTarget(**restore) if restore else None,
+            }
+        )

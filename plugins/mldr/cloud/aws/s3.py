@@ -165,10 +165,31 @@ class S3ObjectStore:
             body = answer["Body"].read()
         return StoredObject(head_from_answer(key, answer), body)
 
-    def stream(self, bucket: str, key: str, *, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+    def stream(
+        self, bucket: str, key: str, *, chunk_size: int = 1024 * 1024, version_id: str | None = None
+    ) -> Iterator[bytes]:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
         with self._call(bucket, key):
-            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+            body = self.client.get_object(**kwargs)["Body"]
             yield from body.iter_chunks(chunk_size)
+
+    def copy_version(self, bucket: str, key: str, version_id: str, *, to_key: str) -> ObjectHead:
+        source = {"Bucket": bucket, "Key": key, "VersionId": version_id}
+        with self._call(bucket, to_key):
+            answer = self.client.copy_object(
+                Bucket=bucket, Key=to_key, CopySource=source, ChecksumAlgorithm="SHA256"
+            )
+        result = answer.get("CopyObjectResult", {})
+        return ObjectHead(
+            key=to_key,
+            size=-1,  # a copy's answer does not say; the source version's size is the plan's
+            etag=_unquote(result.get("ETag", "")),
+            version_id=answer.get("VersionId"),
+            sha256=result.get("ChecksumSHA256"),
+            kms=answer.get("ServerSideEncryption") == "aws:kms",
+        )
 
     def put(
         self,

@@ -1,0 +1,100 @@
+"""`mldr restore`: bring a dataset back to its state at a time (point-in-time recovery).
+
+The same runbook as the `dr_restore` DAG (`mldr.runbooks.restore`): the plan is shown first
+(keys to revert, to delete, unchanged; bytes; the newest change it undoes) and approved like a
+failover; the restore is an operation under the DR lease, resumable with `--resume`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from mldr.cli_base import add_command, say
+from mldr.errors import ConfigurationError
+
+EXIT_CODES = {
+    0: "restored, planned (--dry-run) or nothing to do",
+    1: "the restore failed or was refused (lease held, approval declined); see its record",
+    2: "bad input (flags, unknown dataset, a time in the future): nothing was changed",
+}
+
+
+def _approve(ctx: Any) -> bool:
+    from mldr.runbooks.restore import restore_preflight
+
+    plan = ctx.result(restore_preflight)
+    print(plan.summary, file=sys.stderr)
+    if not sys.stdin.isatty():
+        raise ConfigurationError("approval needed but stdin is not a terminal: pass --yes to approve")
+    print("proceed with the restore? type 'yes': ", end="", file=sys.stderr, flush=True)
+    return input().strip().lower() == "yes"
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from mldr.checks.point_in_time import check_prefixes, parse_restore_time
+    from mldr.cli_ops import _context, _who
+    from mldr.runbooks.engine import OperationStatus
+    from mldr.runbooks.operations import execute, open_operation
+    from mldr.runbooks.params import Mode, OperationParams, RestoreTarget, validate_reason
+
+    reason = validate_reason(args.reason)
+    at = parse_restore_time(args.to)
+    check_prefixes(args.prefix, args.into_prefix)
+    topology, cloud = _context()
+    topology.dataset(args.dataset)  # an unknown dataset is bad input, named before anything is read
+    region = cloud.control().read_lease().active_region
+    params = OperationParams(
+        kind="restore",
+        target_region=region,
+        mode=Mode.PLANNED,
+        reason=reason,
+        requested_by=_who(),
+        dry_run=args.dry_run,
+        require_approval=not args.yes,
+        restore=RestoreTarget(dataset=args.dataset, at=at, prefix=args.prefix, into_prefix=args.into_prefix),
+    )
+    ctx = open_operation(
+        topology, cloud, params, operation_id=args.resume, resume=args.resume is not None, say=say
+    )
+    say(f"restore {ctx.record.id}: {args.dataset} in {region}{' DRY RUN' if args.dry_run else ''}")
+    record = execute(ctx, approve=None if (args.yes or args.dry_run) else _approve)
+    if args.json:
+        print(json.dumps(record.public(), indent=2, default=str))
+    else:
+        print(f"{record.id}: {record.status.value}. {record.message}")
+        for name, seconds in record.step_seconds().items():
+            print(f"  {name:<18} {seconds:7.2f}s")
+    ok = (OperationStatus.COMPLETED, OperationStatus.PLANNED, OperationStatus.NOOP)
+    return 0 if record.status in ok else 1
+
+
+def register(sub: Any) -> None:
+    parser = add_command(
+        sub,
+        "restore",
+        help="restore a dataset (or a prefix of it) to its state at a time",
+        examples=[
+            "mldr restore --dataset training-data --to -2h --reason 'bad pipeline run INC-7' --dry-run",
+            "mldr restore --dataset features --to 2026-12-03T10:15:00Z --prefix daily/ "
+            "--reason 'features job deleted daily/' --yes --json",
+            "mldr restore --dataset training-data --to -30m --into-prefix restored/ "
+            "--reason 'compare with yesterday before restoring'",
+        ],
+        exit_codes=EXIT_CODES,
+    )
+    parser.add_argument("--dataset", required=True, help="a dataset of the topology")
+    parser.add_argument(
+        "--to", required=True, metavar="TIME", help="RFC 3339 (2026-12-03T10:15:00Z) or relative (-2h, -30m)"
+    )
+    parser.add_argument("--prefix", default="", help="restore only keys under this prefix")
+    parser.add_argument(
+        "--into-prefix", help="write the old state under this prefix, beside the live data, not over it"
+    )
+    parser.add_argument("--reason", required=True, help="why (at least 10 characters; audited)")
+    parser.add_argument("--dry-run", action="store_true", help="show the plan only; change nothing")
+    parser.add_argument("--yes", action="store_true", help="approve without a prompt")
+    parser.add_argument("--resume", metavar="OPERATION_ID", help="continue this unfinished restore")
+    parser.set_defaults(handler=cmd_restore)

@@ -1,0 +1,50 @@
+"""Point-in-time restore planning: times, prefixes and the order of a key's versions."""
+
+from __future__ import annotations
+
+import pytest
+
+from mldr.checks.point_in_time import _histories, _state_at, check_prefixes, iso, parse_restore_time
+from mldr.cloud.objects import ObjectVersion
+from mldr.errors import ConfigurationError
+
+
+def test_restore_times_parse_or_are_refused_naming_what_is_wrong() -> None:
+    assert parse_restore_time("-2h", now=10_000.0) == 10_000.0 - 7200
+    assert parse_restore_time("-30m", now=10_000.0) == 10_000.0 - 1800
+    assert parse_restore_time("2026-12-03T10:15:00Z", now=2e9) == parse_restore_time(
+        "2026-12-03T11:15:00+01:00", now=2e9
+    )
+    assert iso(parse_restore_time("2026-12-03T10:15:00.250Z", now=2e9)) == "2026-12-03T10:15:00.250Z"
+    for text, problem in (
+        ("2999-01-01T00:00:00Z", "in the future"),
+        ("2026-12-03T10:00:00", "time zone"),
+        ("-nanh", "relative time"),
+        ("-infh", "relative time"),
+        ("-0m", "relative time"),
+        ("yesterday", "not a time"),
+    ):
+        with pytest.raises(ConfigurationError, match=problem):
+            parse_restore_time(text, now=2e9)
+
+
+def test_into_prefix_must_lie_beside_what_is_restored() -> None:
+    check_prefixes("data/", "restored/data/")
+    check_prefixes("data/", None)
+    for prefix, into in (("data/", "data/restored/"), ("", "restored/"), ("data/x", "data/"), ("a/", "")):
+        with pytest.raises(ConfigurationError):
+            check_prefixes(prefix, into)
+
+
+def _v(version: str, modified: float, *, latest: bool = False, deleted: bool = False) -> ObjectVersion:
+    return ObjectVersion("k", version, modified, "" if deleted else "e" * 32, 3, latest, deleted)
+
+
+def test_a_delete_marker_of_the_same_second_is_the_later_change() -> None:
+    # the store lists versions, then delete markers: written and removed in one second (a temp file)
+    listed = [_v("new", 20.0, latest=True), _v("put", 10.0), _v("marker", 10.0, deleted=True)]
+    ((_, history),) = list(_histories(listed))
+    assert [v.version_id for v in history] == ["new", "marker", "put"]
+    assert _state_at(history, 15.0) is None  # at 15 the key had been removed
+    assert _state_at(history, 25.0) is not None and _state_at(history, 25.0).version_id == "new"  # type: ignore[union-attr]
+    assert _state_at(history, 5.0) is None  # not written yet
