@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from mldr.checks.point_in_time import _histories, _state_at, check_prefixes, iso, parse_restore_time
-from mldr.cloud.objects import ObjectVersion
+from mldr.actions.restore import apply_restore
+from mldr.checks.point_in_time import (
+    KeyChange,
+    RestorePlan,
+    _histories,
+    _state_at,
+    check_prefixes,
+    iso,
+    parse_restore_time,
+)
+from mldr.cloud.objects import ObjectHead, ObjectVersion
 from mldr.errors import ConfigurationError
 
 
@@ -48,3 +57,60 @@ def test_a_delete_marker_of_the_same_second_is_the_later_change() -> None:
     assert _state_at(history, 15.0) is None  # at 15 the key had been removed
     assert _state_at(history, 25.0) is not None and _state_at(history, 25.0).version_id == "new"  # type: ignore[union-attr]
     assert _state_at(history, 5.0) is None  # not written yet
+
+
+class _Store:
+    """Copies that S3 answers with `copied_etag`; records what was written."""
+
+    def __init__(self, copied_etag: str) -> None:
+        self.copied_etag, self.copies, self.deleted = copied_etag, [], []  # type: ignore[var-annotated]
+
+    def copy_version(self, bucket: str, key: str, version_id: str, *, to_key: str) -> ObjectHead:
+        self.copies.append((key, version_id, to_key))
+        return ObjectHead(key=to_key, size=-1, etag=self.copied_etag)
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.deleted.append(key)
+
+
+class _Cloud:
+    def __init__(self, store: _Store) -> None:
+        self.store = store
+
+    def objects(self, region: str, *, timeouts: object = None) -> _Store:
+        return self.store
+
+
+def _plan(*changes: KeyChange) -> RestorePlan:
+    return RestorePlan(
+        dataset="d", region="r", bucket="b", at=1.0, prefix="", into_prefix=None, keys_read=3, left=0,
+        changes=changes,
+    )  # fmt: skip
+
+
+def _change(action: str, key: str, etag: str = "") -> KeyChange:
+    return KeyChange(
+        action=action,  # type: ignore[arg-type]
+        key=key,
+        target_key=key,
+        version_id="v1" if action == "revert" else None,
+        etag=etag,
+        bytes=5,
+        loses_version="v2",
+        loses_modified=2.0,
+    )
+
+
+def test_a_copy_whose_bytes_differ_from_the_version_is_a_failure_not_a_restore() -> None:
+    good, bad = "a" * 32, "b" * 32
+    plan = _plan(_change("revert", "k1", good), _change("delete", "k2"))
+    store = _Store(copied_etag=good)
+    report = apply_restore(_Cloud(store), plan)  # type: ignore[arg-type]
+    assert (report.reverted, report.deleted, report.failures) == (1, 1, [])
+    assert store.copies == [("k1", "v1", "k1")] and store.deleted == ["k2"]
+    report = apply_restore(_Cloud(_Store(copied_etag=bad)), _plan(_change("revert", "k1", good)))  # type: ignore[arg-type]
+    assert (
+        report.reverted == 0
+        and len(report.failures) == 1
+        and "is not that of version v1" in report.failures[0]
+    )

@@ -2,9 +2,10 @@
 
 Every change is a new version (a copy of the version current at the chosen time, or a delete
 marker), so nothing is lost and the restore replicates onward like any write. Each copy is made
-with a stored SHA-256 and checked against the version it copies: the version's own stored
-SHA-256 when it has one, else the SHA-256 of its bytes, read once. A key whose copy does not
-match is reported as a failure, never counted as restored.
+with a stored SHA-256 and checked against the version it copies: by the MD5 ETags of both when
+the version's ETag is one (single-part, not KMS: no extra request), else by SHA-256 - the
+version's stored one, or that of its bytes, read once. A key whose copy does not match is
+reported as a failure, never counted as restored.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def _expected_sha256(store: ObjectStore, bucket: str, change: KeyChange) -> str:
     return base64.b64encode(digest.digest()).decode()
 
 
+def _is_md5(etag: str) -> bool:
+    """A single-part upload's ETag without SSE-KMS: the MD5 of the bytes (32 hex digits)."""
+    return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
+
+
 def _revert(store: ObjectStore, bucket: str, change: KeyChange) -> None:
     assert change.version_id is not None
     if change.bytes > MAX_SINGLE_COPY:
@@ -71,8 +77,21 @@ def _revert(store: ObjectStore, bucket: str, change: KeyChange) -> None:
             f"{change.key}: {change.bytes} bytes is more than one CopyObject takes (5 GiB); restore it "
             "with a multipart copy (aws s3api upload-part-copy) - not done by mldr yet"
         )
-    expected = _expected_sha256(store, bucket, change)
-    copied = store.copy_version(bucket, change.key, change.version_id, to_key=change.target_key)
+    if _is_md5(change.etag):
+        # The version's ETag is the MD5 of its bytes, and so is the copy's (S3 computes it from
+        # what it wrote): equal ETags are equal bytes, with no extra request.
+        copied = store.copy_version(bucket, change.key, change.version_id, to_key=change.target_key)
+        if copied.etag == change.etag:
+            return
+        if _is_md5(copied.etag):
+            raise MldrError(
+                f"{change.target_key}: the copy's MD5 {copied.etag} is not that of version "
+                f"{change.version_id} ({change.etag})"
+            )
+        expected = _expected_sha256(store, bucket, change)  # the copy was encrypted differently
+    else:  # SSE-KMS or multipart: the ETag says nothing of the bytes; SHA-256 does
+        expected = _expected_sha256(store, bucket, change)
+        copied = store.copy_version(bucket, change.key, change.version_id, to_key=change.target_key)
     if copied.sha256 != expected:
         raise MldrError(
             f"{change.target_key}: the copy's SHA-256 {copied.sha256} is not that of version "
