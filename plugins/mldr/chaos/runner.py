@@ -278,6 +278,7 @@ class ChaosRunner:
         finally:
             acked = writers.stop()
             sampler.stop()
+            self._heal_everything(state)  # also when the tester itself failed: leave no fault behind
         result.violations += self._final_checks(sampler, acked, prefix, started_epoch)
         result.seconds = time.monotonic() - started
         return result
@@ -319,9 +320,7 @@ class ChaosRunner:
             return "writes only"
         raise ValueError(f"unknown chaos event {event.kind!r}")
 
-    def _wind_down(self, state: _FaultState) -> list[str]:
-        """Heal everything, finish or abort what holds the lease, fail back to the primary."""
-        out = []
+    def _heal_everything(self, state: _FaultState) -> None:
         if state.stalled:
             os.kill(self._global_pid(), signal.SIGCONT)
             state.stalled = False
@@ -329,6 +328,11 @@ class ChaosRunner:
             self.sandbox.heal(region)
         state.down.clear()
         self.sandbox.replication("resume")
+
+    def _wind_down(self, state: _FaultState) -> list[str]:
+        """Heal everything, finish or abort what holds the lease, fail back to the primary."""
+        out = []
+        self._heal_everything(state)
         time.sleep(2.0)  # the edge's probes see the healed region again
         for _ in range(3):
             lease = self.cloud.control().read_lease()
