@@ -114,3 +114,14 @@ def test_a_copy_whose_bytes_differ_from_the_version_is_a_failure_not_a_restore()
         and len(report.failures) == 1
         and "is not that of version v1" in report.failures[0]
     )
+
+
+def test_a_time_older_than_the_restore_window_is_refused() -> None:
+    from mldr.checks.point_in_time import plan_restore
+    from mldr.topology import load_topology_file
+
+    topology = load_topology_file("tests/fixtures/topology.json")
+    window = topology.dataset("model-artifacts").retention.noncurrent_days
+    too_old = __import__("time").time() - (window + 1) * 86400
+    with pytest.raises(ConfigurationError, match=f"restore window \\({window} days"):
+        plan_restore(None, topology, dataset="model-artifacts", region="us-east-1", at=too_old)  # type: ignore[arg-type]

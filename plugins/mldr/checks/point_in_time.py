@@ -177,6 +177,12 @@ def plan_restore(
     topology.require_region(region)
     check_prefixes(prefix, into_prefix)
     data = topology.dataset(dataset)
+    window = data.retention.noncurrent_days
+    if time.time() - at > window * 86400:
+        raise ConfigurationError(
+            f"{iso(at)} is older than {dataset}'s restore window ({window} days: retention.noncurrent_days "
+            "in the topology): versions from before it may have expired, so the plan could not be trusted"
+        )
     bucket = data.buckets[region]
     store = cloud.objects(region)
     if store.versioning(bucket) is not Versioning.ENABLED:
