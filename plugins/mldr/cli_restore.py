@@ -1,8 +1,10 @@
-"""`mldr restore`: bring a dataset back to its state at a time (point-in-time recovery).
+"""`mldr restore`: bring a dataset back to its state at a time, or a model to a version.
 
-The same runbook as the `dr_restore` DAG (`mldr.runbooks.restore`): the plan is shown first
-(keys to revert, to delete, unchanged; bytes; the newest change it undoes) and approved like a
-failover; the restore is an operation under the DR lease, resumable with `--resume`.
+`--dataset`: point-in-time recovery (`mldr.runbooks.restore`): the plan is shown first (keys to
+revert, to delete, unchanged; bytes; the newest change it undoes) and approved like a failover.
+`--model`: a model rollback (`mldr.runbooks.rollback`): serve a version again (`--version`, or
+the one served at `--to`), its recovery point brought back. Both are operations under the DR
+lease, resumable with `--resume`.
 """
 
 from __future__ import annotations
@@ -23,10 +25,9 @@ EXIT_CODES = {
 
 
 def _approve(ctx: Any) -> bool:
-    from mldr.runbooks.restore import restore_preflight
+    from mldr.runbooks.engine import step_name
 
-    plan = ctx.result(restore_preflight)
-    print(plan.summary, file=sys.stderr)
+    print(ctx.record.steps[step_name(ctx.runbook.preflight)].result["summary"], file=sys.stderr)
     if not sys.stdin.isatty():
         raise ConfigurationError("approval needed but stdin is not a terminal: pass --yes to approve")
     print("proceed with the restore? type 'yes': ", end="", file=sys.stderr, flush=True)
@@ -38,28 +39,44 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from mldr.cli_ops import _context, _who
     from mldr.runbooks.engine import OperationStatus
     from mldr.runbooks.operations import execute, open_operation
-    from mldr.runbooks.params import Mode, OperationParams, RestoreTarget, validate_reason
+    from mldr.runbooks.params import Mode, OperationParams, RestoreTarget, RollbackTarget, validate_reason
 
     reason = validate_reason(args.reason)
-    at = parse_restore_time(args.to)
-    check_prefixes(args.prefix, args.into_prefix)
+    at = parse_restore_time(args.to) if args.to is not None else None
+    restore = rollback = None
+    if args.model is not None:
+        if (args.version is None) == (at is None):
+            raise ConfigurationError("--model takes --version or --to (the version served then), one of them")
+        if args.prefix or args.into_prefix is not None:
+            raise ConfigurationError("--prefix and --into-prefix restore a dataset, not a model")
+        rollback = RollbackTarget(model=args.model, version=args.version, at=at)
+    else:
+        if at is None:
+            raise ConfigurationError("--dataset needs --to TIME: the moment to restore the dataset to")
+        if args.version is not None:
+            raise ConfigurationError("--version names a model version: use it with --model")
+        check_prefixes(args.prefix, args.into_prefix)
+        restore = RestoreTarget(dataset=args.dataset, at=at, prefix=args.prefix, into_prefix=args.into_prefix)
     topology, cloud = _context()
-    topology.dataset(args.dataset)  # an unknown dataset is bad input, named before anything is read
+    if restore is not None:
+        topology.dataset(restore.dataset)  # an unknown dataset is bad input, named before anything is read
     region = cloud.control().read_lease().active_region
     params = OperationParams(
-        kind="restore",
+        kind="rollback" if rollback else "restore",
         target_region=region,
         mode=Mode.PLANNED,
         reason=reason,
         requested_by=_who(),
         dry_run=args.dry_run,
         require_approval=not args.yes,
-        restore=RestoreTarget(dataset=args.dataset, at=at, prefix=args.prefix, into_prefix=args.into_prefix),
+        restore=restore,
+        rollback=rollback,
     )
     ctx = open_operation(
         topology, cloud, params, operation_id=args.resume, resume=args.resume is not None, say=say
     )
-    say(f"restore {ctx.record.id}: {args.dataset} in {region}{' DRY RUN' if args.dry_run else ''}")
+    what = args.dataset if restore else f"model {args.model}"
+    say(f"{params.kind} {ctx.record.id}: {what} in {region}{' DRY RUN' if args.dry_run else ''}")
     record = execute(ctx, approve=None if (args.yes or args.dry_run) else _approve)
     if args.json:
         print(json.dumps(record.public(), indent=2, default=str))
@@ -75,20 +92,24 @@ def register(sub: Any) -> None:
     parser = add_command(
         sub,
         "restore",
-        help="restore a dataset (or a prefix of it) to its state at a time",
+        help="restore a dataset (or a prefix of it) to its state at a time, or a model to a version",
         examples=[
             "mldr restore --dataset training-data --to -2h --reason 'bad pipeline run INC-7' --dry-run",
             "mldr restore --dataset features --to 2026-12-03T10:15:00Z --prefix daily/ "
             "--reason 'features job deleted daily/' --yes --json",
             "mldr restore --dataset training-data --to -30m --into-prefix restored/ "
             "--reason 'compare with yesterday before restoring'",
+            "mldr restore --model iris-classifier --to -2h --reason 'broken model registered INC-7' --yes",
         ],
         exit_codes=EXIT_CODES,
     )
-    parser.add_argument("--dataset", required=True, help="a dataset of the topology")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--dataset", help="a dataset of the topology")
+    what.add_argument("--model", help="a model of the registry: serve an earlier version again")
     parser.add_argument(
-        "--to", required=True, metavar="TIME", help="RFC 3339 (2026-12-03T10:15:00Z) or relative (-2h, -30m)"
+        "--to", metavar="TIME", help="RFC 3339 (2026-12-03T10:15:00Z) or relative (-2h, -30m)"
     )
+    parser.add_argument("--version", help="--model: the version to serve (instead of --to)")
     parser.add_argument("--prefix", default="", help="restore only keys under this prefix")
     parser.add_argument(
         "--into-prefix", help="write the old state under this prefix, beside the live data, not over it"

@@ -231,3 +231,89 @@ def test_a_crashed_restore_resumes_and_blocks_a_failover_meanwhile(
     assert execute(resumed).status is OperationStatus.COMPLETED
     assert state(factory, topology, topology.primary_region, prefix) == before
     assert cloud.control().read_lease().operation is None
+
+
+def _serves(topology: Topology, region: str) -> str | None:
+    from mldr import http
+    from mldr.ml.golden import golden_set
+
+    url = topology.region(region).endpoint_url.rstrip("/") + "/predict"
+    try:
+        return str(http.post(url, json={"instances": golden_set()}, timeout=5.0).json()["model_version"])
+    except Exception:  # not serving yet
+        return None
+
+
+def test_a_model_rollback_serves_the_version_of_before_with_its_recovery_point_back(
+    topology: Topology, factory: ClientFactory
+) -> None:
+    import dataclasses
+
+    from mldr.ml import registry
+    from mldr.runbooks.params import RollbackTarget
+
+    region = topology.primary_region
+    s3 = factory.client("s3", region)
+    artifacts = topology.dataset(registry.ARTIFACTS_DATASET).buckets[region]
+    model = registry.DEFAULT_MODEL_NAME
+    good = registry.read_current(s3, bucket=artifacts, model_name=model, region=region)
+    assert good is not None
+    manifest = registry.read_manifest(s3, bucket=artifacts, model_name=model, version=good, region=region)
+    moment = _tick()
+    # A bad run registers a new version (the same estimator: it loads, it is just not the one
+    # to serve), overwrites the good version's training snapshot and deletes its feature snapshot.
+    bad = f"{good}-bad-{uuid.uuid4().hex[:4]}"
+    metadata = registry.read_metadata(s3, bucket=artifacts, version=good, model_name=model, region=region)
+    registry.write_metadata(
+        s3, bucket=artifacts, metadata=dataclasses.replace(metadata, version=bad), region=region
+    )
+    registry.write_current(s3, bucket=artifacts, version=bad, model_name=model, region=region)
+    snapshot = manifest.training_snapshot
+    snapshot_bucket = topology.dataset(snapshot.dataset).buckets[region]
+    s3.put_object(Bucket=snapshot_bucket, Key=snapshot.key, Body=b"garbage from a bad run")
+    assert manifest.feature_snapshot is not None
+    features_bucket = topology.dataset(manifest.feature_snapshot.dataset).buckets[region]
+    s3.delete_object(Bucket=features_bucket, Key=manifest.feature_snapshot.key)
+    deadline = time.monotonic() + 30
+    while _serves(topology, region) != bad:
+        assert time.monotonic() < deadline, "the inference server did not pick up the bad version"
+        time.sleep(0.5)
+
+    params = OperationParams(
+        kind="rollback",
+        target_region=region,
+        mode=Mode.PLANNED,
+        reason="integration test of a model rollback",
+        requested_by="pytest",
+        require_approval=False,
+        rollback=RollbackTarget(model=model, at=moment),
+    )
+    record = execute(open_operation(topology, AwsCloud(factory), params))
+    assert record.status is OperationStatus.COMPLETED, record.message
+    planned = record.steps["rollback_preflight"].result
+    assert planned["version"] == good and planned["serving"] == bad
+    assert sorted(planned["bring_back"]) == sorted(
+        [
+            f"{snapshot.dataset}/{snapshot.key}",
+            f"{manifest.feature_snapshot.dataset}/{manifest.feature_snapshot.key}",
+        ]
+    )
+    assert record.steps["rollback_verify"].result["serving"] == {r: good for r in topology.region_names}
+
+    def digests(r: str) -> list[str]:
+        out = []
+        for ref in manifest.refs:
+            bucket = topology.dataset(ref.dataset).buckets[r]
+            try:
+                body = factory.client("s3", r).get_object(Bucket=bucket, Key=ref.key)["Body"].read()
+            except Exception:  # not replicated yet
+                return []
+            out.append(hashlib.sha256(body).hexdigest())
+        return out
+
+    expected = [ref.sha256 for ref in manifest.refs]
+    for r in topology.region_names:  # the recovery point is whole again, byte for byte, in both regions
+        deadline = time.monotonic() + 30
+        while digests(r) != expected:
+            assert time.monotonic() < deadline, f"the recovery point of {good} is not whole in {r}"
+            time.sleep(0.5)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from mldr.actions import fencing
 from mldr.cloud import Cloud
 from mldr.errors import AlreadyDone, ConfigurationError, LeaseHeld
-from mldr.runbooks import failback, failover, restore
+from mldr.runbooks import failback, failover, restore, rollback
 from mldr.runbooks.common import new_operation_id
 from mldr.runbooks.engine import (
     Context,
@@ -29,12 +29,14 @@ from mldr.topology import Topology
 log = logging.getLogger(__name__)
 
 #: The runbook an operation record's `kind` names: read where a record is opened, not per step.
-RUNBOOKS: dict[str, Runbook] = {r.kind: r for r in (failover.RUNBOOK, failback.RUNBOOK, restore.RUNBOOK)}
+RUNBOOKS: dict[str, Runbook] = {
+    r.kind: r for r in (failover.RUNBOOK, failback.RUNBOOK, restore.RUNBOOK, rollback.RUNBOOK)
+}
 
 
 #: What must match for a run to continue an operation: the same change, decided the same way
 #: (its kind is checked first, by `open_operation`).
-_SAME_OPERATION = ("target_region", "mode", "force", "restore")
+_SAME_OPERATION = ("target_region", "mode", "force", "restore", "rollback")
 
 
 def _refuse_joining(cloud: Cloud, params: OperationParams) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from mldr.errors import ConfigurationError
 
 MIN_REASON = 10
-KINDS = ("failover", "failback", "restore")
+KINDS = ("failover", "failback", "restore", "rollback")
 
 
 class Mode(StrEnum):
@@ -50,6 +50,15 @@ class RestoreTarget:
 
 
 @dataclass(frozen=True)
+class RollbackTarget:
+    """What a model rollback serves again: a version, or the one served at `at`."""
+
+    model: str
+    version: str | None = None
+    at: float | None = None
+
+
+@dataclass(frozen=True)
 class OperationParams:
     kind: str  # failover | failback | restore: which runbook runs
     target_region: str
@@ -61,6 +70,7 @@ class OperationParams:
     require_approval: bool = True
     drain_timeout_seconds: float = 300.0
     restore: RestoreTarget | None = None  # a restore's what and when (None for the others)
+    rollback: RollbackTarget | None = None  # a model rollback's model and version or time
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -80,11 +90,12 @@ class OperationParams:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OperationParams:
-        restore = data.get("restore")
+        restore, rollback = data.get("restore"), data.get("rollback")
         return cls(
             **{
                 **data,
                 "mode": validate_mode(str(data["mode"])),
                 "restore": RestoreTarget(**restore) if restore else None,
+                "rollback": RollbackTarget(**rollback) if rollback else None,
             }
         )
