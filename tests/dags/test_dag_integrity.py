@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 DAGS = Path(__file__).parents[2] / "dags"
-STATE_CHANGING = {"dr_failover", "dr_failback", "dr_drill", "ml_training_pipeline"}
+STATE_CHANGING = {"dr_failover", "dr_failback", "dr_restore", "dr_drill", "ml_training_pipeline"}
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +61,15 @@ def test_runbook_dag_tasks_are_the_step_functions_in_order(dagbag: Any) -> None:
     """A task id is the name of the step function it runs, in the runbook's order: the reader
     of a DAG finds the code of `fence` as `failover.fence`. The human gate sits before
     `approval` as two more tasks."""
-    from mldr.runbooks import failback, failover
+    from mldr.runbooks import failback, failover, restore
     from mldr.runbooks.engine import step_name
 
-    for dag_id, runbook in (("dr_failover", failover.RUNBOOK), ("dr_failback", failback.RUNBOOK)):
+    runbooks = (
+        ("dr_failover", failover.RUNBOOK),
+        ("dr_failback", failback.RUNBOOK),
+        ("dr_restore", restore.RUNBOOK),
+    )
+    for dag_id, runbook in runbooks:
         dag = dagbag.dags[dag_id]
         names = [step_name(s) for s in runbook.steps]
         assert set(dag.task_ids) == {*names, "approval_gate", "await_approval"}, dag_id

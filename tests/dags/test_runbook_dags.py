@@ -67,3 +67,44 @@ def test_bad_params_fail_before_any_change(sandbox: Sandbox, dagbag: Any, task_s
     )
     assert task_states(run)["preflight"] == "skipped", "already active: said so, nothing to do"
     assert store.read_lease() == before
+
+
+def test_a_restore_through_airflow_plans_then_restores(
+    sandbox: Sandbox, dagbag: Any, task_states: Any
+) -> None:
+    """dr_restore: a dry run shows the plan and changes nothing; the run restores the earlier state."""
+    import hashlib
+    import time
+    import uuid
+
+    from mldr.checks.point_in_time import iso
+    from mldr.cloud.aws.clients import ClientFactory
+
+    topology = load_topology(use_airflow=False)
+    region = topology.primary_region
+    s3 = ClientFactory.from_environment(topology).client("s3", region)
+    bucket = topology.dataset("features").buckets[region]
+    prefix = f"dag-restore-{uuid.uuid4().hex[:6]}/"
+    s3.put_object(Bucket=bucket, Key=f"{prefix}a", Body=b"good a")
+    time.sleep(1.1)
+    moment = time.time()
+    time.sleep(1.1)
+    s3.put_object(Bucket=bucket, Key=f"{prefix}a", Body=b"bad a!")
+    s3.put_object(Bucket=bucket, Key=f"{prefix}b", Body=b"new b")
+    to = iso(moment)
+
+    def current() -> dict[str, str]:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+        return {
+            o["Key"]: hashlib.sha256(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()).hexdigest()
+            for o in listed
+        }
+
+    damaged = current()
+    conf = {"dataset": "features", "to": to, "prefix": prefix, "reason": "restore through airflow"}
+    dry = dagbag.dags["dr_restore"].test(run_conf={**conf, "dry_run": True})
+    assert task_states(dry)["restore_preflight"] == "skipped" and current() == damaged
+    run = dagbag.dags["dr_restore"].test(run_conf={**conf, "require_approval": False})
+    states = task_states(run)
+    assert str(run.state) == "success", states
+    assert current() == {f"{prefix}a": hashlib.sha256(b"good a").hexdigest()}

@@ -125,3 +125,18 @@ def test_a_time_older_than_the_restore_window_is_refused() -> None:
     too_old = __import__("time").time() - (window + 1) * 86400
     with pytest.raises(ConfigurationError, match=f"restore window \\({window} days"):
         plan_restore(None, topology, dataset="model-artifacts", region="us-east-1", at=too_old)  # type: ignore[arg-type]
+
+
+def test_a_dag_runs_relative_time_is_read_against_the_runs_start_in_every_task() -> None:
+    from mldr.airflow.runbook_tasks import restore_params
+
+    class _Control:
+        def read_lease(self) -> object:
+            return type("Lease", (), {"active_region": "us-west-2"})()
+
+    cloud = type("Cloud", (), {"control": lambda self: _Control()})()
+    conf = {"dataset": "features", "to": "-2h", "prefix": "", "into_prefix": "", "reason": "r" * 10}
+    first = restore_params(cloud, conf, run_started=50_000.0)
+    later = restore_params(cloud, conf, run_started=50_000.0)  # another task, minutes later
+    assert first["restore"] == later["restore"] and first["restore"].at == 50_000.0 - 7200
+    assert first["target_region"] == "us-west-2" and first["restore"].into_prefix is None

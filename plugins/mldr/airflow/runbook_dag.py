@@ -39,9 +39,26 @@ def _run_params(defaults: dict[str, Any], context: dict[str, Any]) -> dict[str, 
     return {**defaults, **conf}
 
 
+def _run_started(context: dict[str, Any]) -> float | None:
+    """When the DAG run was asked for: the one "now" every task of the run agrees on."""
+    dag_run = context.get("dag_run")
+    moment = getattr(dag_run, "run_after", None) or getattr(dag_run, "queued_at", None)
+    return moment.timestamp() if moment is not None else None
+
+
 def _triggered_by(context: dict[str, Any]) -> str | None:
     dag_run = context.get("dag_run")
     return getattr(dag_run, "triggering_user_name", None) or None
+
+
+def _approval_subject(kind: str) -> str:
+    """The approver's subject line, from params every run of that DAG has (a template reading a
+    param the DAG does not declare fails the task: the failback has no target_region)."""
+    if kind == "failover":
+        return "Approve failover to {{ params.get('target_region') }}?"
+    if kind == "restore":
+        return "Approve restore of {{ params.get('dataset') }} to {{ params.get('to') }}?"
+    return f"Approve {kind} to the primary region?"
 
 
 def build_runbook_dag(
@@ -74,6 +91,7 @@ def build_runbook_dag(
                     params=_run_params(defaults, context),
                     run_id=context["run_id"],
                     triggered_by=_triggered_by(context),
+                    run_started=_run_started(context),
                 )
 
             return run()
@@ -89,7 +107,7 @@ def build_runbook_dag(
             gate = approval_gate()
             await_approval = ApprovalOperator(
                 task_id="await_approval",
-                subject=f"Approve {kind} to {{{{ params.target_region or 'the primary' }}}}?",
+                subject=_approval_subject(kind),
                 body=f"{{{{ ti.xcom_pull(task_ids='{preflight_id}') }}}}",
             )
 
@@ -104,6 +122,7 @@ def build_runbook_dag(
                     params=_run_params(defaults, context),
                     run_id=context["run_id"],
                     triggered_by=_triggered_by(context),
+                    run_started=_run_started(context),
                 )
 
             passed = approved()

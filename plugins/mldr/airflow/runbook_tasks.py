@@ -61,11 +61,42 @@ def _params(kind: str, params: dict[str, Any], triggered_by: str | None) -> Oper
         dry_run=bool(params.get("dry_run", False)),
         force=bool(params.get("force", False)),
         require_approval=bool(params.get("require_approval", True)),
+        restore=params.get("restore"),
     )
 
 
+def restore_params(cloud: Any, params: dict[str, Any], *, run_started: float | None) -> dict[str, Any]:
+    """A restore's params as the runbook takes them: the active region, and its time fixed once.
+
+    A relative `to` (-2h) is read against the DAG run's start, not the task's clock: every task
+    of the run must name the same moment (a resumed operation is refused if its params change).
+    """
+    from mldr.checks.point_in_time import parse_restore_time
+    from mldr.runbooks.params import RestoreTarget
+
+    into = params.get("into_prefix") or None
+    target = RestoreTarget(
+        dataset=str(params["dataset"]),
+        at=parse_restore_time(str(params["to"]), now=run_started),
+        prefix=str(params.get("prefix") or ""),
+        into_prefix=str(into) if into is not None else None,
+    )
+    return {
+        **params,
+        "target_region": cloud.control().read_lease().active_region,
+        "mode": "planned",
+        "restore": target,
+    }
+
+
 def run_step(
-    runbook: Runbook, step: StepFn, *, params: dict[str, Any], run_id: str, triggered_by: str | None = None
+    runbook: Runbook,
+    step: StepFn,
+    *,
+    params: dict[str, Any],
+    run_id: str,
+    triggered_by: str | None = None,
+    run_started: float | None = None,
 ) -> dict[str, Any]:
     """Run one runbook step for this DAG run's operation; returns the step's result as JSON (XCom)."""
     from airflow.sdk.exceptions import AirflowSkipException
@@ -80,6 +111,8 @@ def run_step(
     cloud = AwsCloud.from_airflow(topology)
     if kind == "failback":
         params = {**params, "target_region": topology.primary_region, "mode": "planned"}
+    elif kind == "restore":
+        params = restore_params(cloud, params, run_started=run_started)
     op_params = _params(kind, params, triggered_by)
     ctx = open_operation(topology, cloud, op_params, operation_id=operation_id(kind, run_id), say=log.info)
     try:
@@ -100,6 +133,8 @@ def approval_body(preflight: dict[str, Any] | None) -> str:
     """The preflight summary an approver reads before saying yes."""
     if not preflight:
         return "Preflight did not return a summary."
+    if "summary" in preflight:  # a restore: its plan says it all
+        return str(preflight["summary"])
     risk = preflight.get("data_at_risk", {})
     lines = [
         f"**{preflight.get('source')} -> {preflight.get('target')}** ({preflight.get('mode')})",
