@@ -175,7 +175,13 @@ def fence(ctx: Context) -> FenceResult:
         lease = fencing.update(
             ctx.control, ctx.record.id, fenced_regions=tuple({*lease.fenced_regions, source})
         )
-    return FenceResult(fencing_token=lease.fencing_token, fenced_buckets=tuple(fenced), fenced_at=time.time())
+        # The drain compares this with the versions' LastModified: both on the store's clock.
+        fenced_at = write_fence.mark_fenced(
+            store, ctx.topology.region(source).ops_bucket, operation_id=ctx.record.id, fenced=fenced
+        )
+    else:
+        fenced_at = time.time()  # unplanned: nothing fenced, no drain reads it
+    return FenceResult(fencing_token=lease.fencing_token, fenced_buckets=tuple(fenced), fenced_at=fenced_at)
 
 
 @dataclass(frozen=True, kw_only=True)
