@@ -209,7 +209,8 @@ def register(sub: Any) -> None:
     lag = add_command(
         sub,
         "lag",
-        help="replication lag now: canary round trip and backlog, per dataset",
+        help="replication lag now: canary round trip and backlog, per dataset (first, fences an old "
+        "primary that answers again after an unplanned failover: the duty `mldr status` shows)",
         examples=["mldr lag", "mldr lag --dataset features --threshold 60 --json"],
         exit_codes=CHECK_EXIT_CODES,
         json_help="print the report document (one JSON document on stdout)",
