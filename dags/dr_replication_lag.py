@@ -1,6 +1,8 @@
 """Every five minutes: how far behind is the standby region? Pages when it falls behind the RPO.
 
-Thin: one mapped `measure_lag` task per dataset writes a canary and reads the replication
+Thin: first, an old primary that answers again after an unplanned failover is fenced and its
+outgoing replication stopped (`fence_healed_old_primary`, a duty the failover left); then one
+mapped `measure_lag` task per dataset writes a canary and reads the replication
 backlog (`mldr.checks.replication`), keeps the report and publishes the CloudWatch metrics;
 one mapped `assert_lag_within_threshold` task per dataset fails, after alerting, on a breach.
 """
@@ -66,6 +68,10 @@ RUNBOOK = Path(__file__).parents[1] / "runbooks" / "replication-lag.md"
 )
 def dr_replication_lag() -> None:
     @task
+    def fence_healed_old_primary(run_id: str | None = None) -> list[dict[str, Any]]:
+        return dr.complete_fence_duties(run_id=run_id)
+
+    @task
     def select_datasets(params: dict[str, Any] | None = None) -> list[str]:
         return dr.select_datasets((params or {}).get("datasets"))
 
@@ -86,7 +92,9 @@ def dr_replication_lag() -> None:
     def assert_lag_within_threshold(summary: dict[str, Any]) -> None:
         dr.assert_lag_within_threshold(summary)
 
-    assert_lag_within_threshold.expand(summary=measure_lag.expand(dataset=select_datasets()))
+    selected = select_datasets()
+    fence_healed_old_primary() >> selected
+    assert_lag_within_threshold.expand(summary=measure_lag.expand(dataset=selected))
 
 
 dr_replication_lag()

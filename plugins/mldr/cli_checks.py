@@ -31,6 +31,13 @@ _positive_seconds = number(minimum=0, exclusive_minimum=True)
 _canary_timeout = number(minimum=0, exclusive_minimum=True, maximum=MAX_CANARY_TIMEOUT)
 
 
+def _who() -> str:
+    import getpass
+    import os
+
+    return os.environ.get("MLDR_OPERATOR") or getpass.getuser()
+
+
 def _keep(
     cloud: Any,
     topology: Any,
@@ -103,15 +110,23 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_lag(args: argparse.Namespace) -> int:
     from mldr.checks.replication import LagOptions, lag_metrics, measure_lag, render_html
     from mldr.reports import html_uri
+    from mldr.runbooks.fence_duty import complete_fence_duties
 
     options = LagOptions(threshold_seconds=args.threshold, canary_timeout_seconds=args.canary_timeout)
     topology, cloud = _context()
     names = args.dataset or None
     topology.datasets_named(names)
+    # Before measuring: an old primary that answers again is fenced and its outgoing replication
+    # stopped (a duty an unplanned failover left), so nothing more it takes can diverge.
+    duties = complete_fence_duties(topology, cloud, by=_who())
+    for outcome in duties:
+        say(f"mldr: {outcome.line()}")
     if not args.no_report:
         prepare("replication_lag.html")  # compiled while the canaries travel
     report = measure_lag(cloud, topology, datasets=names, options=options)
     document = report.to_dict()
+    if duties:
+        document["fence_duties"] = [outcome.public() for outcome in duties]
     if not args.no_report:
         document["reports"] = _keep(
             cloud,
@@ -194,7 +209,8 @@ def register(sub: Any) -> None:
     lag = add_command(
         sub,
         "lag",
-        help="replication lag now: canary round trip and backlog, per dataset",
+        help="replication lag now: canary round trip and backlog, per dataset (first, fences an old "
+        "primary that answers again after an unplanned failover: the duty `mldr status` shows)",
         examples=["mldr lag", "mldr lag --dataset features --threshold 60 --json"],
         exit_codes=CHECK_EXIT_CODES,
         json_help="print the report document (one JSON document on stdout)",

@@ -38,9 +38,13 @@ def _say(message: str) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from mldr.checks.fence_duty import pending_fence_duties
+
     topology, cloud = _context()
-    lease = cloud.control().read_lease()
-    data = lease.public()
+    control = cloud.control()
+    lease = control.read_lease()
+    duties = pending_fence_duties(control, lease)
+    data = {**lease.public(), "fence_duties": [d.public() for d in duties]}
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -50,6 +54,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     op = lease.operation
     doing = "none" if op is None else f"{op.id} {op.kind} {op.source}->{op.target} at step {op.step}"
     print(f"operation:      {doing}")
+    for duty in duties:
+        print(f"PENDING DUTY:   {duty.describe()}")
     return 0
 
 

@@ -84,3 +84,18 @@ def release(store: ControlStore, operation_id: str) -> Lease:
         return lease
     new = dataclasses.replace(lease, operation=None, updated_at=now_iso())
     return store.compare_and_set(expected_token=lease.fencing_token, lease=new)
+
+
+def add_fenced_region(store: ControlStore, region: str) -> Lease:
+    """List `region` as fenced, by a caller that holds no operation (a fence duty done by a check).
+
+    Only while no operation holds the lease: an operation in flight owns the fences (a failback
+    lifts them). Compare-and-set on the token, so a failover or failback starting meanwhile wins
+    and this raises `FencingConflict` / `LeaseHeld`; the caller leaves its duty for the next run."""
+    lease = store.read_lease()
+    if lease.operation is not None:
+        raise LeaseHeld(f"the DR lease is held by {describe_holder(lease.operation)}")
+    if region in lease.fenced_regions:
+        return lease
+    new = dataclasses.replace(lease, fenced_regions=(*lease.fenced_regions, region), updated_at=now_iso())
+    return store.compare_and_set(expected_token=lease.fencing_token, lease=new)

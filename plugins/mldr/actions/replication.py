@@ -3,9 +3,9 @@
 After a failover the new active region's buckets replicate back to the old primary (data
 written after the switch is protected as soon as the old region returns), and the old
 primary's rule is disabled (kept, so infra's declaration of it still matches) so a resync cannot
-ping-pong. Failback restores the original
-direction. When a region cannot be reached its part is reported as pending, for the next
-run (failback) to finish.
+ping-pong. The new active region refuses replicas (`refuse_replicas`) until replication
+into it is wanted again. Failback restores the original direction. When a region cannot be
+reached its part is reported as pending, for the next run (failback) to finish.
 """
 
 from __future__ import annotations
@@ -100,6 +100,9 @@ def set_direction(cloud: Cloud, topology: Topology, *, source: str, target: str)
         if reachable[target][0]:
             dst_store = cloud.objects(target)
             try:
+                # The region replicated into takes replicas again (a failover's guard comes off).
+                if dst_store.accept_replicas(dst_bucket):
+                    done.append(f"{dst_bucket} accepts replicas again")
                 current = dst_store.replication(dst_bucket)
                 if current is not None and _any_enabled(current):
                     dst_store.set_replication(dst_bucket, _disabled(current, dataset, source, target))
@@ -113,6 +116,18 @@ def set_direction(cloud: Cloud, topology: Topology, *, source: str, target: str)
     for item in pending:
         log.warning("replication change pending (region unreachable): %s", item)
     return {"direction": f"{source} -> {target}", "changed": done, "pending": pending}
+
+
+def refuse_replicas(cloud: Cloud, topology: Topology, region: str) -> list[str]:
+    """Make every dataset bucket of `region` (the active one) refuse replicated writes.
+
+    After a failover the old primary can come back with its outgoing rule still enabled: what
+    it held (or takes, until it is fenced) would replicate in and silently become the current
+    version over what clients wrote here since. Refused at this end, that needs nothing from the
+    old primary; what it had is reconciled by the failback's resync instead, where a conflict
+    is seen. Lifted by `set_direction` when replication into `region` is wanted again."""
+    store = cloud.objects(region)
+    return [d.buckets[region] for d in topology.datasets if store.refuse_replicas(d.buckets[region])]
 
 
 def direction_of(cloud: Cloud, topology: Topology, dataset_name: str) -> list[str]:

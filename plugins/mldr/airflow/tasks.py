@@ -154,6 +154,17 @@ def assert_verified(summary: Mapping[str, Any]) -> None:
     raise VerificationFailed(message)
 
 
+def complete_fence_duties(*, run_id: str | None = None) -> list[dict[str, Any]]:
+    """Before the read-only lag checks: an old primary that answers again is fenced and its
+    outgoing replication stopped (a duty an unplanned failover left). An action, called
+    explicitly: the checks themselves change nothing."""
+    from mldr.runbooks.fence_duty import complete_fence_duties as complete
+
+    topology, cloud = task_context()
+    outcomes = complete(topology, cloud, by=f"dr_replication_lag {run_id or 'adhoc'}")
+    return [outcome.public() for outcome in outcomes]
+
+
 def measure_dataset_lag(
     dataset: str, *, params: Mapping[str, Any], run_id: str | None = None, outlet_events: Any = None
 ) -> dict[str, Any]:

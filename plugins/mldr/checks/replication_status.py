@@ -134,7 +134,20 @@ class S3StatusSource:
                 continue
             try:
                 state = self.status(region=region, bucket=bucket, key=v.key, version_id=v.version_id)
-            except AwsError:
+            except AwsError as exc:
+                # Not known to be replicated is not replicated: a drain keeps waiting for it and
+                # the data at risk lists it, instead of both passing over it in silence.
+                items.append(
+                    BacklogItem(
+                        bucket,
+                        v.key,
+                        v.version_id,
+                        ReplicationState.UNKNOWN,
+                        v.size,
+                        v.modified,
+                        error=f"status unreadable: {exc}",
+                    )
+                )
                 continue
             if state in (ReplicationState.PENDING, ReplicationState.FAILED):
                 items.append(BacklogItem(bucket, v.key, v.version_id, state, v.size, v.modified))

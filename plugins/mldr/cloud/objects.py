@@ -23,6 +23,8 @@ from mldr.cloud.calls import Timeouts
 
 #: The write fence's name where the store shows its access rules (an S3 bucket policy's Sid).
 WRITE_FENCE = "MldrWriteFence"
+#: The replica guard's name there: the bucket refuses what replication delivers into it.
+REPLICA_GUARD = "MldrReplicaGuard"
 
 
 def parse_time(value: str) -> float:
@@ -277,6 +279,16 @@ class ObjectStore(Protocol):
 
     def lift_fence(self, bucket: str) -> bool:
         """Remove the write fence; returns False when there was none."""
+        ...
+
+    def refuse_replicas(self, bucket: str) -> bool:
+        """Refuse what replication delivers into `bucket` (S3: deny `s3:Replicate*`; the
+        replication then FAILS at its source). Clients' own writes are unaffected. Returns
+        False when the guard was already there."""
+        ...
+
+    def accept_replicas(self, bucket: str) -> bool:
+        """Remove the replica guard; returns False when there was none."""
         ...
 
     def replication(self, bucket: str) -> Mapping[str, Any] | None:

@@ -203,7 +203,10 @@ def freeze(ctx: Context) -> FreezeResult:
     for dataset in ctx.topology.datasets:
         write_fence.fence(store, dataset.buckets[active])
         fenced.append(dataset.buckets[active])
-    fenced_at = time.time()
+    # On the store's clock, like the versions the drain compares with it (not the host's).
+    fenced_at = write_fence.mark_fenced(
+        store, ctx.topology.region(active).ops_bucket, operation_id=ctx.record.id, fenced=fenced
+    )
     fencing.update(ctx.control, ctx.record.id, fenced_regions=(active,))
     left = _drain(ctx, active, written_before=fenced_at + 1.0)
     result = _resync(ctx, only_to=_target(ctx))

@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from mldr.actions import compute, fencing, replication, traffic, write_fence
+from mldr.actions import compute, fence_duty, fencing, replication, traffic, write_fence
 from mldr.checks.active_region import fenced_buckets
+from mldr.checks.fence_duty import pending_fence_duties
 from mldr.checks.health import region_health, s3_reachable
 from mldr.checks.replication_status import status_source
 from mldr.cloud.control import Operation, now_iso
@@ -175,7 +176,13 @@ def fence(ctx: Context) -> FenceResult:
         lease = fencing.update(
             ctx.control, ctx.record.id, fenced_regions=tuple({*lease.fenced_regions, source})
         )
-    return FenceResult(fencing_token=lease.fencing_token, fenced_buckets=tuple(fenced), fenced_at=time.time())
+        # The drain compares this with the versions' LastModified: both on the store's clock.
+        fenced_at = write_fence.mark_fenced(
+            store, ctx.topology.region(source).ops_bucket, operation_id=ctx.record.id, fenced=fenced
+        )
+    else:
+        fenced_at = time.time()  # unplanned: nothing fenced, no drain reads it
+    return FenceResult(fencing_token=lease.fencing_token, fenced_buckets=tuple(fenced), fenced_at=fenced_at)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,18 +262,46 @@ class ProtectResult:
     changed: tuple[str, ...]
     pending: tuple[str, ...]
     source_scaled_to_standby: bool | str  # a str says why it is still pending
+    #: the target's buckets now refusing replicas (from the old primary, once it is back)
+    refusing_replicas: tuple[str, ...] = ()
+    #: the source's buckets write-fenced here (planned mode: already by `fence`)
+    source_fenced: tuple[str, ...] = ()
+    #: the fence duty left for the next check that reaches the source, when it did not answer
+    fence_duty: str | None = None
 
 
-@step("replicate target -> source from now on")
+@step("replicate target -> source from now on; fence the source, or leave that duty recorded")
 def protect(ctx: Context) -> ProtectResult:
     source, target = _source(ctx), _target(ctx)
-    result = replication.set_direction(ctx.cloud, ctx.topology, source=target, target=source)
+    # First, at this end, which answers: nothing the old primary holds or takes until it is
+    # fenced may replicate in and become the current version over what clients write here.
+    refusing = replication.refuse_replicas(ctx.cloud, ctx.topology, target)
+    # Then the old primary: fenced first, then its outgoing rule disabled (and ours enabled).
+    fenced = fence_duty.fence_and_stop(ctx.cloud, ctx.topology, region=source, active=target)
+    if fenced.fenced:
+        lease = ctx.control.read_lease()
+        fencing.update(ctx.control, ctx.record.id, fenced_regions=tuple({*lease.fenced_regions, source}))
+    duty = None
+    if not fenced.done:
+        recorded = fence_duty.record(
+            ctx.control, region=source, operation_id=ctx.record.id, pending=list(fenced.pending)
+        )
+        duty = recorded.describe()
+        ctx.say(f"  DUTY LEFT: {duty}")
     try:
         with ctx.cloud.silent.guard(source):
-            result["source_scaled_to_standby"] = compute.scale_to_standby(ctx.cloud, ctx.topology, source)
+            scaled: bool | str = compute.scale_to_standby(ctx.cloud, ctx.topology, source)
     except RegionUnreachable as exc:
-        result["source_scaled_to_standby"] = f"pending: {exc}"
-    return result_from_fields(ProtectResult, result)
+        scaled = f"pending: {exc}"
+    return ProtectResult(
+        direction=f"{target} -> {source}",
+        changed=fenced.changed,
+        pending=fenced.pending,
+        source_scaled_to_standby=scaled,
+        refusing_replicas=tuple(refusing),
+        source_fenced=fenced.fenced,
+        fence_duty=duty,
+    )
 
 
 @step("predict the golden set through the DNS name: target serves, same answers")
@@ -278,6 +313,9 @@ def verify(ctx: Context) -> VerifyResult:
 def record(ctx: Context) -> RecordResult:
     from mldr.runbooks.notify import notify
 
+    if ctx.result(protect).fence_duty is not None:
+        # A resumed failover that reaches the old primary now does what protect could not.
+        _complete_own_duty(ctx)
     summary = summarize(ctx)
     notify(ctx.cloud, ctx.topology, subject=f"mldr failover to {_target(ctx)} completed", message=summary)
     ctx.control.put_record(
@@ -293,6 +331,23 @@ def record(ctx: Context) -> RecordResult:
     return RecordResult(summary=summary, fencing_token=lease.fencing_token, completed_at=now_iso())
 
 
+def _complete_own_duty(ctx: Context) -> None:
+    from mldr.runbooks.fence_duty import complete_one
+
+    source = _source(ctx)
+    for duty in pending_fence_duties(ctx.control, ctx.control.read_lease()):
+        if duty.region == source and duty.operation_id == ctx.record.id:
+            outcome = complete_one(
+                ctx.cloud, ctx.topology, duty, by=ctx.params.requested_by, holder_id=ctx.record.id
+            )
+            if outcome.done:
+                lease = ctx.control.read_lease()
+                fencing.update(
+                    ctx.control, ctx.record.id, fenced_regions=tuple({*lease.fenced_regions, source})
+                )
+            ctx.say(f"  {outcome.line()}")
+
+
 def summarize(ctx: Context) -> str:
     pre = ctx.result(preflight)
     drained = ctx.result(drain)
@@ -305,6 +360,9 @@ def summarize(ctx: Context) -> str:
     ]
     if pre.forced:
         lines.append("PREFLIGHT OVERRIDDEN BY FORCE: " + "; ".join(pre.problems))
+    for duty in pending_fence_duties(ctx.control, ctx.control.read_lease()):
+        if duty.operation_id == ctx.record.id:
+            lines.append(f"DUTY LEFT: {duty.describe()}")
     return "\n".join(lines)
 
 

@@ -10,7 +10,8 @@ moto's WSGI app with a thin middleware that adds:
   with 403 AccessDenied when the bucket policy denies it (moto's own policy evaluator
   decides). This is how a failover's write fence refuses writes in the sandbox. The
   replicator's requests carry `x-mldr-replication: true` and are exempt, as S3 replication
-  uses `s3:ReplicateObject`, which a fence on `s3:PutObject` does not deny.
+  uses `s3:ReplicateObject`, which a fence on `s3:PutObject` does not deny; they are refused
+  when the policy denies `s3:ReplicateObject` / `s3:ReplicateDelete` (a failover's replica guard).
 - **replication status at write time**: S3 marks a version PENDING the moment it acknowledges the
   write. Here, before a write to a bucket with replication rules is acknowledged, the replicator
   is told to read the feed now (`POST /observe`), so a write the client saw succeed is always in
@@ -267,6 +268,11 @@ class SandboxS3Middleware:
         replicating = environ.get(REPLICATION_HEADER, "").lower() == "true"
         if key and action and not replicating and _denied(bucket, key, action):
             log.info("refused %s %s/%s: denied by bucket policy", action, bucket, key)
+            return _access_denied(start_response, bucket, key)
+        replicated_as = "s3:ReplicateDelete" if method == "DELETE" else "s3:ReplicateObject"
+        if key and action and replicating and _denied(bucket, key, replicated_as):
+            # A replica guard (S3 evaluates s3:Replicate* for a replication role's writes).
+            log.info("refused replication of %s/%s: denied by bucket policy", bucket, key)
             return _access_denied(start_response, bucket, key)
 
         status: list[str] = []

@@ -10,6 +10,7 @@ preserving key, bytes, content type, user metadata and SHA-256 checksum. Like S3
 - delete markers replicate only when the rule says `DeleteMarkerReplication: Enabled`;
   deletes of a specific version never replicate;
 - versions of one key are applied in order; a destination that does not answer is retried;
+- a destination whose bucket policy denies the replica (`AccessDenied`) FAILS the version;
 - only keys under the rule's `Filter.Prefix` replicate.
 
 Not modelled: the rule's SSE-KMS selection (S3 skips SSE-KMS objects unless the rule selects
@@ -375,6 +376,10 @@ class Replicator:
                 entry.error = f"{code}: {exc}"
                 if code in ("NoSuchVersion", "NoSuchKey"):
                     # The source version was deleted before it could be copied; nothing to replicate.
+                    entry.status = Status.FAILED
+                elif code == "AccessDenied":
+                    # The destination denies s3:ReplicateObject (a failover's replica guard): S3
+                    # marks the version FAILED and does not try again.
                     entry.status = Status.FAILED
                 else:
                     entry.next_try_at = time.time() + RETRY_SECONDS

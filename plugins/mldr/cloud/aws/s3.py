@@ -7,7 +7,9 @@ lean (`s3_signed`), which is an implementation detail of this module. Every call
 
 The write fence is a bucket-policy statement (Sid `MldrWriteFence`) denying object writes and
 deletes; every other statement is kept, and replication is unaffected (S3 replicates with
-`s3:ReplicateObject`, which the fence does not deny).
+`s3:ReplicateObject`, which the fence does not deny). The replica guard (Sid `MldrReplicaGuard`)
+is the other way round: it denies only the `s3:Replicate*` actions, so a bucket keeps taking its
+clients' writes and refuses what another region's replication rule delivers.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from mldr.cloud.aws.s3_listing import BucketLister
 from mldr.cloud.aws.s3_signed import SignedS3, encode, error_from
 from mldr.cloud.calls import Timeouts
 from mldr.cloud.objects import (
+    REPLICA_GUARD,
     WRITE_FENCE,
     ListedObject,
     ObjectHead,
@@ -45,6 +48,19 @@ def fence_statement(bucket: str) -> dict[str, Any]:
         "Effect": "Deny",
         "Principal": "*",
         "Action": FENCED_ACTIONS,
+        "Resource": f"arn:aws:s3:::{bucket}/*",
+    }
+
+
+REPLICATED_ACTIONS = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
+
+
+def replica_guard_statement(bucket: str) -> dict[str, Any]:
+    return {
+        "Sid": REPLICA_GUARD,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": REPLICATED_ACTIONS,
         "Resource": f"arn:aws:s3:::{bucket}/*",
     }
 
@@ -300,6 +316,30 @@ class S3ObjectStore:
             else:
                 self.client.delete_bucket_policy(Bucket=bucket)
         return True
+
+    def _set_statement(self, bucket: str, sid: str, statement: dict[str, Any] | None) -> bool:
+        """Put (or, with None, remove) the policy statement `sid`, keeping every other one;
+        returns whether the policy changed."""
+        policy = self._policy(bucket)
+        present = policy.get("Statement", [])
+        others = [s for s in present if s.get("Sid") != sid]
+        if statement is None and len(others) == len(present):
+            return False
+        if statement is not None and len(others) != len(present):
+            return False
+        with aws_call(f"bucket policy of {bucket}", region=self._region):
+            if statement is None and not others:
+                self.client.delete_bucket_policy(Bucket=bucket)
+            else:
+                policy["Statement"] = others if statement is None else [*others, statement]
+                self.client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        return True
+
+    def refuse_replicas(self, bucket: str) -> bool:
+        return self._set_statement(bucket, REPLICA_GUARD, replica_guard_statement(bucket))
+
+    def accept_replicas(self, bucket: str) -> bool:
+        return self._set_statement(bucket, REPLICA_GUARD, None)
 
     def replication(self, bucket: str) -> Mapping[str, Any] | None:
         try:
