@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -134,6 +135,26 @@ def running_drill(control: ControlStore, *, except_drill: str | None = None) -> 
     if lock is None or not lock.live() or lock.drill_id == except_drill:
         return None
     return lock
+
+
+def wait_for_drill_to_stop(
+    control: ControlStore,
+    *,
+    drill_id: str,
+    timeout: float = STALE_AFTER_SECONDS + 2 * HEARTBEAT_SECONDS,
+    poll: float = 1.0,
+) -> DrillLock | None:
+    """Wait (bounded) while drill `drill_id`'s lock is live; returns it if it still is.
+
+    For a caller that knows the drill's process has ended (the DAG's teardown runs after the
+    drill task): a lock still live then is a process killed a moment ago on another worker, whose
+    heartbeat stops; waiting for it to go stale beats refusing to revert."""
+    deadline = time.monotonic() + timeout
+    while (lock := running_drill(control)) is not None and lock.drill_id == drill_id:
+        if time.monotonic() >= deadline:
+            return lock
+        time.sleep(poll)
+    return None
 
 
 def refuse_during_drill(control: ControlStore, *, what: str, drill_id: str | None = None) -> None:
