@@ -24,15 +24,17 @@ from mldr import http
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.cloud.aws.cloud import AwsCloud
 from mldr.cloud.control import Lease
-from mldr.errors import DrillFailed
+from mldr.errors import DrillFailed, LeaseHeld
 from mldr.reports import report_key
+from mldr.runbooks import failover
 from mldr.runbooks.drill import DrillParams, canary_dataset, run_drill
 from mldr.runbooks.drill.load import list_canary_keys
 from mldr.runbooks.drill.recover import recover
 from mldr.runbooks.drill.state import DrillState, DrillStateStore, Phase
 from mldr.runbooks.engine import OperationRecord, OperationStatus, OperationStore
-from mldr.runbooks.operations import execute, open_operation
+from mldr.runbooks.operations import execute, open_operation, run_one
 from mldr.runbooks.params import Mode, OperationParams
+from mldr.runbooks.shared_steps import approval
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Topology, load_topology
 from tests.integration.test_failover import snapshot
@@ -398,4 +400,48 @@ def test_a_drill_whose_failover_did_nothing_fails_and_leaves_the_operators_failo
     assert not any(r["outage"] for r in sandbox.status()["regions"].values())
     history = OperationStore(cloud.control()).history(limit=10)
     assert not [r for r in history if r.kind == "failback" and state.drill_id in r.params.reason]
+    assert user_data(factory, topology, secondary) == data, "the operator's failover lost nothing"
+
+
+def test_a_drill_whose_failover_is_refused_fails_and_leaves_the_operators_failover_running(
+    topology: Topology, factory: ClientFactory, sandbox: Sandbox, on_primary: None
+) -> None:
+    """As above, but the operator's failover holds the DR lease (it has fenced, not finished) when
+    the drill's own failover starts: the drill's is refused, the drill fails and undoes its fault,
+    and the operator's failover is left to finish."""
+    primary, secondary = topology.primary_region, topology.secondary_region
+    cloud = AwsCloud(factory)
+    data = user_data(factory, topology, primary)
+    operator = open_operation(
+        topology,
+        cloud,
+        OperationParams(
+            kind="failover",
+            target_region=secondary,
+            mode=Mode.UNPLANNED,
+            reason="the operator saw the outage first",
+            requested_by="operator",
+            require_approval=False,
+        ),
+    )
+
+    def say(message: str) -> None:
+        if "FAULT:" in message and failover.fence not in ran:
+            for step in (failover.preflight, approval, failover.fence):
+                run_one(operator, step)
+                ran.append(step)
+
+    ran: list[Any] = []
+    with pytest.raises(LeaseHeld) as refused:
+        run_drill(topology, cloud, DrillParams(hold_seconds=0), say=say)
+    assert operator.record.id in str(refused.value), "the refusal names the operation holding the lease"
+    state = DrillStateStore(cloud.control()).load()
+    assert state is not None and state.phase is Phase.RECOVERED, state
+    assert f"left failover {operator.record.id} alone" in state.message, state.message
+    assert f"healed {primary}" in state.message, "the drill undid its own fault"
+    current = lease(factory)
+    assert current.operation is not None and current.operation.id == operator.record.id
+    record = execute(operator)  # the operator finishes their failover
+    assert record.status is OperationStatus.COMPLETED, record.message
+    assert lease(factory).active_region == secondary
     assert user_data(factory, topology, secondary) == data, "the operator's failover lost nothing"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from mldr.checks.health import endpoint_healthy
 from mldr.cloud import Cloud
-from mldr.errors import DrillFailed, DrillInProgress, LeaseHeld, MldrError
+from mldr.errors import DrillFailed, DrillInProgress, MldrError
 from mldr.runbooks.drill import lock as drill_lock
 from mldr.runbooks.drill.faults import FaultInjector, fault_injector
 from mldr.runbooks.drill.load import (
@@ -152,12 +152,12 @@ def _recover(
     ours = set(state.operations.values())
     lease = control.read_lease()
     op = lease.operation
-    if op is not None:
-        if op.id not in ours:
-            raise LeaseHeld(
-                f"the DR lease is held by {op.kind} {op.id} ({op.reason!r}), not by drill {state.drill_id}; "
-                "resolve it first (`mldr status`), then run `mldr drill --recover` again"
-            )
+    if op is not None and op.id not in ours:
+        # Someone else's operation (begun before the drill took its lock): not the drill's to
+        # finish or undo. The drill's own leftovers (fault, stall, canaries) are still undone.
+        say(f"leaving the DR lease to {op.kind} {op.id} ({op.reason!r}): not an operation of this drill")
+        done.append(f"left {op.kind} {op.id} alone: not the drill's")
+    elif op is not None:
         if op.kind == "failback":
             wait_healthy(topology, op.target)  # its remaining steps need the primary answering
         say(f"finishing the drill's interrupted {op.kind} {op.id} ({op.source} -> {op.target})")
