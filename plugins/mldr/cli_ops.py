@@ -38,9 +38,12 @@ def _say(message: str) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from mldr.runbooks.drill.lock import running_drill
+
     topology, cloud = _context()
     lease = cloud.control().read_lease()
-    data = lease.public()
+    drill = running_drill(cloud.control())
+    data = {**lease.public(), "drill": drill.describe() if drill else None}
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -50,6 +53,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     op = lease.operation
     doing = "none" if op is None else f"{op.id} {op.kind} {op.source}->{op.target} at step {op.step}"
     print(f"operation:      {doing}")
+    running = "none" if drill is None else f"{drill.describe()}: failover and failback wait for it"
+    print(f"drill:          {running}")
     return 0
 
 

@@ -5,6 +5,7 @@ tests/e2e/test_drill.py for drills that meet each other)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 
@@ -122,8 +123,14 @@ def test_a_lock_of_a_dead_process_on_this_host_is_taken_over_at_once(
 
 
 def test_an_operator_failover_or_failback_is_refused_while_a_drill_holds_the_lock(
-    topology: Topology, cloud: AwsCloud, control: ControlStore, monkeypatch: pytest.MonkeyPatch
+    topology: Topology,
+    cloud: AwsCloud,
+    control: ControlStore,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    from mldr.cli import main
+
     def params(kind: str, target: str, *, dry_run: bool = False) -> OperationParams:
         return OperationParams(
             kind=kind,
@@ -156,9 +163,16 @@ def test_an_operator_failover_or_failback_is_refused_while_a_drill_holds_the_loc
         # the drill's own operations are not refused
         ctx = open_operation(topology, cloud, asks[0], drill_id="drill-a")
         assert ctx.record.params == asks[0]
+        # and `mldr status` shows the drill
+        capsys.readouterr()
+        assert main(["status", "--json"]) == 0
+        shown = json.loads(capsys.readouterr().out)["drill"]
+        assert shown.startswith(f"drill drill-a (pid {os.getpid()} on host-a"), shown
     finally:
         holder.release()
     assert control.read_lease() == lease, "nothing changed"
     assert OperationStore(control).history(limit=1000) == history, "no operation was recorded"
     # released: operators are free again
     open_operation(topology, cloud, params("failover", topology.secondary_region, dry_run=True))
+    assert main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["drill"] is None
