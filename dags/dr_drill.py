@@ -101,8 +101,8 @@ def dr_drill() -> None:
         drill.judge(result)
 
     @task
-    def revert() -> list[str]:
-        return drill.revert()
+    def revert(run_id: str | None = None) -> list[str]:
+        return drill.revert(run_id=run_id)
 
     plan = preflight()
     result = run_drill(plan)

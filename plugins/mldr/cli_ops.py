@@ -39,12 +39,18 @@ def _say(message: str) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from mldr.checks.fence_duty import pending_fence_duties
+    from mldr.runbooks.drill.lock import running_drill
 
     topology, cloud = _context()
     control = cloud.control()
     lease = control.read_lease()
     duties = pending_fence_duties(control, lease)
-    data = {**lease.public(), "fence_duties": [d.public() for d in duties]}
+    drill = running_drill(control)
+    data = {
+        **lease.public(),
+        "fence_duties": [d.public() for d in duties],
+        "drill": drill.describe() if drill else None,
+    }
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -56,6 +62,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"operation:      {doing}")
     for duty in duties:
         print(f"PENDING DUTY:   {duty.describe()}")
+    running = "none" if drill is None else f"{drill.describe()}: failover and failback wait for it"
+    print(f"drill:          {running}")
     return 0
 
 

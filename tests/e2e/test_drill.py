@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +24,26 @@ from mldr import http
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.cloud.aws.cloud import AwsCloud
 from mldr.cloud.control import Lease
+from mldr.errors import DrillFailed, LeaseHeld
 from mldr.reports import report_key
-from mldr.runbooks.drill import DrillParams, canary_dataset
+from mldr.runbooks import failover
+from mldr.runbooks.drill import DrillParams, canary_dataset, run_drill
 from mldr.runbooks.drill.load import list_canary_keys
 from mldr.runbooks.drill.recover import recover
-from mldr.runbooks.drill.state import DrillStateStore, Phase
-from mldr.runbooks.operations import execute, open_operation
+from mldr.runbooks.drill.state import DrillState, DrillStateStore, Phase
+from mldr.runbooks.engine import OperationRecord, OperationStatus, OperationStore
+from mldr.runbooks.operations import execute, open_operation, run_one
 from mldr.runbooks.params import Mode, OperationParams
+from mldr.runbooks.shared_steps import approval
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Topology, load_topology
+from tests.integration.test_failover import snapshot
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
 PLUGINS = Path(__file__).parents[2] / "plugins"
+#: Names the host a drill runs on (`mldr.runbooks.drill.lock.HOST_ENV`): two "hosts" on one machine.
+HOST_ENV = "MLDR_HOST_ID"
 
 
 @pytest.fixture
@@ -212,3 +222,226 @@ def test_a_killed_drill_is_recovered_by_drill_recover(
         )
     assert main(["drill", "--recover"]) == 0
     assert "nothing to recover" in capsys.readouterr().out
+
+
+# --- a drill meets another drill, or an operator (issue 14, items 7 and 10) ----------------------
+
+
+def user_data(factory: ClientFactory, topology: Topology, region: str) -> dict[str, str]:
+    """Every current object of a region's datasets with its SHA-256, without the drill's canaries."""
+    return {k: v for k, v in snapshot(factory, topology, region).items() if "/_mldr/" not in f"/{k}"}
+
+
+@contextmanager
+def drill_stalling(topology: Topology, factory: ClientFactory, tmp_path: Path) -> Iterator[RunningDrill]:
+    """A drill from "host-a" in its own process, held in its replication stall (before any fault or
+    failover: the moment an operator would fight it); interrupted at the end, so it reverts itself."""
+    drills = DrillStateStore(AwsCloud(factory).control())
+    before = drills.load()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(PLUGINS), os.environ.get("PYTHONPATH", "")]),
+        HOST_ENV: "host-a",
+    }
+    argv = ["drill", "--scenario", "replication-stall", "--stall-seconds", "300", "--out", str(tmp_path)]
+    log_path = tmp_path / "drill-a.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mldr.cli", *argv],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    try:
+
+        def stalling() -> bool:
+            assert proc.poll() is None, log_path.read_text()
+            state = drills.load()
+            return (
+                state is not None
+                and (before is None or state.drill_id != before.drill_id)
+                and state.phase is Phase.STALL
+            )
+
+        wait_for("the drill to stall replication", stalling, 90)
+        state = drills.load()
+        assert state is not None
+        yield RunningDrill(proc, state, log_path)
+        assert proc.poll() is None, "the drill still runs: " + log_path.read_text()[-2000:]
+        os.kill(proc.pid, signal.SIGINT)  # how the refusals say to stop a drill: it reverts itself
+        assert proc.wait(timeout=120) == 130, log_path.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    reverted = drills.load()
+    assert reverted is not None and reverted.drill_id == state.drill_id and reverted.phase is Phase.RECOVERED
+    assert "resumed replication" in reverted.message, reverted.message
+
+
+@dataclass(frozen=True)
+class RunningDrill:
+    proc: subprocess.Popen[bytes]
+    state: DrillState
+    log: Path
+
+    def names(self, message: str) -> bool:
+        return f"drill {self.state.drill_id} (pid {self.proc.pid} on host-a, started " in message
+
+
+def test_a_drill_on_another_host_is_refused_and_the_running_drill_is_untouched(
+    topology: Topology,
+    factory: ClientFactory,
+    sandbox: Sandbox,
+    on_primary: None,
+    tmp_path: Path,
+    capsys: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mldr.cli import main
+
+    primary = topology.primary_region
+    data = user_data(factory, topology, primary)
+    # This process plays host-b (the hostname too, so that code reading it sees another host).
+    monkeypatch.setenv(HOST_ENV, "host-b")
+    monkeypatch.setattr(socket, "gethostname", lambda: "host-b")
+    drills = DrillStateStore(AwsCloud(factory).control())
+    with drill_stalling(topology, factory, tmp_path) as drill_a:
+        lease_before = lease(factory)
+        capsys.readouterr()
+        assert main(["drill", "--hold-seconds", "0", "--out", str(tmp_path / "b")]) == 1
+        refused = capsys.readouterr().err
+        assert "another DR drill is running" in refused and drill_a.names(refused), refused
+        assert main(["drill", "--recover"]) == 1, "teardown acts only on the drill that holds the lock"
+        refused = capsys.readouterr().err
+        assert "nothing to recover while it runs" in refused and drill_a.names(refused), refused
+        # the first drill is untouched: its record, the lease, its stalled replication
+        assert drills.load() == drill_a.state
+        assert lease(factory) == lease_before
+        assert drill_a.proc.poll() is None
+        replication = sandbox.status()["replication"]["settings"]
+        assert replication["paused"] is True, "the second drill did not resume the first one's stall"
+    assert lease(factory).active_region == primary
+    assert user_data(factory, topology, primary) == data
+
+
+def test_an_operator_failover_during_a_drill_is_refused_naming_the_drill(
+    topology: Topology,
+    factory: ClientFactory,
+    on_primary: None,
+    tmp_path: Path,
+    capsys: Any,
+) -> None:
+    from mldr.cli import main
+
+    primary, secondary = topology.primary_region, topology.secondary_region
+    data = user_data(factory, topology, primary)
+    with drill_stalling(topology, factory, tmp_path) as drill_a:
+        lease_before = lease(factory)
+        history = OperationStore(AwsCloud(factory).control()).history(limit=1000)
+        capsys.readouterr()
+        why = ["--reason", "the primary looks impaired to me", "--yes"]
+        asks = [["failover", "--to", secondary, "--mode", "unplanned", *why], ["failback", *why]]
+        for argv in asks:
+            assert main(argv) == 1, argv
+            refused = capsys.readouterr().err
+            assert "while a DR drill runs would fight it" in refused and drill_a.names(refused), refused
+            assert f"kill -INT {drill_a.proc.pid}` on host-a" in refused, "it says how to stop the drill"
+        assert lease(factory) == lease_before
+        assert OperationStore(AwsCloud(factory).control()).history(limit=1000) == history
+        assert drill_a.proc.poll() is None
+    assert lease(factory).active_region == primary
+    assert user_data(factory, topology, primary) == data
+    assert user_data(factory, topology, secondary) == data
+
+
+def test_a_drill_whose_failover_did_nothing_fails_and_leaves_the_operators_failover(
+    topology: Topology, factory: ClientFactory, sandbox: Sandbox, on_primary: None
+) -> None:
+    """The race the lock cannot close: an operator's failover opened just before the drill took its
+    lock, run to completion after the drill's fault, before the drill's own failover."""
+    primary, secondary = topology.primary_region, topology.secondary_region
+    cloud = AwsCloud(factory)
+    data = user_data(factory, topology, primary)
+    operator = open_operation(
+        topology,
+        cloud,
+        OperationParams(
+            kind="failover",
+            target_region=secondary,
+            mode=Mode.UNPLANNED,
+            reason="the operator saw the outage first",
+            requested_by="operator",
+            require_approval=False,
+        ),
+    )
+    ran: list[OperationRecord] = []
+
+    def say(message: str) -> None:
+        if "FAULT:" in message and not ran:
+            ran.append(execute(operator))
+
+    with pytest.raises(DrillFailed) as failed:
+        run_drill(topology, cloud, DrillParams(hold_seconds=0), say=say)
+    assert [r.status for r in ran] == [OperationStatus.COMPLETED]
+    message = str(failed.value)
+    assert "FAILED: its failover" in message and "did not run" in message, message
+    assert "nothing to do" in message, "the reason the runbook gave"
+
+    current = lease(factory)
+    assert (current.active_region, current.operation) == (secondary, None), (
+        "the drill did not fail back the operator's failover"
+    )
+    state = DrillStateStore(cloud.control()).load()
+    assert state is not None and state.phase is Phase.RECOVERED
+    assert "another operation, not the drill, put it there" in state.message, state.message
+    assert f"healed {primary}" in state.message, "the drill undid its own fault"
+    assert not any(r["outage"] for r in sandbox.status()["regions"].values())
+    history = OperationStore(cloud.control()).history(limit=10)
+    assert not [r for r in history if r.kind == "failback" and state.drill_id in r.params.reason]
+    assert user_data(factory, topology, secondary) == data, "the operator's failover lost nothing"
+
+
+def test_a_drill_whose_failover_is_refused_fails_and_leaves_the_operators_failover_running(
+    topology: Topology, factory: ClientFactory, sandbox: Sandbox, on_primary: None
+) -> None:
+    """As above, but the operator's failover holds the DR lease (it has fenced, not finished) when
+    the drill's own failover starts: the drill's is refused, the drill fails and undoes its fault,
+    and the operator's failover is left to finish."""
+    primary, secondary = topology.primary_region, topology.secondary_region
+    cloud = AwsCloud(factory)
+    data = user_data(factory, topology, primary)
+    operator = open_operation(
+        topology,
+        cloud,
+        OperationParams(
+            kind="failover",
+            target_region=secondary,
+            mode=Mode.UNPLANNED,
+            reason="the operator saw the outage first",
+            requested_by="operator",
+            require_approval=False,
+        ),
+    )
+
+    def say(message: str) -> None:
+        if "FAULT:" in message and failover.fence not in ran:
+            for step in (failover.preflight, approval, failover.fence):
+                run_one(operator, step)
+                ran.append(step)
+
+    ran: list[Any] = []
+    with pytest.raises(LeaseHeld) as refused:
+        run_drill(topology, cloud, DrillParams(hold_seconds=0), say=say)
+    assert operator.record.id in str(refused.value), "the refusal names the operation holding the lease"
+    state = DrillStateStore(cloud.control()).load()
+    assert state is not None and state.phase is Phase.RECOVERED, state
+    assert f"left failover {operator.record.id} alone" in state.message, state.message
+    assert f"healed {primary}" in state.message, "the drill undid its own fault"
+    current = lease(factory)
+    assert current.operation is not None and current.operation.id == operator.record.id
+    record = execute(operator)  # the operator finishes their failover
+    assert record.status is OperationStatus.COMPLETED, record.message
+    assert lease(factory).active_region == secondary
+    assert user_data(factory, topology, secondary) == data, "the operator's failover lost nothing"

@@ -7,14 +7,17 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mldr.cloud.control import now_iso
 from mldr.errors import ConfigurationError, FaultInjectionUnavailable
 from mldr.runbooks.drill import DrillParams, Scenario, metrics
 from mldr.runbooks.drill.faults import AwsFaults
+from mldr.runbooks.drill.lock import HOST_ENV, DrillLock
 from mldr.runbooks.drill.metrics import CanaryWrite, Objectives, RequestSample
 from mldr.runbooks.drill.report import format_summary, render_html, trend_points
 from mldr.runbooks.drill.state import DrillState, Phase
@@ -258,18 +261,39 @@ def test_the_drill_imports_on_a_light_install_without_the_sandbox() -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_drill_state_round_trips_and_knows_a_dead_process() -> None:
+def test_drill_state_round_trips() -> None:
     state = DrillState(drill_id="drill-x", scenario="region-outage", source=SOURCE, target=TARGET)
     state.phase, state.fault_region, state.operations = Phase.FAULT, SOURCE, {"failover": "failover-1"}
     again = DrillState.from_json(state.to_json())
     assert again == state and again.phase is Phase.FAULT
-    assert not again.running_elsewhere(), "this very process is not 'elsewhere'"
-    again.pid = 2**22 + 7  # above pid_max on most systems: no such process
-    assert not again.running_elsewhere()
-    again.pid = os.getppid()
-    assert again.running_elsewhere()
-    again.phase = Phase.RECOVERED
-    assert not again.running_elsewhere()
+
+
+def test_the_drill_lock_knows_a_dead_process_and_a_stale_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(HOST_ENV, "host-a")
+    now = now_iso()
+    lock = DrillLock(
+        drill_id="drill-x",
+        purpose="drill",
+        host="host-a",
+        pid=os.getpid(),
+        started_at=now,
+        heartbeat_at=now,
+        held=True,
+        version=3,
+    )
+    assert DrillLock.from_record(lock.record()) == lock
+    assert lock.live() and lock.mine(), "this very process holds it"
+    dead = replace(lock, pid=2**22 + 7)  # above pid_max on most systems: no such process
+    assert dead.stale_because() == f"its process {dead.pid} on this host (host-a) is gone"
+    assert replace(lock, pid=os.getppid()).live()
+    other_host = replace(dead, host="host-b")
+    assert other_host.live(), "a pid on another host cannot be checked from here: the heartbeat decides"
+    old = replace(other_host, heartbeat_at="2026-01-01T00:00:00.000Z")
+    reason = old.stale_because()
+    assert reason is not None and "last heartbeat is" in reason and not old.live()
+    assert not replace(lock, held=False).live(), "a released lock holds nothing"
+    described = other_host.describe()
+    assert f"drill drill-x (pid {dead.pid} on host-b, started {now}, heartbeat" in described
 
 
 # --- report --------------------------------------------------------------------------------

@@ -107,11 +107,18 @@ def judge(result: Mapping[str, Any]) -> None:
     raise DrillFailed(message)
 
 
-def revert() -> list[str]:
+def revert(*, run_id: str | None = None) -> list[str]:
     """Teardown: heal, resume replication, finish or fail back whatever a drill left behind."""
+    from mldr.runbooks.drill.lock import wait_for_drill_to_stop
     from mldr.runbooks.drill.recover import recover
 
     topology, cloud = _context()
+    if run_id:
+        # This run's drill task has ended; if it was killed on another worker its lock is live
+        # until its heartbeat goes stale: wait for that, then take it over (recover says so).
+        still = wait_for_drill_to_stop(cloud.control(), drill_id=drill_id_for(run_id))
+        if still is not None:
+            log.warning("drill %s still heartbeats: %s", still.drill_id, still.describe())
     done = recover(topology, cloud, say=log.info)
     log.info("revert: %s", "; ".join(done) if done else "nothing left to undo")
     return done

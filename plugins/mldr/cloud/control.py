@@ -93,6 +93,12 @@ class ControlStore(Protocol):
         """The record under `key`, read consistently, or None."""
         ...
 
+    def put_record_if(self, key: str, fields: Record, *, expected: Record | None) -> None:
+        """Write (replace) the record under `key` only if it is absent (`expected` None: a
+        conditional create) or its stored fields equal `expected`; else raise
+        `PreconditionFailed`, writing nothing. The drill lock is taken and refreshed this way."""
+        ...
+
     def records(self, prefix: str) -> list[dict[str, RecordValue]]:
         """Every record whose key starts with `prefix` (in no particular order)."""
         ...

@@ -10,6 +10,7 @@ from mldr.cloud import Cloud
 from mldr.errors import AlreadyDone, ConfigurationError, LeaseHeld
 from mldr.runbooks import failback, failover, restore, rollback
 from mldr.runbooks.common import new_operation_id
+from mldr.runbooks.drill.lock import refuse_during_drill
 from mldr.runbooks.engine import (
     Context,
     OperationRecord,
@@ -80,6 +81,7 @@ def open_operation(
     *,
     operation_id: str | None = None,
     resume: bool = False,
+    drill_id: str | None = None,
     say: Callable[[str], None] = lambda _m: None,
 ) -> Context:
     """Create the operation's record, or load the one `operation_id` names; nothing else changes.
@@ -87,7 +89,8 @@ def open_operation(
     Continuing an unfinished operation is explicit: a DAG run passes its own operation id (a
     retried task continues its run), the CLI `--resume ID` (`resume=True`: the record must
     exist). A call that names no operation while another holds the DR lease is refused, naming
-    the holder - it never runs that operation with its params and its approval.
+    the holder - it never runs that operation with its params and its approval. A new operation
+    is refused while a DR drill runs, naming it, unless it is that drill's own (`drill_id`).
     """
     topology.require_region(params.target_region)
     if params.kind == failback.RUNBOOK.kind and params.target_region != topology.primary_region:
@@ -105,6 +108,8 @@ def open_operation(
     elif resume:
         raise ConfigurationError(f"no operation {operation_id!r} to resume: `mldr history` lists them")
     else:
+        what = f"{'a dry run of ' if params.dry_run else ''}a {params.kind} to {params.target_region}"
+        refuse_during_drill(cloud.control(), what=what, drill_id=drill_id)
         _refuse_joining(cloud, params)
         record = OperationRecord(
             id=operation_id or new_operation_id(params.kind), kind=params.kind, params=params

@@ -137,6 +137,21 @@ class DynamoControlStore:
         item = {"pk": {"S": key}, **{name: _attribute(value) for name, value in fields.items()}}
         self._first_answering("put_item", Item=item)
 
+    def put_record_if(self, key: str, fields: Record, *, expected: Record | None) -> None:
+        item = {"pk": {"S": key}, **{name: _attribute(value) for name, value in fields.items()}}
+        if expected is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            names = {f"#e{i}": name for i, name in enumerate(expected)}
+            condition = {
+                "ConditionExpression": " AND ".join(f"{n} = :e{i}" for i, n in enumerate(names)),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {
+                    f":e{i}": _attribute(value) for i, value in enumerate(expected.values())
+                },
+            }
+        self._first_answering("put_item", Item=item, **condition)
+
     def get_record(self, key: str) -> dict[str, RecordValue] | None:
         result = self._first_answering("get_item", Key={"pk": {"S": key}}, ConsistentRead=True)
         return _record(result["Item"]) if "Item" in result else None

@@ -15,6 +15,7 @@ from mldr.cloud import Cloud
 from mldr.errors import MldrError
 from mldr.ml.golden import golden_set
 from mldr.runbooks import failback, failover
+from mldr.runbooks.drill import lock as drill_lock
 from mldr.runbooks.drill import metrics
 from mldr.runbooks.drill.document import drill_document
 from mldr.runbooks.drill.faults import FaultInjector, fault_injector
@@ -127,6 +128,13 @@ class Drill:
         )
         self.samples: list[metrics.RequestSample] = []
         self.canaries: list[metrics.CanaryWrite] = []
+        self._lock: drill_lock.HeldLock | None = None
+
+    @property
+    def lock(self) -> drill_lock.HeldLock:
+        if self._lock is None:
+            raise MldrError("the drill lock is taken when the drill runs, which it has not")
+        return self._lock
 
     @property
     def window(self) -> DetectionWindow:
@@ -148,6 +156,7 @@ class Drill:
         return self.events[event]
 
     def phase(self, phase: Phase, **changes: Any) -> None:
+        self.lock.check()  # taken over (our heartbeat was late): stop changing things
         self.state.phase = phase
         for key, value in changes.items():
             setattr(self.state, key, value)
@@ -157,26 +166,32 @@ class Drill:
 
     def run(self) -> dict[str, Any]:
         self.t0 = time.time()
-        recovered = recover(self.topology, self.cloud, faults=self._faults, say=self._say)
-        if recovered:
-            self.notes.append("before starting, recovered an interrupted drill: " + "; ".join(recovered))
-        self.preflight()
+        # The lock first: while it is held no other drill, `--recover` or operator's failover or
+        # failback starts (see `lock`), and everything below may assume the DR state is ours.
+        self._lock = drill_lock.acquire(self.control, drill_id=self.id, say=self._say)
         try:
-            self.start_load()
-            if self.scenario is Scenario.PLANNED_SWITCHOVER:
-                self.planned_failover()
-            else:
-                self.outage_and_failover()
-            self.hold()
-            if self.scenario.injects_outage:
-                self.heal()
-            if self.params.failback:
-                self.failback()
-            self.check()
-        except BaseException as exc:
-            self.abort(exc)
-            raise
-        self.phase(Phase.DONE, message="completed")
+            recovered = recover(self.topology, self.cloud, faults=self._faults, say=self._say, lock=self.lock)
+            if recovered:
+                self.notes.append("before starting, recovered an interrupted drill: " + "; ".join(recovered))
+            self.preflight()
+            try:
+                self.start_load()
+                if self.scenario is Scenario.PLANNED_SWITCHOVER:
+                    self.planned_failover()
+                else:
+                    self.outage_and_failover()
+                self.hold()
+                if self.scenario.injects_outage:
+                    self.heal()
+                if self.params.failback:
+                    self.failback()
+                self.check()
+            except BaseException as exc:
+                self.abort(exc)
+                raise
+            self.phase(Phase.DONE, message="completed")
+        finally:
+            self.lock.release()
         return self.document()
 
     def preflight(self) -> None:
@@ -185,7 +200,7 @@ class Drill:
             f"drill {self.id}: {self.scenario.value}, {self.source} -> {self.target}, "
             f"hold {p.hold_seconds:g}s, {'then fail back' if p.failback else 'no failback'}"
         )
-        check_ready(self.topology, self.cloud, self.scenario, faults=self.faults)
+        check_ready(self.topology, self.cloud, self.scenario, faults=self.faults, drill_id=self.id)
         self._window = self.monitor.window(self.source)
         self.answers[f"{self.source} before"] = golden_answer(self.topology, self.source)
         self.drills.save(self.state)
@@ -336,6 +351,8 @@ class Drill:
             operation_params("failover", self.target, mode, reason, self.params.requested_by),
             lambda m: self.say(m.strip()),
             opened,
+            drill_id=self.id,
+            must_change=True,
         )
         self.records["failover"] = record
         self.durations["failover"] = round(time.time() - started, 3)
@@ -418,6 +435,8 @@ class Drill:
             operation_params("failback", self.source, Mode.PLANNED, reason, self.params.requested_by),
             lambda m: self.say(m.strip()),
             opened,
+            drill_id=self.id,
+            must_change=True,
         )
         self.records["failback"] = record
         self.durations["failback"] = round(time.time() - started, 3)
@@ -473,9 +492,12 @@ class Drill:
         self.state.message = f"stopped: {exc}"
         # FAILED: any process may recover it from now on (the next drill, the DAG's teardown).
         self.state.phase, interrupted_phase = Phase.FAILED, self.state.phase
+        if self.lock.lost:
+            self.say(f"not reverting: {self.lock.lost}, which reverts what this drill left")
+            return
         try:
             self.drills.save(self.state)
-            actions = recover(self.topology, self.cloud, faults=self._faults, say=self._say)
+            actions = recover(self.topology, self.cloud, faults=self._faults, say=self._say, lock=self.lock)
         except (MldrError, httpx.HTTPError) as recover_error:
             self.say(
                 f"could NOT revert the drill ({recover_error}); the sandbox/topology may still be failed "

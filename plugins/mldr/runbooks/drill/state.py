@@ -3,20 +3,20 @@
 Written before every change the drill makes (the fault it is about to inject, replication it
 is about to pause, the operations it starts), so that if its process is killed at any point
 the next drill, `mldr drill --recover` or the DAG's teardown knows exactly what to undo.
-The table stays reachable while either data region is down, which is the point.
+The table stays reachable while either data region is down, which is the point. Who may act
+on it is the drill lock's business (`lock`): this record says what was done, not who runs.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from mldr.cloud.control import ControlStore, now_iso
+from mldr.runbooks.drill.lock import host_id
 
 DRILL_KEY = "drill#current"
 
@@ -40,14 +40,6 @@ class Phase(StrEnum):
         return self in (Phase.DONE, Phase.RECOVERED)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 @dataclass
 class DrillState:
     drill_id: str
@@ -56,19 +48,13 @@ class DrillState:
     target: str
     phase: Phase = Phase.STARTING
     pid: int = field(default_factory=os.getpid)
-    host: str = field(default_factory=socket.gethostname)
+    host: str = field(default_factory=host_id)
     started_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
     fault_region: str | None = None  # set *before* the outage is injected
     replication_paused: bool = False  # set *before* replication is paused
     operations: dict[str, str] = field(default_factory=dict)  # kind -> operation id
     message: str = ""
-
-    def running_elsewhere(self) -> bool:
-        """Another live process on this host is running this drill right now."""
-        if self.phase.finished or self.phase is Phase.FAILED:
-            return False
-        return self.host == socket.gethostname() and self.pid != os.getpid() and _process_alive(self.pid)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
