@@ -57,6 +57,8 @@ from mldr.topology import Dataset, Topology
 log = logging.getLogger(__name__)
 
 WORKERS = 32
+#: Keys named in a stored report per list (changed during the resync, failed); the rest counted
+KEYS_LISTED = 50
 #: S3's limit for one CopyObject; larger objects take the download-upload path
 COPY_OBJECT_LIMIT = 5 * 1024**3
 
@@ -107,8 +109,12 @@ class DatasetResync:
             "deleted_in": self.deleted_in,
             "bytes_copied": self.bytes_copied,
             "server_side_copies": self.server_side_copies,
-            "changed_during": self.changed_during,
-            "failures": self.failures,
+            # The report is stored in the operation record (one DynamoDB item, 400 KB at most):
+            # keys are named up to a bound, counted in full.
+            "changed_during": self.changed_during[:KEYS_LISTED],
+            "changed_during_count": len(self.changed_during),
+            "failures": self.failures[:KEYS_LISTED],
+            "failures_count": len(self.failures),
             "seconds": round(self.seconds, 3),
         }
 
