@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from pydantic_core import to_jsonable_python
 
 from mldr.actions.resync import KEYS_LISTED, DatasetResync
 from mldr.checks.replication_status import BacklogItem, ReplicationState
@@ -160,3 +161,17 @@ def test_a_reason_is_a_sentence_not_a_document() -> None:
     assert validate_reason("x" * MAX_REASON) == "x" * MAX_REASON
     with pytest.raises(ConfigurationError, match=f"at most {MAX_REASON} characters"):
         validate_reason("x" * (MAX_REASON + 1))
+
+
+def test_the_approver_reads_where_every_version_at_risk_is_listed(
+    topology: Topology, monkeypatch: Any
+) -> None:
+    from mldr.airflow.runbook_tasks import approval_body
+
+    cloud = Cloud()
+    risk = measure(topology, cloud, backlog(topology, topology.primary_region, 60), monkeypatch)
+    preflight = {"source": "us-east-1", "target": "us-west-2", "mode": "unplanned", "data_at_risk": risk}
+    stored = json.loads(json.dumps(preflight, default=to_jsonable_python))  # as the task returns it
+    body = approval_body(stored)
+    assert "data at risk: 60 object(s)" in body
+    assert all(uri in body for uri in risk.full_list.uris)  # type: ignore[union-attr]
