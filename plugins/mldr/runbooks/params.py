@@ -14,15 +14,17 @@ from typing import Any
 from mldr.errors import ConfigurationError
 
 MIN_REASON = 10
-#: The reason is stored in the lease, the operation record and every step's audit event: a
-#: sentence or a ticket, not a document (DynamoDB items hold at most 400 KB).
-MAX_REASON = 1000
 KINDS = ("failover", "failback")
 
 
 class Mode(StrEnum):
     PLANNED = "planned"
     UNPLANNED = "unplanned"
+
+
+#: The reason is stored in the lease, the operation record and every step's audit event: a
+#: sentence or a ticket, not a document (DynamoDB items hold at most 400 KB).
+MAX_REASON = 1000
 
 
 def validate_reason(reason: str | None) -> str:
