@@ -93,10 +93,10 @@ class ControlStore(Protocol):
         """The record under `key`, read consistently, or None."""
         ...
 
-    def delete_record(self, key: str) -> None:
-        """Remove the record under `key` (nothing happens when there is none)."""
-        ...
-
     def records(self, prefix: str) -> list[dict[str, RecordValue]]:
         """Every record whose key starts with `prefix` (in no particular order)."""
+        ...
+
+    def delete_record(self, key: str) -> None:
+        """Remove the record under `key` (nothing happens when there is none)."""
         ...
