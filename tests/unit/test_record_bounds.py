@@ -151,9 +151,11 @@ def test_nothing_at_risk_stores_nothing(topology: Topology, monkeypatch: Any) ->
 def test_a_resync_report_names_a_bounded_number_of_keys_and_counts_them_all() -> None:
     report = DatasetResync(dataset="training-data")
     report.changed_during = [f"k/{i:05d}-" + "x" * 192 for i in range(N)]
+    report.failures = [f"k/{i:05d}: AccessDenied" for i in range(KEYS_LISTED + 1)]
     public = report.public()
     assert public["changed_during"] == report.changed_during[:KEYS_LISTED]
     assert public["changed_during_count"] == N
+    assert (len(public["failures"]), public["failures_count"]) == (KEYS_LISTED, KEYS_LISTED + 1)
     assert len(json.dumps(public).encode()) < ITEM_LIMIT / 8
 
 

@@ -57,8 +57,6 @@ from mldr.topology import Dataset, Topology
 log = logging.getLogger(__name__)
 
 WORKERS = 32
-#: Keys named in a stored report per list (changed during the resync, failed); the rest counted
-KEYS_LISTED = 50
 #: S3's limit for one CopyObject; larger objects take the download-upload path
 COPY_OBJECT_LIMIT = 5 * 1024**3
 
@@ -101,7 +99,7 @@ class DatasetResync:
     seconds: float = 0.0
 
     def public(self) -> dict[str, Any]:
-        return {
+        report: dict[str, Any] = {
             "dataset": self.dataset,
             "keys_compared": self.keys_compared,
             "keys_looked_up": self.keys_looked_up,
@@ -109,14 +107,25 @@ class DatasetResync:
             "deleted_in": self.deleted_in,
             "bytes_copied": self.bytes_copied,
             "server_side_copies": self.server_side_copies,
-            # The report is stored in the operation record (one DynamoDB item, 400 KB at most):
-            # keys are named up to a bound, counted in full.
-            "changed_during": self.changed_during[:KEYS_LISTED],
-            "changed_during_count": len(self.changed_during),
-            "failures": self.failures[:KEYS_LISTED],
-            "failures_count": len(self.failures),
+            "changed_during": self.changed_during,
+            "failures": self.failures,
             "seconds": round(self.seconds, 3),
         }
+        return _bounded(report)
+
+
+#: Keys named per list in a stored report (changed during the resync, failed, ...); all counted
+KEYS_LISTED = 50
+
+
+def _bounded(report: dict[str, Any]) -> dict[str, Any]:
+    """A report is stored in the operation record, one DynamoDB item of 400 KB at most: each list
+    in it names at most KEYS_LISTED entries, and `<list>_count` counts them all."""
+    out = dict(report)
+    for name, value in report.items():
+        if isinstance(value, list):
+            out[name], out[f"{name}_count"] = value[:KEYS_LISTED], len(value)
+    return out
 
 
 def latest_version(store: ObjectStore, bucket: str, key: str) -> Current | None:
