@@ -27,8 +27,8 @@ from mldr.errors import (
     UnknownRegion,
 )
 from mldr.runbooks import failback, failover
+from mldr.runbooks.at_risk import DataAtRisk, load_full_list
 from mldr.runbooks.audit import AuditLog
-from mldr.runbooks.common import DataAtRisk
 from mldr.runbooks.engine import CRASH_AFTER_ENV, OperationStatus, step_name
 from mldr.runbooks.operations import execute, open_operation
 from mldr.runbooks.params import Mode, OperationParams
@@ -256,7 +256,7 @@ def test_unplanned_failover_during_outage_reports_exact_data_at_risk(
     assert isinstance(drained, failover.NotDrained)
     risk = drained.data_at_risk
     assert isinstance(risk, DataAtRisk) and risk.measured is True
-    reported = {f"{k.bucket}/{k.key}" for k in risk.keys}
+    reported = {f"{k.bucket}/{k.key}" for k in load_full_list(AwsCloud(factory), topology, risk)}
     expected = set()
     for name in at_risk:
         dataset_name, key = name.split("/", 1)

@@ -52,6 +52,9 @@ class World:
     def get_record(self, key: str) -> dict[str, Any] | None:
         return self.records.get(key)
 
+    def delete_record(self, key: str) -> None:
+        self.records.pop(key, None)
+
     def new_process(self) -> AuditLog:
         return AuditLog(ProcessCloud(self), self.topology, self)  # type: ignore[arg-type]
 
@@ -84,3 +87,96 @@ def test_a_silent_region_costs_one_timeout_across_processes_and_gets_every_event
     assert delivered[DOWN] == len(events)
     assert set(world.objects[DOWN]) == {event_key(e) for e in events} == set(world.objects[UP])
     assert world.new_process().reconcile()[DOWN] == 0, "delivered once, not again"
+
+
+ITEM_LIMIT = 400 * 1024
+
+
+class LimitedWorld(World):
+    """The control-state table refuses an item over DynamoDB's 400 KB, as DynamoDB does."""
+
+    def __init__(self, topology: Topology) -> None:
+        super().__init__(topology)
+        self.delivered: list[str] = []  # event keys in the order they reached DOWN
+        self.answers_for: int | None = None  # DOWN stops answering after this many deliveries
+
+    def put_record(self, key: str, attributes: dict[str, Any]) -> None:
+        size = len(key) + sum(len(name) + len(str(value).encode()) for name, value in attributes.items())
+        if size > ITEM_LIMIT:
+            raise AssertionError(
+                f"ValidationException: Item size has exceeded the maximum allowed size ({key})"
+            )
+        super().put_record(key, attributes)
+
+    def objects_of(self, region: str, **_: Any) -> FakeStore:
+        world = self
+
+        class Recording(FakeStore):
+            def put_json(self, bucket: str, key: str, document: Any, **kw: Any) -> None:
+                stopped = world.answers_for is not None and len(world.delivered) >= world.answers_for
+                if region == DOWN and stopped:
+                    raise RegionUnreachable("no answer", resource=bucket, region=DOWN)
+                super().put_json(bucket, key, document, **kw)
+                if region == DOWN:
+                    world.delivered.append(key)
+
+        return Recording(region, self)
+
+
+def test_a_long_outage_queues_every_event_in_items_that_fit_and_delivers_them_in_order_once() -> None:
+    """The queue used to be one item that grew with every event: a long outage (or big step
+    results) broke DynamoDB's item limit, and with it every later step of the failover."""
+    world = LimitedWorld(Topology.model_validate_json(FIXTURE.read_text()))
+    world.silent.add(DOWN)
+    log = world.new_process()
+    events = [log.record("op-1", "step-end", step=f"s{i}", result={"pad": "x" * 2_000}) for i in range(400)]
+    assert len(world.objects[UP]) == len(events)
+    queued = [k for k in world.records if k.startswith(f"audit-pending#{DOWN}#")]
+    assert len(queued) == len(events), "one item per queued event"
+
+    world.silent.clear()
+    assert world.new_process().reconcile()[DOWN] == len(events)
+    assert world.delivered == [event_key(e) for e in events], "every event, oldest first"
+    assert not [k for k in world.records if k.startswith(f"audit-pending#{DOWN}#")], "delivered ones are gone"
+    assert world.new_process().reconcile()[DOWN] == 0, "delivered once, not again"
+    assert len(world.delivered) == len(events)
+
+
+def test_delivery_stopped_midway_resumes_where_it_stopped() -> None:
+    world = LimitedWorld(Topology.model_validate_json(FIXTURE.read_text()))
+    world.silent.add(DOWN)
+    log = world.new_process()
+    events = [log.record("op-1", f"e{i}") for i in range(5)]
+    world.silent.clear()
+    stop_after = 2
+    world.answers_for = stop_after  # the region stops answering again, midway
+
+    flaky = world.new_process()
+    assert flaky.reconcile()[DOWN] == stop_after
+    world.answers_for = None
+    assert world.new_process().reconcile()[DOWN] == len(events) - stop_after
+    assert world.delivered == [event_key(e) for e in events]
+
+
+def test_a_queue_written_as_one_item_is_still_delivered_first() -> None:
+    world = LimitedWorld(Topology.model_validate_json(FIXTURE.read_text()))
+    old = [{"operation_id": "op-0", "event": f"old{i}", "at_ms": 1000 + i, "seq": i + 1} for i in range(3)]
+    world.records[f"audit-pending#{DOWN}"] = {"events": json.dumps(old)}
+    world.silent.add(DOWN)
+    new = world.new_process().record("op-1", "new")
+    world.silent.clear()
+    assert world.new_process().reconcile()[DOWN] == 4
+    assert world.delivered == [event_key(e) for e in [*old, new]]
+    assert "events" not in world.records[f"audit-pending#{DOWN}"]
+
+
+def test_an_event_too_large_for_an_item_is_queued_without_its_bulk() -> None:
+    world = LimitedWorld(Topology.model_validate_json(FIXTURE.read_text()))
+    world.silent.add(DOWN)
+    event = world.new_process().record("op-1", "step-end", step="drain", result={"keys": ["k" * 200] * 3_000})
+    assert world.objects[UP][event_key(event)]["result"] == event["result"], "the reachable copy is whole"
+    world.silent.clear()
+    world.new_process().reconcile()
+    late = world.objects[DOWN][event_key(event)]
+    assert late["step"] == "drain" and "result" not in late
+    assert "too large to queue" in late["truncated"]

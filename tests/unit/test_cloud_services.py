@@ -80,6 +80,9 @@ def test_records_round_trip_and_are_found_by_prefix(aws: None, topology: Topolog
     assert store.get_record("op#b") == {"doc": "{}", "count": 3}
     assert store.get_record("op#missing") is None
     assert sorted(r["doc"] for r in store.records("op#")) == ['{"id": "a"}', "{}"]
+    store.delete_record("op#b")
+    store.delete_record("op#missing")  # nothing to delete is no error
+    assert store.get_record("op#b") is None and store.get_record("op#a") is not None
 
 
 def test_an_unseeded_table_says_how_to_provision_it(aws: None, topology: Topology) -> None:

@@ -9,7 +9,8 @@ import pytest
 from mldr.checks.replication_status import ReplicationState
 from mldr.errors import ConfigurationError, MldrError
 from mldr.runbooks import failback, failover
-from mldr.runbooks.common import AtRiskVersion, DataAtRisk, GoldenPredictions, NoPrediction
+from mldr.runbooks.at_risk import AtRiskVersion, DataAtRisk, FullList
+from mldr.runbooks.common import GoldenPredictions, NoPrediction
 from mldr.runbooks.engine import (
     OperationRecord,
     StepRecord,
@@ -64,7 +65,7 @@ def test_results_are_stored_as_json_and_read_back_as_their_types() -> None:
         bytes=64,
         oldest_age_seconds=2.5,
         failed=0,
-        keys=(
+        first_keys=(
             AtRiskVersion(
                 bucket="b",
                 key="k",
@@ -73,6 +74,12 @@ def test_results_are_stored_as_json_and_read_back_as_their_types() -> None:
                 age_seconds=2.5,
                 state=ReplicationState.PENDING,
             ),
+        ),
+        full_list=FullList(
+            key="data-at-risk/failover-test/drain.json",
+            regions=("us-west-2",),
+            uris=("s3://ops-west/data-at-risk/failover-test/drain.json",),
+            not_stored=("us-east-1: no answer",),
         ),
     )
     drained = failover.NotDrained(data_at_risk=risk)
@@ -85,7 +92,7 @@ def test_results_are_stored_as_json_and_read_back_as_their_types() -> None:
             "bytes": 64,
             "oldest_age_seconds": 2.5,
             "failed": 0,
-            "keys": [
+            "first_keys": [
                 {
                     "bucket": "b",
                     "key": "k",
@@ -95,6 +102,12 @@ def test_results_are_stored_as_json_and_read_back_as_their_types() -> None:
                     "state": "PENDING",
                 }
             ],
+            "full_list": {
+                "key": "data-at-risk/failover-test/drain.json",
+                "regions": ["us-west-2"],
+                "uris": ["s3://ops-west/data-at-risk/failover-test/drain.json"],
+                "not_stored": ["us-east-1: no answer"],
+            },
         },
     }
     assert result_from_json(failover.drain, stored) == drained

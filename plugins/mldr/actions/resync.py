@@ -99,7 +99,7 @@ class DatasetResync:
     seconds: float = 0.0
 
     def public(self) -> dict[str, Any]:
-        return {
+        report: dict[str, Any] = {
             "dataset": self.dataset,
             "keys_compared": self.keys_compared,
             "keys_looked_up": self.keys_looked_up,
@@ -111,6 +111,21 @@ class DatasetResync:
             "failures": self.failures,
             "seconds": round(self.seconds, 3),
         }
+        return _bounded(report)
+
+
+#: Keys named per list in a stored report (changed during the resync, failed, ...); all counted
+KEYS_LISTED = 50
+
+
+def _bounded(report: dict[str, Any]) -> dict[str, Any]:
+    """A report is stored in the operation record, one DynamoDB item of 400 KB at most: each list
+    in it names at most KEYS_LISTED entries, and `<list>_count` counts them all."""
+    out = dict(report)
+    for name, value in report.items():
+        if isinstance(value, list):
+            out[name], out[f"{name}_count"] = value[:KEYS_LISTED], len(value)
+    return out
 
 
 def latest_version(store: ObjectStore, bucket: str, key: str) -> Current | None:

@@ -142,6 +142,8 @@ def approval_body(preflight: dict[str, Any] | None) -> str:
         f"- source reachable: {preflight.get('source_reachable', preflight.get('active'))}",
         f"- data at risk: {risk.get('objects', 'unknown')} object(s), {risk.get('bytes', '?')} bytes",
     ]
+    if (full_list := risk.get("full_list")) and full_list.get("uris"):
+        lines.append(f"- every version at risk is listed in {' and '.join(full_list['uris'])}")
     if preflight.get("forced"):
         lines.append(f"- **preflight overridden by force**: {'; '.join(preflight.get('problems', []))}")
     return "\n".join(lines)

@@ -102,3 +102,7 @@ class ControlStore(Protocol):
     def records(self, prefix: str) -> list[dict[str, RecordValue]]:
         """Every record whose key starts with `prefix` (in no particular order)."""
         ...
+
+    def delete_record(self, key: str) -> None:
+        """Remove the record under `key` (nothing happens when there is none)."""
+        ...

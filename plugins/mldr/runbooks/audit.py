@@ -3,7 +3,8 @@
 Events are JSON objects written to the ops bucket of both regions (`audit/<operation>/...`),
 so the record survives the loss of either region. A region that does not answer gets its
 events queued in the control-state table and delivered by the next write that reaches it
-(`reconcile`), so both copies end up complete.
+(`reconcile`), so both copies end up complete. The queue is an item per event (DynamoDB items
+hold at most 400 KB, and an outage can last for many events) behind a small header item.
 """
 
 from __future__ import annotations
@@ -25,7 +26,31 @@ PREFIX = "audit"
 
 
 def _pending_key(region: str) -> str:
+    """The queue's header: the positions of its oldest and next event, when the region went silent."""
     return f"audit-pending#{region}"
+
+
+def _queued_key(region: str, position: int) -> str:
+    """One queued event: an item each, so the queue never outgrows DynamoDB's 400 KB per item."""
+    return f"audit-pending#{region}#{position:012d}"
+
+
+#: A queued event larger than this (a step result that grew with the data) is queued without its
+#: bulky fields: the full event is in the other region's copy, its result in the operation record.
+MAX_QUEUED_BYTES = 300_000
+_IDENTITY = ("operation_id", "event", "at", "at_ms", "seq", "step", "kind", "token", "by", "reason")
+
+
+def _queued_form(entry: dict[str, Any]) -> str:
+    text = json.dumps(entry, default=str)
+    if len(text.encode()) <= MAX_QUEUED_BYTES:
+        return text
+    slim = {name: entry[name] for name in _IDENTITY if name in entry}
+    slim["truncated"] = (
+        f"the event was {len(text.encode())} bytes, too large to queue in the control-state table; "
+        "the other region's copy has it whole"
+    )
+    return json.dumps(slim, default=str)
 
 
 def event_key(event: dict[str, Any]) -> str:
@@ -51,15 +76,24 @@ class AuditLog:
         bucket = self.topology.region(region).ops_bucket
         self.cloud.objects(region, timeouts=PROBE_TIMEOUTS).put_json(bucket, event_key(event), event)
 
-    def _queued(self, region: str) -> list[dict[str, Any]]:
-        item = self.store.get_record(_pending_key(region))
-        return json.loads(str(item["events"])) if item else []
+    def _header(self, region: str) -> dict[str, RecordValue]:
+        return self.store.get_record(_pending_key(region)) or {}
 
-    def _set_queued(self, region: str, events: list[dict[str, Any]]) -> None:
-        record: dict[str, RecordValue] = {"events": json.dumps(events, default=str)}
+    def _put_header(self, region: str, header: dict[str, RecordValue], **changes: RecordValue) -> None:
+        record: dict[str, RecordValue] = {
+            name: value for name, value in header.items() if name in ("first", "next", "events")
+        }
+        record.update(changes)
         if (since := self.silent.since(region)) is not None:
             record["silent_since"] = since
         self.store.put_record(_pending_key(region), record)
+
+    def _enqueue(self, region: str, entry: dict[str, Any]) -> None:
+        """Append one event to the region's queue: the event's own item, then the header."""
+        header = self._header(region)
+        position = int(header.get("next", 0))
+        self.store.put_record(_queued_key(region, position), {"event": _queued_form(entry)})
+        self._put_header(region, header, next=position + 1)
 
     def _recall_silent_regions(self) -> None:
         """Start with what an earlier process learned: a region found silent moments ago is
@@ -68,8 +102,8 @@ class AuditLog:
             return
         self._recalled = True
         for region in self.topology.region_names:
-            item = self.store.get_record(_pending_key(region))
-            if item and "silent_since" in item:
+            item = self._header(region)
+            if "silent_since" in item:
                 self.silent.mark(region, at=float(item["silent_since"]))
 
     def record(self, operation_id: str, event: str, **fields: Any) -> dict[str, Any]:
@@ -95,26 +129,46 @@ class AuditLog:
                 else:
                     self._flush(region)
                     continue
-            self._set_queued(region, [*self._queued(region), entry])
+            self._enqueue(region, entry)
             self._maybe_queued.add(region)
         return entry
 
     def _flush(self, region: str) -> int:
+        """Deliver the region's queued events, oldest first, each removed once it is delivered
+        (a crash in between delivers it again, to the same key: one object per event)."""
         if region not in self._maybe_queued:
             return 0
-        queued = self._queued(region)
-        if not queued:
+        header = self._header(region)
+        first, end = int(header.get("first", 0)), int(header.get("next", 0))
+        # A queue written as one item (before an item per event): its events go first.
+        legacy: list[dict[str, Any]] = json.loads(str(header["events"])) if "events" in header else []
+        if first >= end and not legacy:
             self._maybe_queued.discard(region)
             return 0
         delivered = 0
-        for entry in queued:
+        for entry in list(legacy):
             try:
                 self._put(region, entry)
             except MldrError:
                 break
+            legacy.pop(0)
             delivered += 1
-        self._set_queued(region, queued[delivered:])
-        if delivered == len(queued):
+        position = first
+        while not legacy and position < end:
+            item = self.store.get_record(_queued_key(region, position))
+            if item is not None:  # None: delivered and removed by a run that stopped before the header
+                try:
+                    self._put(region, json.loads(str(item["event"])))
+                except MldrError:
+                    break
+                self.store.delete_record(_queued_key(region, position))
+                delivered += 1
+            position += 1
+        # Read again: another process may have queued more meanwhile; only `first` moves here.
+        now = self._header(region)
+        rest: dict[str, RecordValue] = {"events": json.dumps(legacy)} if legacy else {}
+        self._put_header(region, {"next": now.get("next", end), **rest}, first=position)
+        if not legacy and position >= int(now.get("next", end)):
             self._maybe_queued.discard(region)
         if delivered:
             log.info("audit: delivered %d queued event(s) to %s", delivered, region)

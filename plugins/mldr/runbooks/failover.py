@@ -20,15 +20,8 @@ from mldr.checks.health import region_health, s3_reachable
 from mldr.checks.replication_status import status_source
 from mldr.cloud.control import Operation, now_iso
 from mldr.errors import AlreadyDone, FailoverPreconditionFailed, LeaseHeld, MldrError, RegionUnreachable
-from mldr.runbooks.common import (
-    DataAtRisk,
-    GoldenPredictions,
-    NoPrediction,
-    RiskUnknown,
-    data_at_risk,
-    describe_risk,
-    golden_predictions,
-)
+from mldr.runbooks.at_risk import DataAtRisk, RiskUnknown, data_at_risk, describe_risk
+from mldr.runbooks.common import GoldenPredictions, NoPrediction, golden_predictions
 from mldr.runbooks.engine import Context, Runbook, result_from_fields, step
 from mldr.runbooks.params import Mode
 from mldr.runbooks.shared_steps import (
@@ -110,7 +103,7 @@ def preflight(ctx: Context) -> PreflightResult:
             f"planned failover needs the source {source} reachable to fence and drain it, but: {why}. "
             "If the region is down, fail over in unplanned mode (--mode unplanned)."
         )
-    risk = data_at_risk(ctx, source)
+    risk = data_at_risk(ctx, source, label="preflight")
     baseline: GoldenPredictions | NoPrediction
     if source_ok:
         try:
@@ -204,7 +197,7 @@ class NotDrained:
 def drain(ctx: Context) -> Drained | NotDrained:
     source = _source(ctx)
     if ctx.params.mode is Mode.UNPLANNED:
-        risk = data_at_risk(ctx, source)
+        risk = data_at_risk(ctx, source, label="drain")
         ctx.say(f"  unplanned: no drain. {describe_risk(risk)}")
         return NotDrained(data_at_risk=risk)
     fenced_at = ctx.result(fence).fenced_at

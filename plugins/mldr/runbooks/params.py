@@ -22,12 +22,22 @@ class Mode(StrEnum):
     UNPLANNED = "unplanned"
 
 
+#: The reason is stored in the lease, the operation record and every step's audit event: a
+#: sentence or a ticket, not a document (DynamoDB items hold at most 400 KB).
+MAX_REASON = 1000
+
+
 def validate_reason(reason: str | None) -> str:
     text = (reason or "").strip()
     if len(text) < MIN_REASON:
         raise ConfigurationError(
             f"reason must say why, in at least {MIN_REASON} characters (got {len(text)}): "
             "it goes into the audit record"
+        )
+    if len(text) > MAX_REASON:
+        raise ConfigurationError(
+            f"reason must be at most {MAX_REASON} characters (got {len(text)}): it is stored with every "
+            "audit event; link a ticket or document for the details"
         )
     return text
 

@@ -156,6 +156,9 @@ class DynamoControlStore:
         result = self._first_answering("get_item", Key={"pk": {"S": key}}, ConsistentRead=True)
         return _record(result["Item"]) if "Item" in result else None
 
+    def delete_record(self, key: str) -> None:
+        self._first_answering("delete_item", Key={"pk": {"S": key}})
+
     def records(self, prefix: str) -> list[dict[str, RecordValue]]:
         # A scan reads the whole table: it holds one item per operation and a few more, and
         # this serves `mldr history` and the dashboard, not a runbook step. The first replica.

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_jsonable_python
 
+from mldr.errors import MldrError
 from mldr.runbooks import failover
+from mldr.runbooks.at_risk import DataAtRisk, load_full_list
 from mldr.runbooks.drill import metrics
 from mldr.runbooks.drill.monitor import first_transition
 
@@ -16,6 +18,14 @@ if TYPE_CHECKING:
 
 
 DOCUMENT_VERSION = 1
+
+
+def _every_key(drill: Drill, risk: DataAtRisk) -> dict[str, Any]:
+    """The record holds the first versions at risk; the report lists them all (from S3)."""
+    try:
+        return {"keys": to_jsonable_python(load_full_list(drill.cloud, drill.topology, risk))}
+    except MldrError as exc:
+        return {"keys": None, "keys_unreadable": str(exc)}
 
 
 def drill_document(drill: Drill) -> dict[str, Any]:
@@ -47,9 +57,11 @@ def drill_document(drill: Drill) -> dict[str, Any]:
     failed_over = drill.records.get("failover")
     drained = failed_over.result_if_done(failover.drain) if failed_over is not None else None
     # The document is stored as JSON: the typed result becomes JSON here, as in the record.
-    failover_risk = (
-        to_jsonable_python(drained.data_at_risk) if isinstance(drained, failover.NotDrained) else None
-    )
+    failover_risk: dict[str, Any] | None = None
+    if isinstance(drained, failover.NotDrained):
+        failover_risk = to_jsonable_python(drained.data_at_risk)
+        if isinstance(drained.data_at_risk, DataAtRisk):
+            failover_risk.update(_every_key(drill, drained.data_at_risk))
     steps = {kind: record.step_seconds() for kind, record in drill.records.items()}
     return {
         "kind": "mldr-dr-drill",
