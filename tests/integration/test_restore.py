@@ -65,7 +65,10 @@ def state(factory: ClientFactory, topology: Topology, region: str, prefix: str) 
     out = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            try:
+                body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            except s3.exceptions.NoSuchKey:
+                continue  # deleted (a replicated delete marker) between the listing and the read
             out[obj["Key"]] = hashlib.sha256(body).hexdigest()
     return out
 
