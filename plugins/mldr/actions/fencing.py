@@ -66,8 +66,9 @@ def current_run() -> Run:
 
 
 def describe_holder(op: Operation) -> str:
+    run = f", run {op.run}" if op.run else ""
     return (
-        f"operation {op.id} ({op.kind} {op.source} -> {op.target}, step {op.step}) "
+        f"operation {op.id} ({op.kind} {op.source} -> {op.target}, step {op.step}{run}) "
         f"started by {op.started_by} at {op.started_at}: {op.reason!r}"
     )
 
