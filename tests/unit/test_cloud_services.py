@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
+from mldr.actions import fencing
 from mldr.cloud.aws.clients import ClientFactory, EnvironmentSource
 from mldr.cloud.aws.cloud import AwsCloud
 from mldr.cloud.aws.dynamodb import initial_lease_item
@@ -261,3 +262,33 @@ def test_a_last_writer_wins_table_takes_lease_writes_at_its_write_replica_only(
     for region, client in AwsCloud.from_environment(topology).factory.control_clients():
         item = client.get_item(TableName=topology.control_state.table, Key={"pk": {"S": "lease"}})["Item"]
         assert item["fencing_token"] == {"N": "0"}, f"{region}: a lease was written past the write replica"
+
+
+def test_a_newer_run_takes_the_lease_over_and_an_older_one_never_takes_it_back(
+    aws: None, topology: Topology
+) -> None:
+    cloud = AwsCloud.from_environment(topology)
+    control_table(cloud)
+    store = cloud.control()
+    older, newer = fencing.Run(rank=1), fencing.Run(rank=2)
+    with fencing.acting_as(older):
+        taken = fencing.take(store, operation("op-1"))
+    with fencing.acting_as(newer):
+        fencing.take_over(store, "op-1")
+    with fencing.acting_as(older):
+        for attempt in (
+            lambda: fencing.take_over(store, "op-1"),
+            lambda: fencing.take(store, operation("op-1")),
+            lambda: fencing.update(store, "op-1", active_region="us-west-2"),
+            lambda: fencing.release(store, "op-1"),
+        ):
+            with pytest.raises(FencingConflict, match=f"taken over by run {newer.id}"):
+                attempt()
+    held = store.read_lease()
+    assert held.operation is not None and (held.operation.run, held.fencing_token) == (
+        newer.id,
+        taken.fencing_token,
+    )
+    assert held.active_region == topology.primary_region
+    with fencing.acting_as(newer):
+        assert fencing.release(store, "op-1").operation is None
