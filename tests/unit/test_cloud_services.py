@@ -292,3 +292,16 @@ def test_a_newer_run_takes_the_lease_over_and_an_older_one_never_takes_it_back(
     assert held.active_region == topology.primary_region
     with fencing.acting_as(newer):
         assert fencing.release(store, "op-1").operation is None
+
+
+def test_outside_a_step_the_process_is_one_run_that_can_take_and_release_a_free_lease(
+    aws: None, topology: Topology
+) -> None:
+    cloud = AwsCloud.from_environment(topology)
+    control_table(cloud)
+    store = cloud.control()
+    held = fencing.take(store, operation("op-by-hand"))
+    assert held.operation is not None and held.operation.run
+    with fencing.acting_as(fencing.Run(rank=1)), pytest.raises(FencingConflict, match="taken over by run"):
+        fencing.release(store, "op-by-hand")  # another run does not release it
+    assert fencing.release(store, "op-by-hand").operation is None

@@ -15,7 +15,9 @@ version-conditional, so two runs never share one): only a newer run takes over f
 one, never the other way round.
 
 The engine binds the run a step acts for (`acting_as`) around each step, so a step's lease
-changes carry it without every runbook passing it along.
+changes carry it without every runbook passing it along. Outside any step (a test, a tool
+holding the lease by hand) the process is one run of its own, ranked lowest: it can take a
+free lease and change what it took, never take one over.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from mldr.cloud.control import ControlStore, Lease, Operation, new_run_id, now_iso
-from mldr.errors import ConfigurationError, FencingConflict, LeaseHeld
+from mldr.errors import FencingConflict, LeaseHeld
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ class Run:
 
 
 _RUN: contextvars.ContextVar[Run] = contextvars.ContextVar("mldr_lease_run")
+#: The run of this process when no step is running (see the module's docstring).
+_PROCESS_RUN = Run()
 
 
 @contextmanager
@@ -56,13 +60,7 @@ def acting_as(run: Run) -> Iterator[None]:
 
 
 def current_run() -> Run:
-    try:
-        return _RUN.get()
-    except LookupError:
-        raise ConfigurationError(
-            "the DR lease changes inside a runbook step, for one run of an operation "
-            "(mldr.actions.fencing.acting_as); this call is outside any"
-        ) from None
+    return _RUN.get(_PROCESS_RUN)
 
 
 def describe_holder(op: Operation) -> str:
