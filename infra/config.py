@@ -59,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "primaryConnectionId": "",  # derived: aws_<primary region with underscores>
     "secondaryConnectionId": "",  # derived: aws_<secondary region with underscores>
     "route53ConnectionId": "aws_global",
+    "controlWitnessRegion": "",  # derived: the third region of the pair's MRSC region set, if in one
     "dnsName": None,  # required
     "hostedZoneId": "",  # looked up by hostedZoneName when unset
     "hostedZoneName": "",  # derived: dnsName without its first label
@@ -148,6 +149,15 @@ class InfraConfig:
     rpo_seconds: int
     alert_email: str | None
     airflow_principal_arns: tuple[str, ...]
+    #: The control-state table's witness: with multi-Region strong consistency a write needs a
+    #: quorum of the two replicas and the witness, so either data region alone can be lost.
+    #: "" when the two regions are in no MRSC region set: then the table is last-writer-wins and
+    #: every lease write goes to the secondary's replica (README: The control state).
+    control_witness_region: str = ""
+
+    @property
+    def control_strongly_consistent(self) -> bool:
+        return bool(self.control_witness_region)
 
     @property
     def regions(self) -> tuple[str, str]:
@@ -211,6 +221,36 @@ class _Reader:
             self.problems.append(f"{key}: expected a {'list' if kind is list else 'mapping'}, got {value!r}")
             return kind()
         return value
+
+
+#: DynamoDB multi-Region strong consistency (MRSC) works within one of these region sets: the two
+#: replicas and the witness of the control-state table must all be in the same one.
+MRSC_REGION_SETS: tuple[tuple[str, ...], ...] = (
+    ("us-east-1", "us-east-2", "us-west-2"),
+    ("eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"),
+    ("ap-northeast-1", "ap-northeast-2", "ap-northeast-3"),
+)
+
+
+def _witness(reader: _Reader, primary: str, secondary: str) -> str:
+    """The control-state table's witness region: given, or the first other region of the set;
+    "" when the pair is in no MRSC region set (the table is then last-writer-wins)."""
+    given = reader.string("controlWitnessRegion")
+    region_set = next((s for s in MRSC_REGION_SETS if primary in s and secondary in s), None)
+    if region_set is None:
+        if given:
+            sets = "; ".join(", ".join(s) for s in MRSC_REGION_SETS)
+            reader.problems.append(
+                f"controlWitnessRegion: {primary} and {secondary} are not in one region set of DynamoDB "
+                f"multi-Region strong consistency ({sets}), so the table cannot have a witness; unset it"
+            )
+        return ""
+    witness = given or next(r for r in region_set if r not in (primary, secondary))
+    if witness not in region_set or witness in (primary, secondary):
+        reader.problems.append(
+            f"controlWitnessRegion: {witness!r} must be a third region of the set {', '.join(region_set)}"
+        )
+    return witness
 
 
 def _region(reader: _Reader, key: str) -> str:
@@ -403,6 +443,7 @@ def load(raw: Mapping[str, Any], *, default_name: str = "mldr") -> InfraConfig:
         rpo_seconds=rpo,
         alert_email=email or None,
         airflow_principal_arns=tuple(str(p) for p in principals),
+        control_witness_region=_witness(reader, primary, secondary),
     )
     if reader.problems:
         raise ConfigError(reader.problems)

@@ -59,6 +59,7 @@ def build(cfg: config.InfraConfig) -> dict[str, pulumi.Output[Any]]:
         ControlPlaneArgs(
             primary_region=primary,
             secondary_region=secondary,
+            witness_region=cfg.control_witness_region or None,
             trusted_principal_arns=_trusted_principals(cfg),
             alert_email=cfg.alert_email,
             tags=tags,

@@ -89,6 +89,14 @@ def topology_document(cfg: InfraConfig, resolved: StackOutputs) -> dict[str, Any
             "table": resolved.control_table,
             # Primary first: the runbooks try replicas in order until one answers.
             "replicas": [{"region": r, "connection_id": cfg.connection_ids[r]} for r in (primary, secondary)],
+            # Multi-Region strong consistency (components/control_plane.py): any replica takes
+            # writes. Else last-writer-wins: one write replica, the secondary's - every lease
+            # change needs the secondary anyway (a failover moves to it, a failback reads it).
+            **(
+                {"consistency": "strong"}
+                if cfg.control_strongly_consistent
+                else {"consistency": "eventual", "write_region": secondary}
+            ),
         },
         "objectives": {"rto_seconds": cfg.rto_seconds, "rpo_seconds": cfg.rpo_seconds},
     }

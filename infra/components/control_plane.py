@@ -2,6 +2,14 @@
 
 All of it must survive the loss of either region: the table is a global table with a replica in
 each, and topics and ops buckets exist once per region (the runbooks write to both themselves).
+
+The table is strongly consistent across regions when the two regions allow it (DynamoDB
+multi-Region strong consistency, MRSC: two replicas and a witness in one region set). The
+lease is a compare-and-set: on a last-writer-wins global table two replicas could each accept
+one, and both operations would hold the lease. With MRSC a write is acknowledged only once a
+quorum has it - any replica answers with the truth, and a write that cannot reach a quorum
+fails instead of diverging. Regions in no MRSC set get a last-writer-wins table, and the
+topology document tells the runbooks to write it through the secondary's replica only.
 """
 
 from __future__ import annotations
@@ -33,6 +41,9 @@ class ControlPlaneArgs:
     trusted_principal_arns: Sequence[pulumi.Input[str]]
     alert_email: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: The third region of the MRSC region set: the quorum's tie-breaker, stores no items.
+    #: None: the regions are in no MRSC set; a last-writer-wins global table.
+    witness_region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,7 @@ def initial_lease_item(primary_region: str) -> dict[str, object]:
         "fencing_token": {"N": "0"},
         "fenced_regions": {"L": []},
         "operation": {"NULL": True},
+        "holder": {"S": ""},
     }
 
 
@@ -83,10 +95,18 @@ class ControlPlane(pulumi.ComponentResource):
             stream_enabled=True,
             stream_view_type="NEW_AND_OLD_IMAGES",
             point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
-            # The lease must be readable and writable with either region down: a replica in the other.
+            # The lease must be readable and writable with either region down: a replica in the
+            # other, and a witness so the survivor and the witness still make a quorum.
             replicas=[
-                aws.dynamodb.TableReplicaArgs(region_name=args.secondary_region, point_in_time_recovery=True)
+                aws.dynamodb.TableReplicaArgs(
+                    region_name=args.secondary_region,
+                    point_in_time_recovery=True,
+                    consistency_mode="STRONG" if args.witness_region else None,
+                )
             ],
+            global_table_witness=aws.dynamodb.TableGlobalTableWitnessArgs(region_name=args.witness_region)
+            if args.witness_region
+            else None,
             tags={**tags, "mldr:purpose": "control-state"},
             # Holds the lease, the fencing token and the audit queue: never deleted by a `pulumi up`.
             opts=pulumi.ResourceOptions(parent=self, protect=True),

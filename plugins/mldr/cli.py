@@ -344,7 +344,9 @@ def _register_sandbox(sub: Any) -> None:
         ],
         exit_codes=SANDBOX_EXIT_CODES,
     )
-    repl.add_argument("action", choices=["pause", "resume", "lag", "fail-keys", "clear"])
+    repl.add_argument(
+        "action", choices=["pause", "resume", "lag", "fail-keys", "control-split", "control-join", "clear"]
+    )
     repl.add_argument("value", nargs="?", default=None)
     repl.set_defaults(handler=cmd_sandbox_fault)
 

@@ -59,6 +59,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"fenced regions: {', '.join(lease.fenced_regions) or 'none'}")
     op = lease.operation
     doing = "none" if op is None else f"{op.id} {op.kind} {op.source}->{op.target} at step {op.step}"
+    if op is not None and op.run:
+        doing += f", run {op.run}"  # which process runs it: a resume takes it over
     print(f"operation:      {doing}")
     for duty in duties:
         print(f"PENDING DUTY:   {duty.describe()}")

@@ -99,6 +99,11 @@ class FencingConflict(MldrError):
     """A compare-and-set on the fencing token lost to a concurrent writer."""
 
 
+class StaleRecord(FencingConflict):
+    """A record was saved by another writer since this one read it (another run of the same
+    operation): the save is refused instead of overwriting that run's progress."""
+
+
 class WriteFenced(MldrError):
     """A write was attempted in a region whose buckets are fenced."""
 

@@ -112,6 +112,17 @@ class Inference(_Model):
         return self.url or f"http://{self.dns_name}"
 
 
+class ControlConsistency(StrEnum):
+    """How the control-state table's replicas agree: it decides where a lease change may go."""
+
+    #: DynamoDB multi-Region strong consistency (MRSC): a write is acknowledged only once a
+    #: quorum of regions has it, so every replica is authoritative and any one may take it.
+    STRONG = "strong"
+    #: A last-writer-wins global table: two replicas can each accept a compare-and-set the other
+    #: has not seen yet, so lease and record writes go to the one `write_region` replica only.
+    EVENTUAL = "eventual"
+
+
 class ControlState(_Model):
     """Where the DR lease lives: a table readable while either data region is down."""
 
@@ -120,6 +131,20 @@ class ControlState(_Model):
     replicas: list[ControlReplica] = Field(
         min_length=1, description="where to reach the table, tried in order until one answers"
     )
+    consistency: ControlConsistency = Field(
+        default=ControlConsistency.EVENTUAL,
+        description="strong (MRSC: write to any replica) or eventual (write to write_region only)",
+    )
+    write_region: RegionName | None = Field(
+        default=None,
+        description="eventual consistency: the one replica every lease and record write goes to "
+        "(default: the first replica)",
+    )
+
+    @property
+    def writer_region(self) -> str:
+        """The replica an eventually consistent table's writes go to."""
+        return self.write_region or self.replicas[0].region
 
 
 class ControlReplica(_Model):
@@ -296,12 +321,19 @@ def _cross_field_problems(doc: dict[str, Any]) -> list[str]:
         active, standby = compute.get("active_capacity"), compute.get("standby_capacity")
         if isinstance(active, int) and isinstance(standby, int) and standby > active:
             problems.append(f"{where}.standby_capacity: larger than active_capacity ({active})")
-    for i, replica in enumerate(_as_list(_as_dict(doc.get("control_state")).get("replicas"))):
-        replica_region = _as_dict(replica).get("region")
+    control = _as_dict(doc.get("control_state"))
+    replica_regions = [_as_dict(r).get("region") for r in _as_list(control.get("replicas"))]
+    for i, replica_region in enumerate(replica_regions):
         if pair and isinstance(replica_region, str) and replica_region not in pair:
             problems.append(
                 f"control_state.replicas[{i}].region: {replica_region} is not a region of this topology"
             )
+    write_region = control.get("write_region")
+    if isinstance(write_region, str) and replica_regions and write_region not in replica_regions:
+        problems.append(
+            f"control_state.write_region: {write_region} is not one of the table's replicas "
+            f"({', '.join(str(r) for r in replica_regions)})"
+        )
     return problems
 
 

@@ -170,3 +170,14 @@ def test_dev_stack_example_is_a_valid_warm_standby() -> None:
 )
 def test_short_region_names(region: str, short: str) -> None:
     assert short_region(region) == short
+
+
+def test_the_control_table_gets_a_witness_where_strong_consistency_is_offered() -> None:
+    """Multi-Region strong consistency needs both regions and the witness in one region set."""
+    assert config.load(MINIMAL).control_witness_region == "us-east-2"
+    pair = {**MINIMAL, "primaryRegion": "eu-west-1", "secondaryRegion": "us-east-1"}
+    assert config.load(pair).control_witness_region == ""  # a last-writer-wins table, one write replica
+    (problem,) = problems({**pair, "controlWitnessRegion": "us-east-2"})
+    assert problem.startswith("controlWitnessRegion: eu-west-1 and us-east-1 are not in one region set")
+    (problem,) = problems({**MINIMAL, "controlWitnessRegion": "us-west-2"})
+    assert problem.startswith("controlWitnessRegion: 'us-west-2' must be a third region of the set")

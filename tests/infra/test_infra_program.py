@@ -20,7 +20,7 @@ from infra import config, program
 from infra.components import short_region
 from infra.policy import rules
 from mldr.cloud.aws.replication_rule import RTC_MINUTES, build_replication_rule, pulumi_rule_args
-from mldr.topology import parse_topology
+from mldr.topology import ControlConsistency, parse_topology
 
 BUCKET = "aws:s3/bucket:Bucket"
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
@@ -380,6 +380,31 @@ def test_control_state_table_survives_either_region(deployed: Deployed) -> None:
     assert [r["regionName"] for r in table.inputs["replicas"]] == [cfg.secondary_region], f"{table}: replica"
     assert table.inputs["billingMode"] == "PAY_PER_REQUEST", f"{table}"
     assert {t.region for t in d.of_type(TOPIC)} == set(cfg.regions)
+
+
+def test_the_lease_table_is_strongly_consistent_or_written_through_one_replica(deployed: Deployed) -> None:
+    """A last-writer-wins global table lets two replicas each accept a compare-and-set of the
+    lease. Regions in an MRSC region set get multi-Region strong consistency (a write needs a
+    quorum of replicas and witness); others a table the runbooks write through one replica."""
+    d, cfg = deployed.result, deployed.cfg
+    (table,) = d.of_type(TABLE)
+    control = parse_topology(d.outputs["topology"]).control_state
+    mrsc_set = [s for s in config.MRSC_REGION_SETS if set(cfg.regions) <= set(s)]
+    witness = (table.inputs.get("globalTableWitness") or {}).get("regionName")
+    if mrsc_set:
+        assert [r.get("consistencyMode") for r in table.inputs["replicas"]] == ["STRONG"], (
+            f"{table}: not MRSC"
+        )
+        assert witness in mrsc_set[0] and witness not in cfg.regions, f"{table}: witness {witness}"
+        assert control.consistency is ControlConsistency.STRONG, "the runbooks must know the table is MRSC"
+    else:
+        assert witness is None and not [
+            r.get("consistencyMode") for r in table.inputs["replicas"] if r.get("consistencyMode")
+        ]
+        assert (control.consistency, control.writer_region) == (
+            ControlConsistency.EVENTUAL,
+            cfg.secondary_region,
+        )
 
 
 def test_lease_is_seeded_once_in_the_format_the_runbooks_read(deployed: Deployed) -> None:

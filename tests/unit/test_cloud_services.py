@@ -10,16 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
-from mldr.cloud.aws.clients import ClientFactory
+from mldr.actions import fencing
+from mldr.cloud.aws.clients import ClientFactory, EnvironmentSource
 from mldr.cloud.aws.cloud import AwsCloud
 from mldr.cloud.aws.dynamodb import initial_lease_item
 from mldr.cloud.compute import PoolCounts
 from mldr.cloud.control import Lease, Operation
 from mldr.cloud.traffic import Route, RouteRole
-from mldr.errors import FencingConflict, MldrError, NotFound
-from mldr.topology import Topology
+from mldr.errors import FencingConflict, MldrError, NotFound, RegionUnreachable, StaleRecord
+from mldr.runbooks.engine import OperationRecord, OperationStore
+from mldr.runbooks.params import Mode, OperationParams
+from mldr.topology import ControlConsistency, Topology
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "topology.json"
 
@@ -37,8 +41,8 @@ def topology() -> Topology:
     return Topology.model_validate_json(FIXTURE.read_text())
 
 
-def control_table(cloud: AwsCloud, *, seeded: bool = True) -> None:
-    replica = cloud.topology.control_state.replicas[0].region
+def control_table(cloud: AwsCloud, *, seeded: bool = True, region: str | None = None) -> None:
+    replica = region or cloud.topology.control_state.replicas[0].region
     ddb = cloud.factory.client("dynamodb", replica)
     table = cloud.topology.control_state.table
     ddb.create_table(
@@ -63,9 +67,9 @@ def test_the_lease_is_a_compare_and_set_two_operations_cannot_both_win(aws: None
     assert (seed.active_region, seed.fencing_token, seed.operation) == (topology.primary_region, 0, None)
 
     first = Lease(topology.primary_region, 1, operation("op-1"), fenced_regions=("us-east-1",))
-    store.compare_and_set(expected_token=0, lease=first)
-    with pytest.raises(FencingConflict, match="no longer 0"):
-        store.compare_and_set(expected_token=0, lease=Lease(topology.primary_region, 1, operation("op-2")))
+    store.compare_and_set(expected=seed, lease=first)
+    with pytest.raises(FencingConflict, match="changed since it was read"):
+        store.compare_and_set(expected=seed, lease=Lease(topology.primary_region, 1, operation("op-2")))
     assert AwsCloud.from_environment(topology).control().read_lease() == first
 
 
@@ -193,3 +197,114 @@ def test_making_a_region_primary_swaps_only_the_failover_roles(aws: None, topolo
     assert by_region["us-west-2"]["ResourceRecords"] == [{"Value": "10.0.0.2"}], "only the role changed"
     with pytest.raises(MldrError, match="no failover record for eu-west-1"):
         traffic.make_primary("eu-west-1", timeout=10)
+
+
+def test_a_record_saved_by_another_run_since_it_was_read_is_not_overwritten(
+    aws: None, topology: Topology
+) -> None:
+    """Two runs of one operation read its record; the second to save must not silently
+    overwrite the first's progress."""
+    cloud = AwsCloud.from_environment(topology)
+    control_table(cloud)
+    first, second = OperationStore(cloud.control()), OperationStore(cloud.control())
+    params = OperationParams(
+        kind="failover",
+        target_region="us-west-2",
+        mode=Mode.PLANNED,
+        reason="a unit test",
+        requested_by="pytest",
+    )
+    first.save(OperationRecord(id="op-1", kind="failover", params=params))
+    a, b = first.load("op-1"), second.load("op-1")
+    assert a is not None and b is not None
+    a.message = "progress of the run that saved first"
+    first.save(a)
+    b.message = "a stale run's view"
+    with pytest.raises(StaleRecord, match=f"saved by run {first.run.id}"):
+        second.save(b)
+    stored = first.load("op-1")
+    assert stored is not None and stored.message == "progress of the run that saved first"
+
+
+class _Unreachable:
+    """A client whose every call fails as an endpoint that does not answer."""
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*_: Any, **__: Any) -> Any:
+            raise EndpointConnectionError(endpoint_url="https://cut-off.invalid")
+
+        return call
+
+
+class _CutOff(EnvironmentSource):
+    """This process cannot reach one replica of the control-state table (a partition)."""
+
+    def __init__(self, region: str) -> None:
+        super().__init__()
+        self.region = region
+
+    def make(self, *, service: str, region: str, conn_id: str, config: Any) -> Any:
+        if service == "dynamodb" and region == self.region:
+            return _Unreachable()
+        return super().make(service=service, region=region, conn_id=conn_id, config=config)
+
+
+def test_a_last_writer_wins_table_takes_lease_writes_at_its_write_replica_only(
+    aws: None, topology: Topology
+) -> None:
+    """Moving a compare-and-set on to the next replica of a last-writer-wins table lets two
+    operations both win (each on its own replica): the write replica, or nothing."""
+    assert topology.control_state.consistency is ControlConsistency.EVENTUAL
+    writer = topology.control_state.writer_region
+    for region in topology.region_names:  # two replicas, not copying each other yet
+        control_table(AwsCloud.from_environment(topology), region=region)
+    store = AwsCloud(ClientFactory(topology, source=_CutOff(writer))).control()
+    seed = store.read_lease()  # a read may come from the other replica
+    with pytest.raises(RegionUnreachable, match=rf"write replica of the control-state table \({writer}\)"):
+        store.compare_and_set(expected=seed, lease=Lease(topology.primary_region, 1, operation("op-b")))
+    for region, client in AwsCloud.from_environment(topology).factory.control_clients():
+        item = client.get_item(TableName=topology.control_state.table, Key={"pk": {"S": "lease"}})["Item"]
+        assert item["fencing_token"] == {"N": "0"}, f"{region}: a lease was written past the write replica"
+
+
+def test_a_newer_run_takes_the_lease_over_and_an_older_one_never_takes_it_back(
+    aws: None, topology: Topology
+) -> None:
+    cloud = AwsCloud.from_environment(topology)
+    control_table(cloud)
+    store = cloud.control()
+    older, newer = fencing.Run(rank=1), fencing.Run(rank=2)
+    with fencing.acting_as(older):
+        taken = fencing.take(store, operation("op-1"))
+    with fencing.acting_as(newer):
+        fencing.take_over(store, "op-1")
+    with fencing.acting_as(older):
+        for attempt in (
+            lambda: fencing.take_over(store, "op-1"),
+            lambda: fencing.take(store, operation("op-1")),
+            lambda: fencing.update(store, "op-1", active_region="us-west-2"),
+            lambda: fencing.release(store, "op-1"),
+        ):
+            with pytest.raises(FencingConflict, match=f"taken over by run {newer.id}"):
+                attempt()
+    held = store.read_lease()
+    assert held.operation is not None and (held.operation.run, held.fencing_token) == (
+        newer.id,
+        taken.fencing_token,
+    )
+    assert held.active_region == topology.primary_region
+    with fencing.acting_as(newer):
+        assert fencing.release(store, "op-1").operation is None
+
+
+def test_outside_a_step_the_process_is_one_run_that_can_take_and_release_a_free_lease(
+    aws: None, topology: Topology
+) -> None:
+    cloud = AwsCloud.from_environment(topology)
+    control_table(cloud)
+    store = cloud.control()
+    held = fencing.take(store, operation("op-by-hand"))
+    assert held.operation is not None and held.operation.run
+    with fencing.acting_as(fencing.Run(rank=1)), pytest.raises(FencingConflict, match="taken over by run"):
+        fencing.release(store, "op-by-hand")  # another run does not release it
+    assert fencing.release(store, "op-by-hand").operation is None

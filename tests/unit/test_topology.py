@@ -119,6 +119,16 @@ def test_standby_larger_than_active(doc: dict[str, Any]) -> None:
     assert problems(doc) == ["regions.us-east-1.compute.standby_capacity: larger than active_capacity (2)"]
 
 
+def test_the_control_state_write_region_must_be_a_replica(doc: dict[str, Any]) -> None:
+    doc["control_state"]["write_region"] = "eu-west-1"
+    assert (
+        "control_state.write_region: eu-west-1 is not one of the table's replicas (us-east-1, us-west-2)"
+        in (problems(doc))
+    )
+    doc["control_state"]["consistency"] = "mostly"
+    assert any(p.startswith("control_state.consistency") for p in problems(doc))
+
+
 def test_unknown_region_and_dataset_lookups(doc: dict[str, Any]) -> None:
     t = parse_topology(doc)
     with pytest.raises(

@@ -6,10 +6,17 @@ lease - which region is active, the fencing token, the operation holding it - wr
 compare-and-set on the token, and records under string keys (operation progress, queued
 audit events, the drill's state). The lease semantics (take, advance, release) live in
 `mldr.actions.fencing`.
+
+Two writers must never both win: every lease change is conditional on the token *and* on the
+holder (the operation and the run of it: a nonce per process run), and a record saved with an
+`expected_version` is written only if nobody saved it since (see `ControlStore`).
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -29,6 +36,11 @@ def wait_seconds_since(iso: str) -> float:
     return max(0.0, time.time() - then.timestamp())
 
 
+def new_run_id() -> str:
+    """A nonce naming one process run of an operation: host and pid say where a zombie lives."""
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+
+
 @dataclass(frozen=True)
 class Operation:
     """An operation holding the lease: a failover or failback in progress."""
@@ -43,6 +55,8 @@ class Operation:
     started_at: str
     step: str = "preflight"
     force: bool = False
+    run: str = ""  # which run of the operation holds the lease (`new_run_id`); resuming takes it over
+    run_rank: int = 0  # that run's rank: a run takes the lease over only from a lower one
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,11 @@ class Lease:
             "updated_at": self.updated_at,
         }
 
+    @property
+    def holder(self) -> str:
+        """Who may change the lease: "" when free, else the operation and the run of it."""
+        return f"{self.operation.id}/{self.operation.run}" if self.operation else ""
+
 
 #: A record's fields: text (JSON documents included) or numbers.
 RecordValue = str | int | float
@@ -71,8 +90,10 @@ Record = Mapping[str, RecordValue]
 class ControlStore(Protocol):
     """The DR control state: the lease compare-and-set and the operation records.
 
-    Reads and writes go to the first replica that answers; `RegionUnreachable` only when none
-    does.
+    Writes go where they cannot be lost to a concurrent writer on another replica (a strongly
+    consistent table: the first replica that answers; an eventually consistent one: its one
+    write replica only); reads to the first replica that answers. `RegionUnreachable` when no
+    replica a call may use answers.
     """
 
     def read_lease(self) -> Lease:
@@ -80,13 +101,15 @@ class ControlStore(Protocol):
         store was never seeded."""
         ...
 
-    def compare_and_set(self, *, expected_token: int, lease: Lease) -> Lease:
-        """Write `lease` only if the stored fencing token is still `expected_token`; else raise
-        `FencingConflict`. Returns `lease`."""
+    def compare_and_set(self, *, expected: Lease, lease: Lease) -> Lease:
+        """Write `lease` only if the stored fencing token and holder (`Lease.holder`) are still
+        `expected`'s; else raise `FencingConflict`. Returns `lease`."""
         ...
 
-    def put_record(self, key: str, fields: Record) -> None:
-        """Write (replace) the record under `key`."""
+    def put_record(self, key: str, fields: Record, *, expected_version: int | None = None) -> None:
+        """Write (replace) the record under `key`. With `expected_version`, only if its stored
+        `version` is still that (0: the record does not exist yet) - the record is then written
+        with `version` one higher - else raise `StaleRecord`."""
         ...
 
     def get_record(self, key: str) -> dict[str, RecordValue] | None:

@@ -11,6 +11,12 @@ every step not yet done, in order, so a run that crashed resumes where it stoppe
 finished operation run again does nothing and says so. The same steps run from the CLI,
 from a DAG task (one step per task) and from tests.
 
+One run at a time: each process run of an operation is a `fencing.Run` (a nonce). The record
+is saved only if nobody saved it since this run read it (its `version`), and a resumed run
+claims the operation (`claim`: saves the record, takes the lease over), so an older run still
+going - a zombie task, a CLI that was presumed dead - is refused at its next save or lease
+change instead of overwriting the newer run's progress.
+
 Results and params become JSON only here, where the record is stored, and are parsed back
 into their types when a step reads them.
 """
@@ -32,7 +38,7 @@ from pydantic import TypeAdapter
 from mldr.actions import fencing
 from mldr.cloud import Cloud, ControlStore
 from mldr.cloud.control import now_iso
-from mldr.errors import ConfigurationError, FencingConflict, MldrError, SimulatedCrash
+from mldr.errors import ConfigurationError, FencingConflict, MldrError, SimulatedCrash, StaleRecord
 from mldr.runbooks.audit import AuditLog
 from mldr.runbooks.params import OperationParams
 from mldr.topology import Topology
@@ -146,9 +152,14 @@ class OperationRecord:
     created_epoch: float = field(default_factory=time.time)
     updated_at: str = field(default_factory=now_iso)
     message: str = ""
+    #: How many times the record was saved (0: never). Kept beside the document, not in it:
+    #: saves are conditional on it (`OperationStore.save`).
+    version: int = 0
 
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "params": self.params.to_dict()}, default=str)
+        data = {**asdict(self), "params": self.params.to_dict()}
+        del data["version"]
+        return json.dumps(data, default=str)
 
     @classmethod
     def from_json(cls, text: str) -> OperationRecord:
@@ -189,27 +200,54 @@ def _record_key(operation_id: str) -> str:
     return f"op#{operation_id}"
 
 
-class OperationStore:
-    """Operation records in the control-state table."""
+def _from_item(item: Mapping[str, object]) -> OperationRecord:
+    record = OperationRecord.from_json(str(item["doc"]))
+    version = item.get("version", 0)
+    record.version = version if isinstance(version, int) else 0
+    return record
 
-    def __init__(self, store: ControlStore) -> None:
+
+class OperationStore:
+    """Operation records in the control-state table, saved by one run of the operation."""
+
+    def __init__(self, store: ControlStore, run: fencing.Run | None = None) -> None:
         self.store = store
+        self.run = run or fencing.Run()
 
     def load(self, operation_id: str) -> OperationRecord | None:
         item = self.store.get_record(_record_key(operation_id))
-        return OperationRecord.from_json(str(item["doc"])) if item else None
+        return _from_item(item) if item else None
 
     def save(self, record: OperationRecord) -> None:
+        """Save `record` if nobody saved it since this run did (or read it); else `StaleRecord`
+        naming the run that did - the newer run's progress is never overwritten."""
         record.updated_at = now_iso()
-        self.store.put_record(
-            _record_key(record.id),
-            {"doc": record.to_json(), "kind": record.kind, "created_at": record.created_at},
-        )
+        key = _record_key(record.id)
+        try:
+            self.store.put_record(
+                key,
+                {
+                    "doc": record.to_json(),
+                    "kind": record.kind,
+                    "created_at": record.created_at,
+                    "run": self.run.id,
+                },
+                expected_version=record.version,
+            )
+        except StaleRecord:
+            stored = self.store.get_record(key) or {}
+            raise StaleRecord(
+                f"operation {record.id}: its record was saved by run {stored.get('run', '?')} "
+                f"(version {stored.get('version', '?')}) since this run ({self.run.id}) read it at version "
+                f"{record.version}: another run of this operation is going (a resumed CLI, a retried task). "
+                "This run stops here and changes nothing more; `mldr status` shows the operation"
+            ) from None
+        record.version += 1
+        if not self.run.rank:
+            self.run.rank = record.version  # the run's place in line: see fencing.take_over
 
     def history(self, limit: int = 20) -> list[OperationRecord]:
-        records = [
-            OperationRecord.from_json(str(item["doc"])) for item in self.store.records(_record_key(""))
-        ]
+        records = [_from_item(item) for item in self.store.records(_record_key(""))]
         return sorted(records, key=lambda r: r.created_epoch, reverse=True)[:limit]
 
 
@@ -258,6 +296,11 @@ class Context:
     say: Callable[[str], None] = lambda _m: None
 
     @property
+    def run(self) -> fencing.Run:
+        """This process run of the operation (its nonce and rank)."""
+        return self.operations.run
+
+    @property
     def params(self) -> OperationParams:
         return self.record.params
 
@@ -282,7 +325,7 @@ class Context:
             topology,
             cloud,
             control,
-            OperationStore(control),
+            OperationStore(control, fencing.Run()),
             AuditLog(cloud, topology, control),
             record,
             runbook,
@@ -290,8 +333,24 @@ class Context:
         )
 
 
+def claim(ctx: Context) -> None:
+    """Make this run the one running a resumed operation: save its record (refused if another
+    run saved it since it was read) and take the lease over if the operation holds it. From
+    here on an older run of the operation is refused at its next save or lease change."""
+    if ctx.record.status is not OperationStatus.RUNNING and ctx.record.status is not OperationStatus.FAILED:
+        return  # finished: nothing left to run, nothing to claim
+    ctx.operations.save(ctx.record)
+    with fencing.acting_as(ctx.run):
+        fencing.take_over(ctx.control, ctx.record.id)
+
+
 def run_step(ctx: Context, step: Callable[[Context], R]) -> R:
     """Run one step unless it is already done; persist its outcome either way it ends."""
+    with fencing.acting_as(ctx.run):
+        return _run_step(ctx, step)
+
+
+def _run_step(ctx: Context, step: Callable[[Context], R]) -> R:
     record, name, info = ctx.record, step_name(step), step_info(step)
     state = record.steps.setdefault(name, StepRecord(name))
     if state.status is StepStatus.DONE:
@@ -305,7 +364,7 @@ def run_step(ctx: Context, step: Callable[[Context], R]) -> R:
             token = fencing.update(ctx.control, record.id, step=name).fencing_token
         except FencingConflict as exc:
             state.status, state.error = StepStatus.FAILED, str(exc)
-            ctx.operations.save(record)
+            _save_unless_superseded(ctx)
             raise
     ctx.audit.record(
         record.id,
@@ -323,7 +382,7 @@ def run_step(ctx: Context, step: Callable[[Context], R]) -> R:
     except MldrError as exc:
         state.status, state.error = StepStatus.FAILED, str(exc)
         state.ended_at, state.seconds = now_iso(), round(time.monotonic() - started, 3)
-        ctx.operations.save(record)
+        _save_unless_superseded(ctx)
         ctx.audit.record(record.id, "step-failed", step=name, error=str(exc), token=token)
         raise
     stored = result_to_json(step, result)
@@ -334,3 +393,12 @@ def run_step(ctx: Context, step: Callable[[Context], R]) -> R:
     if os.environ.get(CRASH_AFTER_ENV) == name:
         raise SimulatedCrash(f"simulated crash after step {name} ({CRASH_AFTER_ENV})")
     return result
+
+
+def _save_unless_superseded(ctx: Context) -> None:
+    """Record a failure, unless another run holds the operation now: its record is not ours to
+    write (the save would be refused anyway, hiding why this run stopped)."""
+    try:
+        ctx.operations.save(ctx.record)
+    except StaleRecord as exc:
+        log.warning("%s", exc)

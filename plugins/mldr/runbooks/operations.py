@@ -20,6 +20,7 @@ from mldr.runbooks.engine import (
     Runbook,
     StepStatus,
     Summarised,
+    claim,
     run_step,
     step_name,
 )
@@ -90,7 +91,8 @@ def open_operation(
     retried task continues its run), the CLI `--resume ID` (`resume=True`: the record must
     exist). A call that names no operation while another holds the DR lease is refused, naming
     the holder - it never runs that operation with its params and its approval. A new operation
-    is refused while a DR drill runs, naming it, unless it is that drill's own (`drill_id`).
+    is refused while a DR drill runs, naming it, unless it is that drill's own (`drill_id`). A
+    resumed operation is claimed by this run (`engine.claim`).
     """
     topology.require_region(params.target_region)
     if params.kind == failback.RUNBOOK.kind and params.target_region != topology.primary_region:
@@ -114,7 +116,10 @@ def open_operation(
         record = OperationRecord(
             id=operation_id or new_operation_id(params.kind), kind=params.kind, params=params
         )
-    return Context.create(topology, cloud, record, RUNBOOKS[record.kind], say)
+    ctx = Context.create(topology, cloud, record, RUNBOOKS[record.kind], say)
+    if record.version:
+        claim(ctx)  # a resume: an older run of this operation still going is refused from now on
+    return ctx
 
 
 def finish(ctx: Context, status: OperationStatus, message: str = "") -> OperationRecord:

@@ -337,7 +337,18 @@ class Sandbox:
             state.moto[name] = f"http://127.0.0.1:{port}"
         config_path = d / "replicator.json"
         config_path.write_text(
-            json.dumps({"regions": {r: state.moto[r] for r in state.regions}, "lag_seconds": lag_seconds})
+            json.dumps(
+                {
+                    "regions": {r: state.moto[r] for r in state.regions},
+                    "lag_seconds": lag_seconds,
+                    # the control-state table's two replicas on the global server (a global table)
+                    "control": {
+                        "endpoint": state.moto["global"],
+                        "table": prov.CONTROL_TABLE,
+                        "regions": state.regions,
+                    },
+                }
+            )
         )
         add(
             _spawn(
@@ -541,6 +552,9 @@ class Sandbox:
         payloads: dict[str, dict[str, Any]] = {
             "pause": {"paused": True},
             "resume": {"paused": False},
+            # the control-state table's replicas stop copying each other (a global table's stall)
+            "control-split": {"control_split": True},
+            "control-join": {"control_split": False},
         }
         if action in payloads:
             response = http.post(f"{url}/settings", json=payloads[action], timeout=5.0)
@@ -556,7 +570,8 @@ class Sandbox:
             response = http.post(f"{url}/clear", timeout=5.0)
         else:
             raise SandboxInputError(
-                f"unknown replication fault {action!r}: pause, resume, lag, fail-keys or clear"
+                f"unknown replication fault {action!r}: pause, resume, lag, fail-keys, control-split, "
+                "control-join or clear"
             )
         if response.status_code != 200:
             raise SandboxError(f"replicator refused {action}: {response.text}")

@@ -214,16 +214,19 @@ def _provision_dns(layout: SandboxLayout) -> dict[str, Any]:
 
 
 def _provision_control_state(layout: SandboxLayout) -> None:
-    ddb = client("dynamodb", layout.moto["global"], "us-east-1")
-    ddb.create_table(
-        TableName=CONTROL_TABLE,
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    """The table's two replicas: one per region on the global server (so they survive a region's
+    outage), copied last-writer-wins by the replicator (`mldr.sandbox.control_replicas`)."""
     from mldr.cloud.aws.dynamodb import initial_lease_item
 
-    ddb.put_item(TableName=CONTROL_TABLE, Item=initial_lease_item(layout.primary))
+    for region in layout.regions:
+        ddb = client("dynamodb", layout.moto["global"], region)
+        ddb.create_table(
+            TableName=CONTROL_TABLE,
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.put_item(TableName=CONTROL_TABLE, Item=initial_lease_item(layout.primary))
 
 
 def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[str, Any]) -> dict[str, Any]:
@@ -272,8 +275,12 @@ def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[
         "control_state": {
             "table": CONTROL_TABLE,
             # The sandbox keeps control state on the global server, so it survives either
-            # region's outage; in AWS it is a DynamoDB global table with a replica per region.
-            "replicas": [{"region": layout.primary, "connection_id": GLOBAL_CONNECTION}],
+            # region's outage: a replica per region, copied last-writer-wins like a global table
+            # without strong consistency, so lease writes go to one write replica only - the
+            # secondary's, as infra/ chooses for such a table.
+            "replicas": [{"region": r, "connection_id": GLOBAL_CONNECTION} for r in layout.regions],
+            "consistency": "eventual",
+            "write_region": layout.secondary,
         },
         "objectives": {"rto_seconds": 30, "rpo_seconds": 5},
         "sandbox": {"edge_url": layout.edge_url, "replicator_url": layout.replicator_url},

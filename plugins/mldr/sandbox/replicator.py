@@ -19,6 +19,9 @@ them); the sandbox's buckets hold no SSE-KMS objects.
 Faults for drills and tests: a lag (default 1 s), pause/resume, and keys failing by glob
 (those are FAILED, as S3 reports them; `clear` re-queues them, like a Batch Replication job).
 
+The same process copies the control-state table between its two replicas, as a DynamoDB
+global table does (`mldr.sandbox.control_replicas`); `control_split` stops that copy.
+
 The per-version status (PENDING / COMPLETED / FAILED) is what S3 reports as
 `x-amz-replication-status`; moto does not set it, so the sandbox serves it here:
 `GET /status`, `GET /backlog?bucket=B`. Read it only through `mldr.checks.replication_status`.
@@ -53,6 +56,7 @@ import httpx
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mldr.sandbox.control_replicas import ControlTableCopier
 from mldr.sandbox.listen import HOST, add_listen_arguments, port_of, server_socket
 
 log = logging.getLogger("mldr.sandbox.replicator")
@@ -167,6 +171,7 @@ class Replicator:
         self.stop = threading.Event()
         self.copied = 0
         self.bytes_copied = 0
+        self.control: ControlTableCopier | None = None  # the control table's replicas, if given
 
     # --- discovery ---------------------------------------------------------------------
 
@@ -454,6 +459,7 @@ class Replicator:
                 "copied": self.copied,
                 "bytes_copied": self.bytes_copied,
                 "rules": {b: [asdict(r) for r in rules] for b, (_, rules) in self.rules.items() if rules},
+                "control": self.control.stats() if self.control is not None else None,
             }
 
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
@@ -467,6 +473,8 @@ class Replicator:
                 self.settings.lag_seconds = lag
             if "fail_globs" in changes:
                 self.settings.fail_globs = [str(g) for g in changes["fail_globs"]]
+            if "control_split" in changes and self.control is not None:
+                self.control.set_split(bool(changes["control_split"]))
             log.info("settings now %s", asdict(self.settings))
             return asdict(self.settings)
 
@@ -474,6 +482,8 @@ class Replicator:
         """Lift every fault and re-queue failed versions (S3 Batch Replication, in effect)."""
         with self.lock:
             self.settings = Settings(lag_seconds=1.0)
+            if self.control is not None:
+                self.control.set_split(False)
             requeued = 0
             for entry in self.open.values():
                 if entry.status is Status.FAILED:
@@ -550,6 +560,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per feed poll buries the log
     config = json.loads(Path(args.config).read_text())
     replicator = Replicator(config["regions"], lag_seconds=float(config.get("lag_seconds", 1.0)))
+    if config.get("control"):
+        control = config["control"]
+        replicator.control = ControlTableCopier(control["endpoint"], control["table"], control["regions"])
+        threading.Thread(
+            target=replicator.control.run, args=(replicator.stop,), daemon=True, name="control"
+        ).start()
     _Handler.replicator = replicator
     sock = server_socket(args)
     server = ThreadingHTTPServer(sock.getsockname(), _Handler, bind_and_activate=False)

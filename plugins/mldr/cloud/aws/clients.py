@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -211,9 +211,13 @@ class ClientFactory:
         """Route 53 is global; it has its own connection (the sandbox's global server)."""
         return self._client("route53", "us-east-1", self.topology.inference.route53_connection_id, timeouts)
 
-    def control_clients(self, *, timeouts: Timeouts | None = None) -> Iterator[tuple[str, Any]]:
-        """DynamoDB clients for each replica of the control-state table, in preference order,
-        each made when reached: a read the first replica answers makes one client, not one per
-        replica (~50 ms each on every command's path)."""
-        for r in self.topology.control_state.replicas:
+    def control_clients(
+        self, *, timeouts: Timeouts | None = None, regions: Sequence[str] | None = None
+    ) -> Iterator[tuple[str, Any]]:
+        """DynamoDB clients for each replica of the control-state table (only and in the order of
+        `regions` when given), each made when reached: a read the first replica answers makes
+        one client, not one per replica (~50 ms each on every command's path)."""
+        replicas = {r.region: r for r in self.topology.control_state.replicas}
+        for region in replicas if regions is None else regions:
+            r = replicas[region]
             yield r.region, self._client("dynamodb", r.region, r.connection_id, timeouts)

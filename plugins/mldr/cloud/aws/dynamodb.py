@@ -1,10 +1,14 @@
 """A DynamoDB table as the DR control store (`mldr.cloud.ControlStore`).
 
 The table is named by the topology and has a replica per region (a global table; the sandbox
-keeps it on its global server), so it stays reachable while either data region is down. Point
-reads and writes try each replica in order; every lease change is a conditional write on the
-fencing token. Items are keyed by `pk`; the lease is the item `lease`, the seed `infra/` and the
-sandbox write (`initial_lease_item`).
+keeps two on its global server, copied last-writer-wins), so it stays readable while either
+data region is down. Reads try each replica in order. Where writes go depends on how the
+replicas agree (`control_state.consistency`): with multi-Region strong consistency (what
+`infra/` declares) any replica, in order; with a last-writer-wins table only the write replica,
+never the next one - two replicas could each accept a compare-and-set the other has not seen.
+Every lease change is a conditional write on the fencing token and the holder (operation and
+run); operation records are written conditionally on their `version`. Items are keyed by `pk`;
+the lease is the item `lease`, the seed `infra/` and the sandbox write (`initial_lease_item`).
 """
 
 from __future__ import annotations
@@ -17,21 +21,28 @@ from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory
 from mldr.cloud.aws.errors import aws_call
 from mldr.cloud.calls import Timeouts
 from mldr.cloud.control import Lease, Operation, Record, RecordValue
-from mldr.errors import FencingConflict, MldrError, PreconditionFailed, RegionUnreachable
+from mldr.errors import FencingConflict, MldrError, PreconditionFailed, RegionUnreachable, StaleRecord
+from mldr.topology import ControlConsistency
 
 LEASE_KEY = "lease"
 
 
+def _operation_attribute(value: object) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    return {"S": str(value)}
+
+
 def operation_item(operation: Operation) -> dict[str, Any]:
-    return {
-        "M": {
-            k: ({"BOOL": v} if isinstance(v, bool) else {"S": str(v)}) for k, v in asdict(operation).items()
-        }
-    }
+    return {"M": {k: _operation_attribute(v) for k, v in asdict(operation).items()}}
 
 
 def operation_from_item(item: dict[str, Any]) -> Operation:
-    values: dict[str, Any] = {k: (v["BOOL"] if "BOOL" in v else v["S"]) for k, v in item["M"].items()}
+    values: dict[str, Any] = {
+        k: v["BOOL"] if "BOOL" in v else int(v["N"]) if "N" in v else v["S"] for k, v in item["M"].items()
+    }
     return Operation(**values)
 
 
@@ -43,6 +54,8 @@ def lease_item(lease: Lease) -> dict[str, Any]:
         "updated_at": {"S": lease.updated_at},
         "fenced_regions": {"L": [{"S": r} for r in lease.fenced_regions]},
         "operation": operation_item(lease.operation) if lease.operation else {"NULL": True},
+        # The holder again, flat: what every conditional write compares (`Lease.holder`).
+        "holder": {"S": lease.holder},
     }
 
 
@@ -93,18 +106,35 @@ class DynamoControlStore:
         self.table = factory.topology.control_state.table
         self.resource = f"control-state table {self.table}"
 
-    def _replicas(self, timeouts: Timeouts | None) -> Iterator[tuple[str, Any]]:
-        return self.factory.control_clients(timeouts=timeouts)
+    def _replicas(self, timeouts: Timeouts | None, *, write: bool = False) -> Iterator[tuple[str, Any]]:
+        control = self.factory.topology.control_state
+        if control.consistency is ControlConsistency.STRONG:
+            return self.factory.control_clients(timeouts=timeouts)
+        writer = control.writer_region
+        others = [r.region for r in control.replicas if r.region != writer]
+        # Last-writer-wins: writes to the write replica only; reads there first, where they are
+        # current, then the others (a lease read while it is down may be a moment old).
+        return self.factory.control_clients(
+            timeouts=timeouts, regions=[writer] if write else [writer, *others]
+        )
 
-    def _first_answering(self, call: str, **kwargs: Any) -> dict[str, Any]:
+    def _first_answering(self, call: str, *, write: bool = False, **kwargs: Any) -> dict[str, Any]:
         errors = []
-        for region, client in self._replicas(self.timeouts or PROBE_TIMEOUTS):
+        for region, client in self._replicas(self.timeouts or PROBE_TIMEOUTS, write=write):
             try:
                 with aws_call(self.resource, region=region):
                     result: dict[str, Any] = getattr(client, call)(TableName=self.table, **kwargs)
                     return result
             except RegionUnreachable as exc:
                 errors.append(str(exc))
+        control = self.factory.topology.control_state
+        if write and control.consistency is ControlConsistency.EVENTUAL:
+            raise RegionUnreachable(
+                f"the write replica of the control-state table ({control.writer_region}) did not answer: "
+                f"{'; '.join(errors)}. The table is last-writer-wins, so lease and operation changes are "
+                "written there only and wait until it answers again (README: The control state)",
+                resource=self.resource,
+            )
         raise RegionUnreachable(
             "no replica of the control-state table answered: " + "; ".join(errors), resource=self.resource
         )
@@ -118,24 +148,62 @@ class DynamoControlStore:
             )
         return lease_from_item(result["Item"])
 
-    def compare_and_set(self, *, expected_token: int, lease: Lease) -> Lease:
+    def compare_and_set(self, *, expected: Lease, lease: Lease) -> Lease:
+        holder = "holder = :holder"
+        if not expected.holder:  # a lease seeded before the holder was written has none
+            holder = f"({holder} OR attribute_not_exists(holder))"
         try:
             self._first_answering(
                 "put_item",
+                write=True,
                 Item=lease_item(lease),
-                ConditionExpression="fencing_token = :expected",
-                ExpressionAttributeValues={":expected": {"N": str(expected_token)}},
+                ConditionExpression=f"fencing_token = :token AND {holder}",
+                ExpressionAttributeValues={
+                    ":token": {"N": str(expected.fencing_token)},
+                    ":holder": {"S": expected.holder},
+                },
             )
         except PreconditionFailed as exc:
+            # A strongly consistent table retries on the next replica when one times out: if
+            # the first had applied the write, what is stored now is exactly ours.
+            if self.read_lease() == lease:
+                return lease
             raise FencingConflict(
-                f"the fencing token is no longer {expected_token}: another operation changed the "
-                "DR lease first; run `mldr status` to see who holds it"
+                f"the DR lease changed since it was read (fencing token {expected.fencing_token}, "
+                f"holder {expected.holder or 'nobody'}): another operation or run changed it first; "
+                "run `mldr status` to see who holds it"
             ) from exc
         return lease
 
-    def put_record(self, key: str, fields: Record) -> None:
+    def put_record(self, key: str, fields: Record, *, expected_version: int | None = None) -> None:
         item = {"pk": {"S": key}, **{name: _attribute(value) for name, value in fields.items()}}
-        self._first_answering("put_item", Item=item)
+        if expected_version is None:
+            self._first_answering("put_item", write=True, Item=item)
+            return
+        item["version"] = {"N": str(expected_version + 1)}
+        try:
+            self._first_answering(
+                "put_item",
+                write=True,
+                Item=item,
+                **(
+                    {"ConditionExpression": "attribute_not_exists(version)"}
+                    if expected_version == 0
+                    else {
+                        "ConditionExpression": "version = :version",
+                        "ExpressionAttributeValues": {":version": {"N": str(expected_version)}},
+                    }
+                ),
+            )
+        except PreconditionFailed as exc:
+            stored = self.get_record(key)
+            if stored == _record(item):  # our own write, applied by a replica that then timed out
+                return
+            now = stored.get("version", "?") if stored else "deleted"
+            raise StaleRecord(
+                f"record {key} was saved by another writer since this one read it "
+                f"(expected version {expected_version}, stored version {now})"
+            ) from exc
 
     def put_record_if(self, key: str, fields: Record, *, expected: Record | None) -> None:
         item = {"pk": {"S": key}, **{name: _attribute(value) for name, value in fields.items()}}
@@ -162,7 +230,7 @@ class DynamoControlStore:
     def records(self, prefix: str) -> list[dict[str, RecordValue]]:
         # A scan reads the whole table: it holds one item per operation and a few more, and
         # this serves `mldr history` and the dashboard, not a runbook step. The first replica.
-        region, client = next(self._replicas(self.timeouts))
+        region, client = next(iter(self._replicas(self.timeouts)))
         out = []
         with aws_call(self.resource, region=region):
             pages = client.get_paginator("scan").paginate(
