@@ -56,6 +56,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mldr.checks.listing import ListedObject, merge, prefetched_objects
+from mldr.checks.replication_status import StatusSource, status_source
 from mldr.checks.verification.compare import is_content_etag
 from mldr.cloud import Cloud
 from mldr.cloud.calls import TRANSFER_TIMEOUTS
@@ -308,15 +309,17 @@ def keep_if_conflict(
     ops_bucket: str,
     t: Transfer,
     since: float,
+    statuses: StatusSource,
 ) -> Conflict | None:
     """Before the active region's version of `t.key` replaces the standby's: if the standby's
     current version never crossed (see the module docstring), copy it to the ops bucket,
     checksummed, and return the conflict; None when it is no conflict."""
     head = store.head(bucket, t.key)
-    if head.replication in _CROSSED:
+    state = statuses.status(region=store.region, bucket=bucket, key=t.key, version_id=head.version_id)
+    if state in _CROSSED:
         return None
     written_after = head.modified is not None and head.modified >= since
-    if head.replication is ReplicationState.UNKNOWN and not written_after:
+    if state is ReplicationState.UNKNOWN and not written_after:
         return None  # older than the failover and never under replication: not a change
     kept_at = f"{CONFLICTS_PREFIX}/{dataset}/{t.key}/{head.version_id}"
     obj = store.get(bucket, t.key, version_id=head.version_id)
@@ -394,6 +397,7 @@ def resync_dataset(
                     ops_bucket=ops_bucket or cloud.topology.region(standby_region).ops_bucket,
                     t=t,
                     since=since,
+                    statuses=status_source(cloud.topology, cloud),
                 )
                 if conflict is not None:
                     with lock:
