@@ -17,7 +17,7 @@ from mldr.cli import main
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.cloud.aws.cloud import AwsCloud
 from mldr.cloud.control import Operation, now_iso
-from mldr.errors import ConfigurationError
+from mldr.errors import AccessDenied, ConfigurationError
 from mldr.runbooks import failback, failover
 from mldr.runbooks.abort import abort
 from mldr.runbooks.audit import AuditLog
@@ -293,3 +293,35 @@ def test_a_failback_with_nothing_to_fail_back_lifts_stale_fences_and_says_so(
     assert after.fencing_token == token + 1
     assert dns_answer(sandbox_state) == primary
     assert without_probes(snapshot(factory, topology, primary)) == before_p
+
+
+def test_only_a_store_with_the_fences_pass_writes_into_a_fenced_bucket(
+    topology: Topology, factory: ClientFactory, on_primary: None
+) -> None:
+    """Every way the resync writes - a put (download and upload), a delete, a cross-region
+    copy - goes through a fence put with its pass; a client's write, or a stale token's, does not."""
+    primary, secondary = topology.primary_region, topology.secondary_region
+    dataset = topology.datasets[0]
+    bucket, other = dataset.buckets[primary], dataset.buckets[secondary]
+    cloud = AwsCloud(factory)
+    plain, source = cloud.objects(primary), cloud.objects(secondary)
+    key = f"pass-{uuid.uuid4().hex[:8]}"
+    source.put(other, f"{key}/copied", b"from the other region")
+    copied_etag = source.head(other, f"{key}/copied").etag
+    before = snapshot(factory, topology, primary)
+    token = lease(factory).fencing_token + 5
+    write_fence.fence(plain, bucket, pass_token=token)
+    try:
+        passing, stale = plain.with_fence_pass(token), plain.with_fence_pass(token - 1)
+        passing.put(bucket, f"{key}/put", b"resync upload")
+        passing.copy_in(source_bucket=other, bucket=bucket, key=f"{key}/copied", etag=copied_etag)
+        passing.delete(bucket, f"{key}/put")
+        for store in (plain, stale):
+            with pytest.raises(AccessDenied):
+                store.put(bucket, f"{key}/refused", b"a client's write")
+    finally:
+        write_fence.lift(plain, bucket)
+    after = snapshot(factory, topology, primary)
+    name = f"{dataset.name}/{key}/copied"
+    assert after.pop(name) == _sha(b"from the other region")
+    assert after == before, "the put was deleted again, the refused writes left nothing"
