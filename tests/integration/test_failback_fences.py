@@ -7,12 +7,14 @@ and compares checksums before and after."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
 from botocore.exceptions import ClientError
 
 from mldr.actions import fencing, write_fence
+from mldr.checks.replication_status import status_source
 from mldr.cli import main
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.cloud.aws.cloud import AwsCloud
@@ -56,6 +58,13 @@ def writable(factory: ClientFactory, topology: Topology, region: str) -> bool:
             continue
         s3.delete_object(Bucket=dataset.buckets[region], Key=key)
         results.append(True)
+        # the probe and its delete marker replicate: wait, so no later snapshot lists a key that
+        # vanishes before it is read
+        source = status_source(topology, AwsCloud(factory))
+        deadline = time.monotonic() + 30
+        while any(i.key == key for i in source.backlog(region=region, bucket=dataset.buckets[region])):
+            assert time.monotonic() < deadline, f"probe {key} not replicated from {region} in 30s"
+            time.sleep(0.2)
     assert len(set(results)) == 1, f"{region}: some buckets fenced, some not: {results}"
     return results[0]
 
