@@ -1,4 +1,4 @@
-"""`mldr status | failover | failback | history`: the break-glass path when Airflow is down.
+"""`mldr status | failover | failback | abort | history`: the break-glass path when Airflow is down.
 
 The same runbook code as the DAGs; progress is printed (stderr) as the steps run. Light: the
 runbooks need botocore, pydantic and httpx only, so `pip install mldr` without extras runs these.
@@ -140,6 +140,38 @@ def cmd_failback(args: argparse.Namespace) -> int:
     return _run(args, "failback", topology.primary_region, "planned")
 
 
+def cmd_abort(args: argparse.Namespace) -> int:
+    from mldr.runbooks.abort import abort
+    from mldr.runbooks.params import validate_reason
+
+    reason = validate_reason(args.reason)
+    topology, cloud = _context()
+    if not args.yes:
+        lease = cloud.control().read_lease()
+        op = lease.operation
+        if op is not None and args.operation in (None, op.id):
+            if not sys.stdin.isatty():
+                raise ConfigurationError(
+                    "confirmation needed but stdin is not a terminal: pass --yes to abort"
+                )
+            print(
+                f"abort {op.kind} {op.id} at step {op.step}? {lease.active_region} will serve and take "
+                "writes. type 'yes': ",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+            if input().strip().lower() != "yes":
+                print("not aborted; nothing was changed", file=sys.stderr)
+                return 1
+    result = abort(topology, cloud, operation_id=args.operation, reason=reason, requested_by=_who(), say=_say)
+    if args.json:
+        print(json.dumps(result.public(), indent=2))
+    else:
+        print(result.summary())
+    return 1 if result.pending else 0
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     from mldr.runbooks.engine import OperationStore
 
@@ -217,6 +249,27 @@ def register(sub: Any) -> None:
     fb.add_argument("--yes", action="store_true", help="approve without a prompt")
     fb.add_argument("--resume", metavar="OPERATION_ID", help=RESUME_HELP)
     fb.set_defaults(handler=cmd_failback)
+
+    ab = add_command(
+        sub,
+        "abort",
+        help="end the running failover/failback: one region serves and takes writes, the lease is freed",
+        examples=[
+            "mldr abort --reason 'failback stuck at resync, staying on us-west-2' --yes",
+            "mldr abort --operation failback-20261203T101500Z-1a2b3c --reason 'INC-42 rollback' --json --yes",
+        ],
+        exit_codes={
+            0: "aborted: the active region serves and takes writes, the other is fenced as it should be",
+            1: "aborted, but a region did not answer: what is pending is listed; or not confirmed",
+            2: "no such operation is running (nothing was changed)",
+        },
+    )
+    ab.add_argument(
+        "--operation", metavar="OPERATION_ID", help="the operation to abort (default: the running one)"
+    )
+    ab.add_argument("--reason", required=True, help="why (at least 10 characters; audited)")
+    ab.add_argument("--yes", action="store_true", help="abort without a prompt")
+    ab.set_defaults(handler=cmd_abort)
 
     history = add_command(
         sub,

@@ -138,7 +138,8 @@ def test_trains_and_rolls_out_in_the_active_region_and_refuses_a_fenced_one(
             operate(topology, factory, "failback", primary)
     finally:
         del os.environ[CRASH_AFTER_ENV]
-    assert lease(factory).active_region == secondary and lease(factory).fenced_regions == (secondary,)
+    # both refuse writes: the primary stays fenced until failback_switch (issue 14 item 6)
+    assert lease(factory).active_region == secondary and lease(factory).fenced_regions == (secondary, primary)
     fenced = run_pipeline(dag, model)
     states = task_states(fenced)
     assert str(fenced.state) == "failed", states

@@ -140,3 +140,24 @@ def test_versions_and_delete_markers_come_merged_newest_first_per_key() -> None:
         ("b", "b1", False, True),
     ]
     assert versions[1].etag == "e2" and versions[3].size == 5
+
+
+def test_a_fence_with_a_pass_lets_only_that_operations_writes_through() -> None:
+    """A failback fences the primary with a pass for its fencing token: its resync's requests
+    (User-Agent carrying the pass) write, no one else does - a stale token's pass included."""
+    from mldr.cloud.aws.s3 import fence_pass
+    from mldr.sandbox.motoserver import _applies
+
+    client = FakeS3()
+    s3 = store(client)
+    assert s3.fence("b", pass_token=7) is True
+    assert s3.fence("b", pass_token=7) is False, "exactly this fence was there"
+    [fence] = statements(client)
+    assert fence["Condition"] == {"StringNotLike": {"aws:UserAgent": "*mldr-fence-pass/7/*"}}
+    assert not _applies(fence, f"Botocore/1.35 md/x {fence_pass(7)}"), "the resync's own write passes"
+    assert _applies(fence, "Botocore/1.35 md/x"), "a client's write is denied"
+    assert _applies(fence, f"Botocore/1.35 {fence_pass(71)}"), "another token's pass does not match"
+    assert s3.fence("b", pass_token=8) is True, "a new operation's token replaces the pass"
+    assert s3.fence("b") is True, "a plain fence (abort) drops the pass"
+    [plain] = statements(client)
+    assert "Condition" not in plain and _applies(plain, fence_pass(8))

@@ -31,6 +31,16 @@ Only keys whose current state differs are copied, in parallel, with progress in 
 key written again while the resync runs (its source no longer matches the listing) is not a
 failure: it is counted as changed, and the next pass (failback's freeze, after the fence)
 copies it.
+
+**Conflicts are kept, never overwritten silently.** A key the active region changed since the
+failover whose current version in the standby never replicated (its replication status is
+PENDING or FAILED, or it has none and was written after the failover) was changed on both
+sides. The active region's version wins - it is the one the service read and wrote while it
+served - but before it is copied over, the standby's version is copied to the standby region's
+ops bucket under `conflicts/<dataset>/<key>/<version id>`, and the conflict is listed with both
+versions in the report. The ops bucket, not a noncurrent version in the dataset's bucket: the
+dataset's lifecycle expires noncurrent versions, and nothing there can exempt one version;
+the ops bucket's current objects do not expire and no pipeline reads them.
 """
 
 from __future__ import annotations
@@ -42,14 +52,15 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mldr.checks.listing import ListedObject, merge, prefetched_objects
+from mldr.checks.replication_status import StatusSource, status_source
 from mldr.checks.verification.compare import is_content_etag
 from mldr.cloud import Cloud
 from mldr.cloud.calls import TRANSFER_TIMEOUTS
-from mldr.cloud.objects import ObjectStore
+from mldr.cloud.objects import ObjectStore, ReplicationState
 from mldr.errors import AwsError, MldrError, PreconditionFailed, SourceChanged
 from mldr.progress import Progress
 from mldr.topology import Dataset, Topology
@@ -80,6 +91,39 @@ class Transfer:
     target_region: str
     action: str  # copy | delete
     source: Current | None = None  # what is copied, as listed
+    #: the target's current object this transfer replaces, when the active region wins over one
+    replaces: Current | None = None
+
+
+#: Where the losing version of a conflict is kept, in the standby region's ops bucket.
+CONFLICTS_PREFIX = "conflicts"
+
+#: Replication states that say a standby version reached the active region (or came from it).
+_CROSSED = {ReplicationState.REPLICA, ReplicationState.COMPLETED}
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A key changed on both sides since the failover; the active region's version won, the
+    standby's is kept at `kept_at`."""
+
+    key: str
+    active_region: str
+    active_version: str | None
+    active_etag: str
+    active_modified: float
+    standby_region: str
+    standby_version: str | None
+    standby_etag: str
+    standby_modified: float
+    kept_at: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.key}: {self.active_region} version {self.active_version} (etag {self.active_etag}) "
+            f"is current in both regions; {self.standby_region} version {self.standby_version} "
+            f"(etag {self.standby_etag}) kept at {self.kept_at}"
+        )
 
 
 @dataclass
@@ -95,6 +139,8 @@ class DatasetResync:
     server_side_copies: int = 0
     #: keys written again during the resync: left for the next pass
     changed_during: list[str] = field(default_factory=list)
+    #: keys changed on both sides: the standby's version kept in its ops bucket
+    conflicts: list[Conflict] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -108,6 +154,7 @@ class DatasetResync:
             "bytes_copied": self.bytes_copied,
             "server_side_copies": self.server_side_copies,
             "changed_during": self.changed_during,
+            "conflicts": [asdict(c) for c in self.conflicts],
             "failures": self.failures,
             "seconds": round(self.seconds, 3),
         }
@@ -157,9 +204,10 @@ class Sides:
         if _same(a, s):
             return None
         if a is not None and a.last_modified >= self.since:
+            replaces = s if s is not None and not s.deleted else None
             if a.deleted:
-                return Transfer(key, self.active_region, self.standby_region, "delete")
-            return Transfer(key, self.active_region, self.standby_region, "copy", a)
+                return Transfer(key, self.active_region, self.standby_region, "delete", replaces=replaces)
+            return Transfer(key, self.active_region, self.standby_region, "copy", a, replaces=replaces)
         if s is not None and not s.deleted:
             return Transfer(key, self.standby_region, self.active_region, "copy", s)
         if s is not None and s.deleted and a is not None and not a.deleted:
@@ -266,6 +314,51 @@ def copy_verified(
     return len(body)
 
 
+def keep_if_conflict(
+    store: ObjectStore,
+    active: ObjectStore,
+    *,
+    dataset: str,
+    active_bucket: str,
+    bucket: str,
+    ops_bucket: str,
+    t: Transfer,
+    since: float,
+    statuses: StatusSource,
+) -> Conflict | None:
+    """Before the active region's version of `t.key` replaces the standby's: if the standby's
+    current version never crossed (see the module docstring), copy it to the ops bucket,
+    checksummed, and return the conflict; None when it is no conflict."""
+    head = store.head(bucket, t.key)
+    state = statuses.status(region=store.region, bucket=bucket, key=t.key, version_id=head.version_id)
+    if state in _CROSSED:
+        return None
+    written_after = head.modified is not None and head.modified >= since
+    if state is ReplicationState.UNKNOWN and not written_after:
+        return None  # older than the failover and never under replication: not a change
+    kept_at = f"{CONFLICTS_PREFIX}/{dataset}/{t.key}/{head.version_id}"
+    obj = store.get(bucket, t.key, version_id=head.version_id)
+    digest = base64.b64encode(hashlib.sha256(obj.body).digest()).decode()
+    metadata = {**obj.head.metadata, "mldr-conflict-of": f"s3://{bucket}/{t.key}"}
+    store.put(
+        ops_bucket, kept_at, obj.body, content_type=obj.head.content_type, metadata=metadata, sha256=digest
+    )
+    winner = latest_version(active, active_bucket, t.key)
+    log.warning("resync: %s changed on both sides; %s's version kept at %s", t.key, store.region, kept_at)
+    return Conflict(
+        key=t.key,
+        active_region=t.source_region,
+        active_version=winner.version_id if winner else None,
+        active_etag=(winner.etag or "(delete marker)") if winner else "",
+        active_modified=winner.last_modified if winner else 0.0,
+        standby_region=store.region,
+        standby_version=head.version_id,
+        standby_etag=head.etag,
+        standby_modified=head.modified or 0.0,
+        kept_at=f"s3://{ops_bucket}/{kept_at}",
+    )
+
+
 def _current(listed: ListedObject | None) -> Current | None:
     if listed is None:
         return None
@@ -280,17 +373,24 @@ def resync_dataset(
     standby_region: str,
     since: float,
     only_to: str | None = None,
+    ops_bucket: str | None = None,
+    fence_pass: int | None = None,
 ) -> DatasetResync:
     """Make one dataset's buckets equal again. The two listings are merged as they are read and
     a key's copy starts as soon as the key is decided, so the copies run while the listings of
     big buckets are still being read; keys that need the other side's history are looked up
-    after the listings end."""
+    after the listings end.
+
+    `ops_bucket` (the standby region's) keeps the losing versions of conflicts; `fence_pass`
+    (the failback's fencing token) lets the copies into the standby's fenced buckets."""
     started = time.monotonic()
     report = DatasetResync(dataset=dataset.name)
     buckets = dataset.buckets
     regions = (active_region, standby_region)
     sides = Sides(active_region, standby_region, since)
     stores = {r: cloud.objects(r, timeouts=TRANSFER_TIMEOUTS) for r in regions}
+    if fence_pass is not None:
+        stores = {r: store.with_fence_pass(fence_pass) for r, store in stores.items()}
     listers = {r: stores[r].lister(buckets[r]) for r in regions}
     progress = Progress(f"resync {dataset.name}", until_total="listings still being read", logger=log)
     lock = threading.Lock()
@@ -302,6 +402,21 @@ def resync_dataset(
         src, dst = stores[t.source_region], stores[t.target_region]
         src_bucket, dst_bucket = buckets[t.source_region], buckets[t.target_region]
         try:
+            if t.replaces is not None and t.target_region == standby_region:
+                conflict = keep_if_conflict(
+                    dst,
+                    src,
+                    dataset=dataset.name,
+                    active_bucket=src_bucket,
+                    bucket=dst_bucket,
+                    ops_bucket=ops_bucket or cloud.topology.region(standby_region).ops_bucket,
+                    t=t,
+                    since=since,
+                    statuses=status_source(cloud.topology, cloud),
+                )
+                if conflict is not None:
+                    with lock:
+                        report.conflicts.append(conflict)
             if t.action == "delete":
                 dst.delete(dst_bucket, t.key)
                 with lock:
@@ -381,6 +496,7 @@ def resync_dataset(
             standby_region,
         )
     report.changed_during.sort()
+    report.conflicts.sort(key=lambda c: c.key)
     report.failures.sort()
     report.seconds = time.monotonic() - started
     if report.changed_during:
@@ -408,6 +524,7 @@ def resync(
     since: float,
     datasets: list[str] | None = None,
     only_to: str | None = None,
+    fence_pass: int | None = None,
 ) -> list[DatasetResync]:
     standby_region = topology.other_region(active_region)
     return [
@@ -418,6 +535,8 @@ def resync(
             standby_region=standby_region,
             since=since,
             only_to=only_to,
+            ops_bucket=topology.region(standby_region).ops_bucket,
+            fence_pass=fence_pass,
         )
         for d in topology.datasets_named(datasets)
     ]

@@ -272,9 +272,15 @@ class ObjectStore(Protocol):
         """Does the write fence (object writes and deletes denied) stand on `bucket`?"""
         ...
 
-    def fence(self, bucket: str) -> bool:
+    def fence(self, bucket: str, *, pass_token: int | None = None) -> bool:
         """Deny object writes and deletes, keeping the bucket's other access rules and its
-        replication. Returns False when the fence was already there."""
+        replication. With `pass_token` (a DR operation's fencing token) the writes of a store
+        made `with_fence_pass(pass_token)` still go through - the operation's own resync - and
+        nobody else's. Returns False when exactly this fence was already there."""
+        ...
+
+    def with_fence_pass(self, token: int) -> ObjectStore:
+        """This store, its object writes and deletes passing a fence put with `pass_token=token`."""
         ...
 
     def lift_fence(self, bucket: str) -> bool:

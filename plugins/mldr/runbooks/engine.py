@@ -128,6 +128,7 @@ class OperationStatus(StrEnum):
     FAILED = "failed"
     PLANNED = "planned"  # a dry run: preflight done, nothing changed
     NOOP = "noop"  # nothing to do (target already active)
+    ABORTED = "aborted"  # ended by `mldr abort`: fences restored, lease released; not resumable
 
 
 @dataclass

@@ -7,17 +7,26 @@ region, its replication to the primary drains, then only what changed while it w
 (and what the primary had that never made it across) is copied, each copy checksummed.
 Steps that differ from failover's carry the `failback_` prefix, so a step name (a DAG task
 id) names one function; `approval` and `scale` are the ones both runbooks share.
+
+Exactly one region takes writes at every moment: the primary stays write-fenced until
+`failback_switch` - fenced with a pass for this operation's fencing token, so its own resync
+copies in and nothing else writes there - and its fence is lifted only once the active region
+is fenced and drained (`freeze`), just before traffic moves. A key changed on both sides is a
+conflict: the primary's version is kept in its ops bucket and listed in the record, the audit
+and the summary (`mldr.actions.resync`). `mldr abort` ends a failback stopped at any step.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from mldr.actions import compute, fencing, replication, traffic, write_fence
 from mldr.actions import resync as resync_action
+from mldr.actions.resync import Conflict
+from mldr.checks.active_region import fenced_buckets
 from mldr.checks.health import region_health, s3_reachable
 from mldr.checks.replication_status import status_source
 from mldr.cloud.control import Operation, now_iso
@@ -62,8 +71,8 @@ def failback_preflight(ctx: Context) -> FailbackPreflightResult:
     lease = ctx.control.read_lease()
     if lease.operation is not None and lease.operation.id != ctx.record.id:
         raise LeaseHeld(f"the DR lease is held by {fencing.describe_holder(lease.operation)}")
-    if lease.active_region == target and lease.operation is None and not lease.fenced_regions:
-        raise AlreadyDone(f"{target} (the primary) is already active; nothing to fail back")
+    if lease.active_region == target and lease.operation is None:
+        raise AlreadyDone(_lift_stale_fences(ctx, lease.fenced_regions))
     active = lease.active_region
     problems = []
     health = region_health(ctx.cloud, topology, target)
@@ -91,16 +100,61 @@ def failback_preflight(ctx: Context) -> FailbackPreflightResult:
     )
 
 
+def _lift_stale_fences(ctx: Context, listed: tuple[str, ...]) -> str:
+    """The primary is active and no operation runs: nothing to fail back. A fence left on either
+    region's buckets (or listed in the lease) is stale - it only refuses writes - so it is lifted,
+    under the lease (a token of its own), and said; a dry run only says what it would lift."""
+    target = _target(ctx)
+    stale = {
+        r: fenced_buckets(ctx.cloud, r, [d.buckets[r] for d in ctx.topology.datasets])
+        for r in ctx.topology.region_names
+    }
+    stale = {r: b for r, b in stale.items() if b}
+    nothing = f"{target} (the primary) is already active; nothing to fail back"
+    if not stale and not listed:
+        return nothing
+    where = "; ".join(f"{r}: {', '.join(b)}" for r, b in stale.items()) or "none on the buckets"
+    what = f"stale write fences ({where}; the lease listed {', '.join(listed) or 'none'})"
+    if ctx.params.dry_run:
+        return f"{nothing}; would lift {what}"
+    p = ctx.params
+    op = Operation(
+        id=ctx.record.id,
+        kind="failback",
+        source=target,
+        target=target,
+        mode="planned",
+        started_by=p.requested_by,
+        reason=p.reason,
+        started_at=ctx.record.created_at,
+        step="failback_preflight",
+    )
+    fencing.take(ctx.control, op)
+    for region, buckets in stale.items():
+        store = ctx.cloud.objects(region)
+        for bucket in buckets:
+            write_fence.lift(store, bucket)
+    fencing.update(ctx.control, ctx.record.id, fenced_regions=())
+    fencing.release(ctx.control, ctx.record.id)
+    ctx.audit.record(ctx.record.id, "stale-fences-lifted", fences=stale, listed=list(listed))
+    return f"{nothing}; lifted {what}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class FailbackFenceResult:
     fencing_token: int
-    lifted: tuple[str, ...]
+    #: the primary's buckets, fenced with this operation's pass (its resync's writes only)
+    fenced: tuple[str, ...]
 
 
-@step("take the DR lease (token + 1); lift the primary's write fence", holds_lease=False)
+@step(
+    "take the DR lease (token + 1); keep the primary write-fenced, passable by this resync only",
+    holds_lease=False,
+)
 def failback_fence(ctx: Context) -> FailbackFenceResult:
-    """Take the lease and open the primary for the resync's writes. The active region keeps
-    serving until `freeze`, so the long part of the resync costs no write downtime."""
+    """Take the lease; the primary stays fenced - a fence with a pass for this operation's token,
+    so the resync copies into it and nothing else writes there. The active region keeps serving
+    until `freeze`, so the long part of the resync costs no write downtime."""
     active, target = _active(ctx), _target(ctx)
     p = ctx.params
     op = Operation(
@@ -116,11 +170,12 @@ def failback_fence(ctx: Context) -> FailbackFenceResult:
     )
     lease = fencing.take(ctx.control, op)
     store = ctx.cloud.objects(target)
-    lifted = [d.buckets[target] for d in ctx.topology.datasets if write_fence.lift(store, d.buckets[target])]
-    lease = fencing.update(
-        ctx.control, ctx.record.id, fenced_regions=tuple(r for r in lease.fenced_regions if r != target)
-    )
-    return FailbackFenceResult(fencing_token=lease.fencing_token, lifted=tuple(lifted))
+    # After an unplanned failover the primary may carry no fence at all: it gets one here.
+    buckets = [d.buckets[target] for d in ctx.topology.datasets]
+    for bucket in buckets:
+        write_fence.fence(store, bucket, pass_token=lease.fencing_token)
+    lease = fencing.update(ctx.control, ctx.record.id, fenced_regions=tuple({*lease.fenced_regions, target}))
+    return FailbackFenceResult(fencing_token=lease.fencing_token, fenced=tuple(buckets))
 
 
 def _drain(ctx: Context, region: str, *, written_before: float) -> int:
@@ -161,19 +216,36 @@ def _drain(ctx: Context, region: str, *, written_before: float) -> int:
 class ResyncResult:
     datasets: tuple[dict[str, Any], ...]  # each dataset's resync report, as `ResyncReport.public()`
     copied: int
+    #: keys changed on both sides: the active region's version won, the primary's is kept
+    conflicts: tuple[Conflict, ...] = ()
 
 
 def _resync(ctx: Context, *, only_to: str | None) -> ResyncResult:
     since = ctx.result(failback_preflight).changed_since_epoch
     reports = resync_action.resync(
-        ctx.cloud, ctx.topology, active_region=_active(ctx), since=since, only_to=only_to
+        ctx.cloud,
+        ctx.topology,
+        active_region=_active(ctx),
+        since=since,
+        only_to=only_to,
+        fence_pass=ctx.result(failback_fence).fencing_token,
     )
+    conflicts = tuple(c for r in reports for c in r.conflicts)
+    for conflict in conflicts:
+        ctx.say(f"  CONFLICT (changed on both sides) {conflict.describe()}")
     failures = [f for r in reports for f in r.failures]
     if failures:
         raise MldrError(f"resync: {len(failures)} transfer(s) failed, first: {failures[0]}")
     copied = sum(sum(r.copied_to.values()) for r in reports)
     ctx.say(f"  resync: {copied} object(s) copied, {sum(r.keys_compared for r in reports)} keys compared")
-    return ResyncResult(datasets=tuple(r.public() for r in reports), copied=copied)
+    return ResyncResult(datasets=tuple(r.public() for r in reports), copied=copied, conflicts=conflicts)
+
+
+def conflicts(ctx: Context) -> tuple[Conflict, ...]:
+    """Every conflict the resync and the freeze found (each kept once, listed once)."""
+    found = [*(r.conflicts if (r := ctx.result_if_done(resync)) else ())]
+    found += [*(f.conflicts if (f := ctx.result_if_done(freeze)) else ())]
+    return tuple({c.kept_at: c for c in found}.values())
 
 
 @step("copy only what differs, both ways, checksummed, while the active region serves")
@@ -191,6 +263,7 @@ class FreezeResult:
     fenced_buckets: tuple[str, ...]
     fenced_at: float
     undrained_before_copy: int
+    conflicts: tuple[Conflict, ...] = ()
 
 
 @step("fence the active region's writes, drain replication, copy the last changes")
@@ -200,14 +273,16 @@ def freeze(ctx: Context) -> FreezeResult:
     active = _active(ctx)
     store = ctx.cloud.objects(active)
     fenced = []
+    token = ctx.result(failback_fence).fencing_token
     for dataset in ctx.topology.datasets:
-        write_fence.fence(store, dataset.buckets[active])
+        write_fence.fence(store, dataset.buckets[active], pass_token=token)
         fenced.append(dataset.buckets[active])
     # On the store's clock, like the versions the drain compares with it (not the host's).
     fenced_at = write_fence.mark_fenced(
         store, ctx.topology.region(active).ops_bucket, operation_id=ctx.record.id, fenced=fenced
     )
-    fencing.update(ctx.control, ctx.record.id, fenced_regions=(active,))
+    # both regions refuse writes now (the primary since failback_fence): the switch opens one
+    fencing.update(ctx.control, ctx.record.id, fenced_regions=(active, _target(ctx)))
     left = _drain(ctx, active, written_before=fenced_at + 1.0)
     result = _resync(ctx, only_to=_target(ctx))
     return FreezeResult(
@@ -216,6 +291,7 @@ def freeze(ctx: Context) -> FreezeResult:
         fenced_buckets=tuple(fenced),
         fenced_at=fenced_at,
         undrained_before_copy=left,
+        conflicts=result.conflicts,
     )
 
 
@@ -226,18 +302,25 @@ class FailbackSwitchResult:
     seconds: float
     active_region: str
     switched_at: float
+    lifted: tuple[str, ...] = ()  # the primary's buckets whose fence this step lifted
 
 
-@step("make the primary PRIMARY in Route 53 and confirm the DNS answer")
+@step("lift the primary's write fence, make it PRIMARY in Route 53, confirm the DNS answer")
 def failback_switch(ctx: Context) -> FailbackSwitchResult:
-    target = _target(ctx)
+    """The active region is fenced and drained (`freeze`): the primary's fence is lifted just
+    before traffic moves to it, so one region takes writes before, during and after."""
+    active, target = _active(ctx), _target(ctx)
     # Replication back on before traffic moves: a write accepted by the primary after the
     # switch must reach the secondary (the secondary's fence does not block replication).
-    replication.set_direction(ctx.cloud, ctx.topology, source=target, target=_active(ctx))
+    replication.set_direction(ctx.cloud, ctx.topology, source=target, target=active)
+    store = ctx.cloud.objects(target)
+    lifted = [d.buckets[target] for d in ctx.topology.datasets if write_fence.lift(store, d.buckets[target])]
+    fencing.update(ctx.control, ctx.record.id, fenced_regions=(active,))
     result = traffic.switch(ctx.cloud, ctx.topology, target)
     fencing.update(ctx.control, ctx.record.id, active_region=target)
     return result_from_fields(
-        FailbackSwitchResult, {**result, "active_region": target, "switched_at": time.time()}
+        FailbackSwitchResult,
+        {**result, "active_region": target, "switched_at": time.time(), "lifted": tuple(lifted)},
     )
 
 
@@ -274,11 +357,17 @@ def failback_verify(ctx: Context) -> VerifyResult:
 def failback_record(ctx: Context) -> RecordResult:
     from mldr.runbooks.notify import notify
 
+    found = conflicts(ctx)
     summary = (
         f"failback {ctx.record.id}: {_active(ctx)} -> {_target(ctx)}\n"
         f"by {ctx.params.requested_by}: {ctx.params.reason}\n"
         f"fencing token {ctx.result(failback_fence).fencing_token}"
     )
+    if found:
+        # Kept, not decided: a human compares both versions and restores the one to keep.
+        summary += f"\n{len(found)} CONFLICT(S), changed on both sides - decide which to keep:"
+        summary += "".join(f"\n  {c.describe()}" for c in found)
+        ctx.audit.record(ctx.record.id, "conflicts", conflicts=[asdict(c) for c in found])
     notify(
         ctx.cloud,
         ctx.topology,

@@ -31,6 +31,7 @@ A region outage in the sandbox is this process receiving SIGSTOP.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import html
 import json
 import logging
@@ -150,13 +151,35 @@ def _buckets() -> dict[str, Any]:
 _BUCKETS: dict[str, Any] | None = None
 
 
-def _denied(bucket_name: str, key: str, action: str) -> bool:
-    from moto.iam.access_control import PermissionResult
+def _applies(statement: dict[str, Any], user_agent: str) -> bool:
+    """Does the statement's condition hold for this request? moto ignores the condition operators
+    it does not know (and denies on a failed one), so the one a failback's write fence uses -
+    `StringNotLike`/`StringLike` on `aws:UserAgent` - is evaluated here, as S3 does; a statement
+    with any other condition applies."""
+    for operator, values in (statement.get("Condition") or {}).items():
+        for context_key, patterns in values.items():
+            if operator not in ("StringLike", "StringNotLike") or context_key.lower() != "aws:useragent":
+                continue
+            wanted = [patterns] if isinstance(patterns, str) else list(patterns)
+            matched = any(fnmatch.fnmatchcase(user_agent, p) for p in wanted)
+            if matched != (operator == "StringLike"):
+                return False
+    return True
+
+
+def _denied(bucket_name: str, key: str, action: str, user_agent: str = "") -> bool:
+    from moto.iam.access_control import IAMPolicy, PermissionResult
 
     bucket = _buckets().get(bucket_name)
     if bucket is None or bucket.policy is None:
         return False
-    result = bucket.get_permission(action, f"arn:aws:s3:::{bucket_name}/{key}")
+    policy = json.loads(bucket.policy)
+    statements = policy.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else statements
+    policy["Statement"] = [s for s in statements if _applies(s, user_agent)]
+    if not policy["Statement"]:
+        return False
+    result = IAMPolicy(json.dumps(policy)).is_action_permitted(action, f"arn:aws:s3:::{bucket_name}/{key}")
     return bool(result == PermissionResult.DENIED)
 
 
@@ -188,6 +211,10 @@ def _access_denied(start_response: Callable[..., Any], bucket: str, key: str) ->
 
 
 _request = threading.local()
+
+
+def _user_agent(environ: dict[str, Any]) -> str:
+    return str(environ.get("HTTP_USER_AGENT", ""))
 
 
 def _exempt_replication_from_bucket_policy() -> None:
@@ -266,7 +293,7 @@ class SandboxS3Middleware:
                 return self._copy_from_peer(environ, start_response, source)
         action = _object_action(method, query) if key else None
         replicating = environ.get(REPLICATION_HEADER, "").lower() == "true"
-        if key and action and not replicating and _denied(bucket, key, action):
+        if key and action and not replicating and _denied(bucket, key, action, _user_agent(environ)):
             log.info("refused %s %s/%s: denied by bucket policy", action, bucket, key)
             return _access_denied(start_response, bucket, key)
         replicated_as = "s3:ReplicateDelete" if method == "DELETE" else "s3:ReplicateObject"
@@ -277,7 +304,9 @@ class SandboxS3Middleware:
 
         status: list[str] = []
         response_headers: dict[str, str] = {}
-        _request.replicating = replicating
+        # The policy was evaluated above, conditions included; moto's own check (which cannot
+        # read a condition) is made neutral for an object write that passed it.
+        _request.replicating = replicating or bool(key and action)
 
         def recording_start_response(s: str, headers: list[Any], exc_info: Any = None) -> Any:
             status.append(s)
@@ -352,7 +381,7 @@ class SandboxS3Middleware:
                 "PreconditionFailed",
                 "At least one of the pre-conditions you specified did not hold",
             )
-        if _denied(bucket, key, "s3:PutObject"):
+        if _denied(bucket, key, "s3:PutObject", _user_agent(environ)):
             log.info("refused a copy into %s/%s: denied by bucket policy", bucket, key)
             return _access_denied(start_response, bucket, key)
         try:

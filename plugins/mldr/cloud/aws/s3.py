@@ -7,17 +7,25 @@ lean (`s3_signed`), which is an implementation detail of this module. Every call
 
 The write fence is a bucket-policy statement (Sid `MldrWriteFence`) denying object writes and
 deletes; every other statement is kept, and replication is unaffected (S3 replicates with
-`s3:ReplicateObject`, which the fence does not deny). The replica guard (Sid `MldrReplicaGuard`)
+`s3:ReplicateObject`, which the fence does not deny). A fence put by a DR operation (a
+failback) lets that operation's own resync through: the statement does not apply to requests
+whose User-Agent carries the operation's pass, `mldr-fence-pass/<fencing token>/`
+(`aws:UserAgent`, which S3 evaluates for every object write and delete). The pass guards
+against the service's own writers, not against an attacker: anyone allowed to send that header
+could as well rewrite the policy. A new operation (a higher token) fences with a new pass, so a
+stale operation's copies are refused like any other write. The replica guard (Sid `MldrReplicaGuard`)
 is the other way round: it denies only the `s3:Replicate*` actions, so a bucket keeps taking its
 clients' writes and refuses what another region's replication rule delivers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from mldr.cloud.aws.clients import ClientFactory
@@ -42,14 +50,34 @@ FENCED_ACTIONS = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
 _ETAG = re.compile(rb"<ETag>([^<]*)</ETag>")
 
 
-def fence_statement(bucket: str) -> dict[str, Any]:
-    return {
+def fence_pass(token: int) -> str:
+    """What a request's User-Agent carries to pass the fence put with fencing token `token`
+    (the trailing slash keeps token 1's pass from matching token 12's)."""
+    return f"mldr-fence-pass/{token}/"
+
+
+def fence_statement(bucket: str, pass_token: int | None = None) -> dict[str, Any]:
+    statement: dict[str, Any] = {
         "Sid": FENCE_SID,
         "Effect": "Deny",
         "Principal": "*",
         "Action": FENCED_ACTIONS,
         "Resource": f"arn:aws:s3:::{bucket}/*",
     }
+    if pass_token is not None:
+        statement["Condition"] = {"StringNotLike": {"aws:UserAgent": f"*{fence_pass(pass_token)}*"}}
+    return statement
+
+
+#: The pass the current thread's object writes carry (set by a store made `with_fence_pass`).
+_PASS: ContextVar[str | None] = ContextVar("mldr_fence_pass", default=None)
+
+
+def _add_fence_pass(request: Any, **_: Any) -> None:
+    """botocore hook (before-sign): append the thread's fence pass to the User-Agent."""
+    value = _PASS.get()
+    if value:
+        request.headers["User-Agent"] = f"{request.headers.get('User-Agent', '')} {value}".strip()
 
 
 REPLICATED_ACTIONS = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
@@ -72,11 +100,28 @@ def _unquote(etag: str) -> str:
 class S3ObjectStore:
     """One region's S3. Cheap to make: clients are cached by the factory."""
 
-    def __init__(self, factory: ClientFactory, region: str, *, timeouts: Timeouts | None = None) -> None:
+    def __init__(
+        self,
+        factory: ClientFactory,
+        region: str,
+        *,
+        timeouts: Timeouts | None = None,
+        fence_pass: str | None = None,
+    ) -> None:
         self.factory = factory
         self._region = region
         self._timeouts = timeouts
         self._signed_s3: SignedS3 | None = None
+        self._pass = fence_pass
+
+    def with_fence_pass(self, token: int) -> S3ObjectStore:
+        return S3ObjectStore(
+            self.factory, self._region, timeouts=self._timeouts, fence_pass=fence_pass(token)
+        )
+
+    def _writing(self) -> Any:
+        """Where object writes and deletes run: with this store's fence pass, if it has one."""
+        return _PassScope(self) if self._pass else contextlib.nullcontext()
 
     @property
     def region(self) -> str:
@@ -224,7 +269,7 @@ class S3ObjectStore:
             kwargs["Metadata"] = dict(metadata)
         if sha256:
             kwargs["ChecksumSHA256"] = sha256
-        with self._call(bucket, key):
+        with self._call(bucket, key), self._writing():
             answer = self.client.put_object(**kwargs)
         version = answer.get("VersionId")
         return str(version) if version else None
@@ -237,7 +282,7 @@ class S3ObjectStore:
         self.put(bucket, key, body, content_type="application/json")
 
     def delete(self, bucket: str, key: str) -> None:
-        with self._call(bucket, key):
+        with self._call(bucket, key), self._writing():
             self.client.delete_object(Bucket=bucket, Key=key)
 
     def delete_versions(self, bucket: str, versions: Iterable[tuple[str, str]]) -> None:
@@ -259,6 +304,8 @@ class S3ObjectStore:
         if version_id:
             copy_source += f"?versionId={encode(version_id)}"
         headers = {"x-amz-copy-source": copy_source, "x-amz-copy-source-if-match": f'"{etag}"'}
+        if self._pass:
+            headers["User-Agent"] = f"mldr {self._pass}"
         resource = f"s3://{bucket}/{key}"
         response = signed.send("PUT", signed.url(bucket, key), resource=resource, headers=headers)
         body = bytes(response.data)
@@ -295,14 +342,15 @@ class S3ObjectStore:
     def is_fenced(self, bucket: str) -> bool:
         return any(s.get("Sid") == FENCE_SID for s in self._policy(bucket).get("Statement", []))
 
-    def fence(self, bucket: str) -> bool:
+    def fence(self, bucket: str, *, pass_token: int | None = None) -> bool:
         policy = self._policy(bucket)
+        wanted = fence_statement(bucket, pass_token)
         statements = [s for s in policy.get("Statement", []) if s.get("Sid") != FENCE_SID]
-        already = len(statements) != len(policy.get("Statement", []))
-        policy["Statement"] = [*statements, fence_statement(bucket)]
+        standing = [s for s in policy.get("Statement", []) if s.get("Sid") == FENCE_SID]
+        policy["Statement"] = [*statements, wanted]
         with aws_call(f"bucket policy of {bucket}", region=self._region):
             self.client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
-        return not already
+        return standing != [wanted]
 
     def lift_fence(self, bucket: str) -> bool:
         policy = self._policy(bucket)
@@ -446,3 +494,19 @@ def head_from_answer(key: str, answer: Mapping[str, Any]) -> ObjectHead:
         checksum_type=answer.get("ChecksumType"),
         kms=str(answer.get("ServerSideEncryption", "")).startswith("aws:kms"),
     )
+
+
+class _PassScope:
+    """Object writes in this scope carry the store's fence pass (botocore's before-sign hook)."""
+
+    def __init__(self, store: S3ObjectStore) -> None:
+        self.store = store
+        self._reset: Any = None
+
+    def __enter__(self) -> None:
+        # registered once per client (botocore keeps one handler per unique_id)
+        self.store.client.meta.events.register("before-sign.s3", _add_fence_pass, unique_id="mldr-fence-pass")
+        self._reset = _PASS.set(self.store._pass)
+
+    def __exit__(self, *_: object) -> None:
+        _PASS.reset(self._reset)
