@@ -50,6 +50,14 @@ def dataset(**overrides: Any) -> Dataset:
         "buckets": {"us-east-1": "src-bucket", "us-west-2": "dst-bucket"},
         "prefix": "data/",
         "rpo_seconds": 60,
+        "replication": {
+            region: {
+                "kms_key_arn": f"arn:aws:kms:{region}:123456789012:key/training-data",
+                "role_arn": "arn:aws:iam::123456789012:role/training-data-replication",
+                "rule_id": f"training-data-to-{other}",
+            }
+            for region, other in (("us-east-1", "us-west-2"), ("us-west-2", "us-east-1"))
+        },
     }
     doc.update(overrides)
     return Dataset.model_validate(doc)
