@@ -16,6 +16,9 @@ moto's WSGI app with a thin middleware that adds:
   is told to read the feed now (`POST /observe`), so a write the client saw succeed is always in
   the replication backlog, even if this region stops the next instant. Best effort: with the
   replicator down the write still succeeds and the feed carries the change later.
+- **SSE-KMS ETags as in AWS**: the ETag of an object S3 encrypts with a KMS key is not the MD5
+  of its bytes; moto's is, and code that trusted it would pass here and fail in AWS
+  (`_opaque_kms_etags`).
 - **cross-region CopyObject**: S3 copies an object from a bucket in another region when asked
   (`x-amz-copy-source`); moto only knows its own buckets. A copy whose source bucket is not
   here is read from the peer region's server (`--peer`, its `/_mldr/object`) and written into
@@ -207,6 +210,30 @@ def _exempt_replication_from_bucket_policy() -> None:
         return original(self, action, resource)
 
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
+def _opaque_kms_etags() -> None:
+    """An SSE-KMS object's ETag, as S3 gives it: 32 hex digits that are not the MD5 of its bytes.
+
+    Derived from the content MD5, the key and the version, so it is stable for one version (a
+    conditional copy still matches it) and differs between a source and its replica - as in AWS,
+    where comparing them by ETag would call every replica mismatched, or worse, never notice a
+    difference. Multipart ETags ("...-N") are no content MD5 already and stay as they are.
+    """
+    import hashlib
+
+    from moto.s3.models import FakeKey
+
+    content_etag = FakeKey.etag
+
+    def etag(self: Any) -> str:
+        value: str = content_etag.fget(self)  # type: ignore[attr-defined]
+        if self.encryption != "aws:kms" or "-" in value:
+            return value
+        seed = f"sse-kms:{self.kms_key_id}:{self.version_id}:{value}".encode()
+        return f'"{hashlib.md5(seed, usedforsecurity=False).hexdigest()}"'
+
+    FakeKey.etag = property(etag)  # type: ignore[method-assign,assignment]
 
 
 class SandboxS3Middleware:
@@ -443,6 +470,7 @@ def build_app(
     name: str, replicator_url: str | None = None, peers: list[str] | None = None
 ) -> SandboxS3Middleware:
     _exempt_replication_from_bucket_policy()
+    _opaque_kms_etags()
     _fast_backend_lookup()
     return SandboxS3Middleware(_dispatcher(), ChangeJournal(), name, replicator_url, peers)
 
