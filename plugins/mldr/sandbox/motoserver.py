@@ -19,6 +19,10 @@ moto's WSGI app with a thin middleware that adds:
 - **SSE-KMS ETags as in AWS**: the ETag of an object S3 encrypts with a KMS key is not the MD5
   of its bytes; moto's is, and code that trusted it would pass here and fail in AWS
   (`_opaque_kms_etags`).
+- **a checksum sent without naming its algorithm is kept**: S3 stores the `x-amz-checksum-sha256`
+  (or CRC32, CRC32C, SHA-1, CRC64NVME) a writer sends; moto only when the SDK also names the
+  algorithm (`x-amz-sdk-checksum-algorithm`), so verification would find no stored checksum for
+  what mldr's own writers (`ChecksumSHA256=` alone) wrote (`_name_the_checksum_algorithm`).
 - **cross-region CopyObject**: S3 copies an object from a bucket in another region when asked
   (`x-amz-copy-source`); moto only knows its own buckets. A copy whose source bucket is not
   here is read from the peer region's server (`--peer`, its `/_mldr/object`) and written into
@@ -191,6 +195,22 @@ def _access_denied(start_response: Callable[..., Any], bucket: str, key: str) ->
 
 _request = threading.local()
 
+#: the checksum headers a write may carry (WSGI names), and the algorithm each one is
+_CHECKSUM_HEADERS = {
+    f"HTTP_X_AMZ_CHECKSUM_{name}": name for name in ("SHA256", "CRC64NVME", "CRC32C", "CRC32", "SHA1")
+}
+
+
+def _name_the_checksum_algorithm(environ: dict[str, Any]) -> None:
+    """A write with `x-amz-checksum-<algorithm>` but no `x-amz-sdk-checksum-algorithm`: name it,
+    so moto stores the checksum as S3 does."""
+    if "HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM" in environ:
+        return
+    for header, algorithm in _CHECKSUM_HEADERS.items():
+        if environ.get(header):
+            environ["HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM"] = algorithm
+            return
+
 
 def _exempt_replication_from_bucket_policy() -> None:
     """moto itself refuses object writes a bucket policy denies; let replication through.
@@ -291,6 +311,8 @@ class SandboxS3Middleware:
             if source is not None and not _local_bucket(source.bucket):
                 return self._copy_from_peer(environ, start_response, source)
         action = _object_action(method, query) if key else None
+        if key and method in ("PUT", "POST"):
+            _name_the_checksum_algorithm(environ)
         replicating = environ.get(REPLICATION_HEADER, "").lower() == "true"
         if key and action and not replicating and _denied(bucket, key, action):
             log.info("refused %s %s/%s: denied by bucket policy", action, bucket, key)
