@@ -281,7 +281,7 @@ class ObjectStore(Protocol):
 
     def default_kms_key(self, bucket: str) -> bool:
         """Does the bucket encrypt new objects with a managed key by default? (Its objects' ETags
-        are then not digests of their bytes.) False when it may not be read."""
+        are then not digests of their bytes.) `AccessDenied` when it may not be read: fails closed."""
         ...
 
     def versioning(self, bucket: str) -> Versioning: ...
