@@ -105,6 +105,8 @@ class ObjectHead:
     sha256: str | None = None
     #: FULL_OBJECT or COMPOSITE (a checksum of the parts' checksums), when the store says
     checksum_type: str | None = None
+    #: the stored CRC64NVME (base64), when written with one: always of the whole object, multipart too
+    crc64nvme: str | None = None
     #: encrypted with a managed key (its ETag is then no digest of its bytes)
     kms: bool = False
 

@@ -390,5 +390,6 @@ def head_from_answer(key: str, answer: Mapping[str, Any]) -> ObjectHead:
         replication=ReplicationState(replication) if replication else ReplicationState.UNKNOWN,
         sha256=answer.get("ChecksumSHA256"),
         checksum_type=answer.get("ChecksumType"),
+        crc64nvme=answer.get("ChecksumCRC64NVME"),
         kms=str(answer.get("ServerSideEncryption", "")).startswith("aws:kms"),
     )
