@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             prefix="",
             rpo_seconds=3600,
             buckets={r: for_mldr.replace(state.primary, r) for r in state.regions},
+            # a restore reads no replication settings; the schema wants them, so borrow a dataset's
+            replication=topology.datasets[0].replication,
         )
         topology = topology.model_copy(update={"datasets": [*topology.datasets, bench]})
         topology_path = directory / "bench-topology.json"

@@ -167,6 +167,11 @@ def build(cfg: config.InfraConfig) -> dict[str, pulumi.Output[Any]]:
                 name: {primary: ds.primary.bucket.bucket, secondary: ds.replica.bucket.bucket}
                 for name, ds in datasets.items()
             },
+            dataset_keys={
+                name: {primary: ds.primary_key.arn, secondary: ds.replica_key.arn}
+                for name, ds in datasets.items()
+            },
+            dataset_roles={name: ds.role.arn for name, ds in datasets.items()},
             hosted_zone_id=zone.zone_id,
             record_name=dns.records[primary].name,
             control_table=control.table.name,

@@ -1,6 +1,6 @@
 """The `topology` stack output: the document the DR runbooks read, built from real resource outputs.
 
-Its shape is `mldr.topology.Topology` (version 1); `tests/infra` validates the exported value
+Its shape is `mldr.topology.Topology` (version `SCHEMA_VERSION`); `tests/infra` validates the exported value
 with mldr's own loader. `topology_output()` wires the Outputs; `topology_document()` is the
 pure assembly, once every value is known.
 """
@@ -14,8 +14,8 @@ from typing import Any
 import pulumi
 
 from infra.config import InfraConfig
-
-SCHEMA_VERSION = 1
+from mldr.cloud.aws.replication_rule import replication_rule_id
+from mldr.topology import SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class StackOutputs:
     regions: Mapping[str, RegionOutputs]
     #: dataset name -> region -> bucket name
     dataset_buckets: Mapping[str, Mapping[str, Any]]
+    #: dataset name -> region -> ARN of the KMS key the region's bucket encrypts with
+    dataset_keys: Mapping[str, Mapping[str, Any]]
+    #: dataset name -> ARN of its replication role (one per dataset, for both directions)
+    dataset_roles: Mapping[str, Any]
     hosted_zone_id: Any
     record_name: Any
     control_table: Any
@@ -73,6 +77,18 @@ def topology_document(cfg: InfraConfig, resolved: StackOutputs) -> dict[str, Any
                 "prefix": d.prefix,
                 "rpo_seconds": d.rpo_seconds,
                 "retention": {"noncurrent_days": d.noncurrent_days, "min_versions": d.min_versions},
+                # What the runbooks need to write infra's rule in either direction: the rule id
+                # the alarms watch, the role, and each region's key (the other's replica key).
+                "replication": {
+                    region: {
+                        "kms_key_arn": resolved.dataset_keys[d.name][region],
+                        "role_arn": resolved.dataset_roles[d.name],
+                        "rule_id": replication_rule_id(
+                            dataset=d.name, destination_region=secondary if region == primary else primary
+                        ),
+                    }
+                    for region in (primary, secondary)
+                },
             }
             for d in cfg.datasets
         ],
@@ -116,6 +132,8 @@ def topology_output(cfg: InfraConfig, outputs: StackOutputs) -> pulumi.Output[di
     for dataset, buckets in outputs.dataset_buckets.items():
         for region, bucket in buckets.items():
             flat[f"bucket/{dataset}/{region}"] = bucket
+            flat[f"key/{dataset}/{region}"] = outputs.dataset_keys[dataset][region]
+        flat[f"role/{dataset}"] = outputs.dataset_roles[dataset]
 
     def assemble(values: dict[str, Any]) -> dict[str, Any]:
         resolved = StackOutputs(
@@ -127,6 +145,11 @@ def topology_output(cfg: InfraConfig, outputs: StackOutputs) -> pulumi.Output[di
                 dataset: {region: values[f"bucket/{dataset}/{region}"] for region in buckets}
                 for dataset, buckets in outputs.dataset_buckets.items()
             },
+            dataset_keys={
+                dataset: {region: values[f"key/{dataset}/{region}"] for region in buckets}
+                for dataset, buckets in outputs.dataset_buckets.items()
+            },
+            dataset_roles={dataset: values[f"role/{dataset}"] for dataset in outputs.dataset_buckets},
             hosted_zone_id=values["hosted_zone_id"],
             record_name=values["record_name"],
             control_table=values["control_table"],

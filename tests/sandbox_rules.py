@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from mldr.cloud.aws.replication_rule import build_replication_rule
+from mldr.actions.replication import dataset_configuration
 from mldr.topology import Dataset
 
 
@@ -35,13 +35,7 @@ def as_stored(value: Any) -> Any:
 
 
 def expected_rule(dataset: Dataset, *, source: str, target: str) -> dict[str, Any]:
-    """The builder's rule for a topology dataset, from the facts the topology holds (no KMS key)."""
-    return as_stored(
-        build_replication_rule(
-            dataset=dataset.name,
-            prefix=dataset.prefix,
-            source_region=source,
-            destination_region=target,
-            destination_bucket=dataset.buckets[target],
-        )
-    )
+    """The builder's rule for a topology dataset, from the topology's replication settings
+    (rule id, SSE-KMS selection, the target region's replica key)."""
+    (rule,) = dataset_configuration(dataset, source=source, target=target)["Rules"]
+    return as_stored(rule)

@@ -23,12 +23,15 @@ from mldr.errors import TopologyError, TopologyNotFound, UnknownDataset, Unknown
 
 TOPOLOGY_ENV = "MLDR_TOPOLOGY"
 TOPOLOGY_VARIABLE = "mldr_topology"
-SCHEMA_VERSION = 1
+#: 2 added each dataset's `replication` settings (and dropped `regions.<r>.replication_role_arn`).
+SCHEMA_VERSION = 2
 
 REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d+$"
 # S3 bucket naming rules (general purpose buckets): 3-63 chars, lowercase, digits, dots, hyphens.
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$"
 
 RegionName = Annotated[str, Field(pattern=REGION_PATTERN, description="AWS region code, e.g. us-east-1")]
 BucketName = Annotated[str, Field(pattern=BUCKET_PATTERN, description="S3 bucket name")]
@@ -59,6 +62,28 @@ class Retention(_Model):
     )
 
 
+class ReplicationSide(_Model):
+    """A dataset's replication settings in one region, as infra/ declares them.
+
+    The region's bucket is the source of the rule `rule_id` (to the other region) and the
+    destination of the other region's rule, whose replicas are encrypted with `kms_key_arn`.
+    Without these the runbooks could not write infra's rule back after a failover: S3 skips
+    every SSE-KMS object of a rule that names no replica key, silently.
+    """
+
+    kms_key_arn: str = Field(
+        pattern=KMS_KEY_ARN_PATTERN, description="KMS key (ARN) the region's bucket encrypts with (SSE-KMS)"
+    )
+    role_arn: str = Field(
+        pattern=ROLE_ARN_PATTERN, description="IAM role S3 assumes to replicate from this region's bucket"
+    )
+    rule_id: str = Field(
+        min_length=1,
+        max_length=255,
+        description="id of the rule from this region's bucket (the RuleId infra's replication alarms watch)",
+    )
+
+
 class Dataset(_Model):
     name: str = Field(pattern=NAME_PATTERN, description="dataset name, e.g. training-data")
     kind: DatasetKind
@@ -66,6 +91,9 @@ class Dataset(_Model):
     prefix: str = Field(default="", description="key prefix the dataset lives under ('' = whole bucket)")
     rpo_seconds: Seconds = Field(description="how far behind the secondary may fall before it is a breach")
     retention: Retention = Field(default_factory=Retention)
+    replication: dict[RegionName, ReplicationSide] = Field(
+        description="replication settings per region (key, role, rule id); both regions required"
+    )
 
 
 class Compute(_Model):
@@ -88,9 +116,6 @@ class Region(_Model):
     )
     health_check_id: str = Field(min_length=1, description="Route 53 health check of the endpoint")
     compute: Compute
-    replication_role_arn: str | None = Field(
-        default=None, description="IAM role S3 assumes to replicate from this region's buckets"
-    )
 
 
 class Inference(_Model):
@@ -165,7 +190,7 @@ class SandboxInfo(_Model):
 
 
 class Topology(_Model):
-    version: Literal[1] = Field(description="schema version of this document")
+    version: Literal[2] = Field(description="schema version of this document")
     name: str = Field(min_length=1, description="name of this DR topology (stack or sandbox)")
     primary_region: RegionName
     secondary_region: RegionName
@@ -263,6 +288,41 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _replication_problems(i: int, dataset: dict[str, Any], pair: list[str]) -> list[str]:
+    """A dataset's replication settings: one per region, each key in its own region (a KMS key
+    never leaves its region, and S3 needs the replica key where the replica is written)."""
+    problems: list[str] = []
+    settings = _as_dict(dataset.get("replication"))
+    where = f"datasets[{i}].replication"
+    for region in dict.fromkeys(pair):
+        if "replication" in dataset and region not in settings:
+            problems.append(f"{where}.{region}: missing (kms_key_arn, role_arn and rule_id of {region})")
+    for region, side in settings.items():
+        if pair and region not in pair:
+            problems.append(f"{where}.{region}: not a region of this topology")
+            continue
+        key = _as_dict(side).get("kms_key_arn")
+        if isinstance(key, str) and re.match(KMS_KEY_ARN_PATTERN, key) and key.split(":")[3] != region:
+            problems.append(
+                f"{where}.{region}.kms_key_arn: the key is in {key.split(':')[3]}, not {region} "
+                "(the bucket's key and the replica key must be the region's own)"
+            )
+    return problems
+
+
+def _version_problems(doc: dict[str, Any]) -> list[str]:
+    """An older document: say what changed and how to get a current one, not only "missing"."""
+    if doc.get("version") != 1:
+        return []
+    return [
+        f"version: 1 is an earlier schema; this mldr reads version {SCHEMA_VERSION}, which adds each "
+        "dataset's replication settings (datasets[].replication.<region>: kms_key_arn, role_arn, "
+        "rule_id) and drops regions.<region>.replication_role_arn. Export it again from infra/ "
+        "(`pulumi up`, then `mldr topology import --from-pulumi-json` of `pulumi stack output --json`), "
+        "or restart the sandbox (`mldr sandbox down && mldr sandbox up`)"
+    ]
+
+
 def _cross_field_problems(doc: dict[str, Any]) -> list[str]:
     """Rules that span fields. Works on the raw document, defensively, so that it can run
     even when the structure is broken and the user sees every problem in one pass."""
@@ -296,6 +356,7 @@ def _cross_field_problems(doc: dict[str, Any]) -> list[str]:
         for region in dict.fromkeys(pair):
             if "buckets" in dataset and region not in buckets:
                 problems.append(f"datasets[{i}].buckets.{region}: missing")
+        problems.extend(_replication_problems(i, dataset, pair))
         for region, bucket in buckets.items():
             if pair and region not in pair:
                 problems.append(f"datasets[{i}].buckets.{region}: not a region of this topology")
@@ -358,10 +419,11 @@ def parse_topology(document: dict[str, Any] | str, *, source: str = "topology") 
         )
     problems: list[str] = []
     topology: Topology | None = None
+    problems.extend(_version_problems(document))
     try:
         topology = Topology.model_validate(document)
     except ValidationError as exc:
-        problems.extend(_structural_problems(exc))
+        problems.extend(p for p in _structural_problems(exc) if not (problems and p.startswith("version:")))
     problems.extend(p for p in _cross_field_problems(document) if p not in problems)
     if problems or topology is None:
         raise TopologyError(problems, source=source)

@@ -19,6 +19,7 @@ from infra_mocks import Declared, Deployment, deploy, run_program, start_mocks
 from infra import config, program
 from infra.components import short_region
 from infra.policy import rules
+from mldr.actions.replication import dataset_configuration
 from mldr.cloud.aws.replication_rule import RTC_MINUTES, build_replication_rule, pulumi_rule_args
 from mldr.topology import ControlConsistency, parse_topology
 
@@ -140,6 +141,46 @@ def test_replication_rule_targets_replica_with_rtc_metrics_delete_markers_and_re
         versionings = {attached(d, b, VERSIONING).urn for b in (primary, replica)}
         assert versionings <= set(replication.dependencies), (
             f"{replication}: must depend on both versioning resources {sorted(versionings)}"
+        )
+
+
+def test_the_runbooks_write_infras_rule_in_both_directions(deployed: Deployed) -> None:
+    """What failover's protect and failback write, from the exported topology alone, is infra's.
+
+    primary -> secondary (failback's, and what failover disables) must be the declared rule and
+    role exactly; secondary -> primary (failover's protect) the builder's rule over the declared
+    primary bucket and the key that encrypts it, with the dataset's role. A rule without the
+    replica key, or with another id, would stop SSE-KMS replication or orphan the alarms.
+    """
+    d, cfg = deployed.result, deployed.cfg
+    topology = parse_topology(d.outputs["topology"], source=f"topology of {deployed.label}")
+    primary_region, secondary_region = cfg.regions
+    for dataset in cfg.datasets:
+        primary, _ = dataset_buckets(d, dataset.name)
+        declared = attached(d, primary, REPLICATION)
+        exported = topology.dataset(dataset.name)
+
+        forward = dataset_configuration(exported, source=primary_region, target=secondary_region)
+        assert [_pulumi_wire(pulumi_rule_args(r)) for r in forward["Rules"]] == declared.inputs["rules"], (
+            f"{declared}: the runbooks would write {forward['Rules']}, "
+            f"infra declares {declared.inputs['rules']}"
+        )
+        assert forward["Role"] == declared.inputs["role"], f"{declared}: role {forward['Role']}"
+
+        primary_key = attached(d, primary, ENCRYPTION).inputs["rules"][0][
+            "applyServerSideEncryptionByDefault"
+        ]["kmsMasterKeyId"]
+        back = dataset_configuration(exported, source=secondary_region, target=primary_region)
+        expected_back = build_replication_rule(
+            dataset=dataset.name,
+            prefix=dataset.prefix,
+            source_region=secondary_region,
+            destination_region=primary_region,
+            destination_bucket=primary.outputs["bucket"],
+            replica_kms_key_arn=primary_key,
+        )
+        assert back == {"Role": declared.inputs["role"], "Rules": [expected_back]}, (
+            f"{declared}: after a failover the runbooks would write {back}, not {expected_back}"
         )
 
 

@@ -231,6 +231,80 @@ def test_planned_failover_and_failback_lose_nothing(
     assert all(e.get("by") == "pytest" for e in events if e["event"] == "step-start")
 
 
+def _replica_encryption(factory: ClientFactory, bucket: str, key: str, region: str) -> tuple[str, str]:
+    """(key ARN, stored SHA-256) of `key` in `region`, once replication has brought it there."""
+    s3 = factory.client("s3", region)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except s3.exceptions.ClientError:
+            time.sleep(0.3)
+            continue
+        return str(head.get("SSEKMSKeyId")), str(head.get("ChecksumSHA256"))
+    raise AssertionError(f"s3://{bucket}/{key} not replicated to {region} within 20s")
+
+
+def test_sse_kms_objects_replicate_back_after_failover_and_forward_after_failback(
+    topology: Topology,
+    factory: ClientFactory,
+    on_primary: None,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rule protect and failback write replicates the SSE-KMS dataset buckets, as in AWS:
+    each replica encrypted with its region's key; `mldr verify` then finds nothing wrong and
+    says what it compared the KMS objects on (their stored SHA-256: no ETag is a content hash)."""
+    from mldr.cli import main
+    from tests.dp_support import scoped, write_topology
+
+    primary, secondary = topology.primary_region, topology.secondary_region
+    dataset = topology.dataset("training-data")
+    prefix = f"kms-{uuid.uuid4().hex[:8]}/"
+    before = snapshot(factory, topology, primary)
+
+    assert run(topology, factory, "failover", secondary, "planned").status is OperationStatus.COMPLETED
+    after_failover = write(factory, topology, secondary, f"{prefix}after-failover", 1)
+    key = f"{prefix}after-failover/0000.bin"
+    put = factory.client("s3", secondary).head_object(
+        Bucket=dataset.buckets[secondary], Key=key, ChecksumMode="ENABLED"
+    )
+    assert put["SSEKMSKeyId"] == dataset.replication[secondary].kms_key_arn
+    # replicated by S3 (the replicator) into the fenced old primary, before any failback resync
+    assert _replica_encryption(factory, dataset.buckets[primary], key, primary) == (
+        dataset.replication[primary].kms_key_arn,
+        put["ChecksumSHA256"],
+    )
+
+    assert run(topology, factory, "failback", primary).status is OperationStatus.COMPLETED
+    after_failback = write(factory, topology, primary, f"{prefix}after-failback", 1)
+    key = f"{prefix}after-failback/0000.bin"
+    put = factory.client("s3", primary).head_object(
+        Bucket=dataset.buckets[primary], Key=key, ChecksumMode="ENABLED"
+    )
+    assert _replica_encryption(factory, dataset.buckets[secondary], key, secondary) == (
+        dataset.replication[secondary].kms_key_arn,
+        put["ChecksumSHA256"],
+    )
+
+    # nothing lost: every object from before and both new ones, same bytes, in both regions
+    expected = {**before, **after_failover, **after_failback}
+    for region in (primary, secondary):
+        wait_replicated(factory, topology, expected, region)
+    p, s = snapshot(factory, topology, primary), snapshot(factory, topology, secondary)
+    assert {k: p.get(k) for k in expected} == expected and {k: s.get(k) for k in expected} == expected
+
+    monkeypatch.setenv("MLDR_TOPOLOGY", str(write_topology(scoped(topology, dataset.name, prefix), tmp_path)))
+    code = main(["verify", "--dataset", dataset.name, "--sample", "2", "--json", "--no-report"])
+    doc = json.loads(capsys.readouterr().out)
+    [d] = doc["datasets"]
+    assert code == 0 and d["ok"], json.dumps(d, indent=1)[:3000]
+    assert d["objects_checked"] == 2
+    assert d["basis"] == {"sha256": 2}, "SSE-KMS objects are compared on their stored SHA-256, never ETag"
+    assert sorted(d["basis_keys"]["sha256"]) == sorted(k.split("/", 1)[1] for k in expected if prefix in k)
+
+
 def test_unplanned_failover_during_outage_reports_exact_data_at_risk(
     topology: Topology,
     factory: ClientFactory,

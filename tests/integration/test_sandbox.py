@@ -115,6 +115,76 @@ def test_write_replicates_within_the_lag(sandbox_state: SandboxState, buckets: t
     assert hashlib.sha256(body).digest().hex() == hashlib.sha256(body).hexdigest()
 
 
+def _kms_bucket_pair(state: SandboxState) -> tuple[dict[str, str], dict[str, str]]:
+    """A fresh bucket per region, versioned, default SSE-KMS with its own key: (buckets, keys)."""
+    suffix = uuid.uuid4().hex[:8]
+    buckets, keys = {}, {}
+    for region in state.regions:
+        buckets[region] = f"it-kms-{suffix}-{region}"
+        keys[region] = prov.client("kms", state.moto[region], region).create_key()["KeyMetadata"]["Arn"]
+        prov._create_bucket(s3(state, region), buckets[region], region)
+        prov._encrypt_by_default(s3(state, region), buckets[region], keys[region])
+    return buckets, keys
+
+
+def test_an_sse_kms_object_replicates_only_under_a_rule_that_selects_it(
+    sandbox_state: SandboxState,
+) -> None:
+    """As S3: a rule without the SSE-KMS selection skips KMS objects silently; with it, the replica
+    is encrypted with the rule's replica key. And, as S3, a KMS object's ETag is no content MD5."""
+    from mldr.cloud.aws.replication_rule import build_replication_rule
+
+    primary, secondary = sandbox_state.primary, sandbox_state.secondary
+    buckets, keys = _kms_bucket_pair(sandbox_state)
+    src, dst = s3(sandbox_state, primary), s3(sandbox_state, secondary)
+
+    def rule(replica_key: str | None) -> dict[str, Any]:
+        return {
+            "Role": "arn:aws:iam::123456789012:role/it-replication",
+            "Rules": [
+                build_replication_rule(
+                    dataset="it-kms",
+                    prefix="",
+                    source_region=primary,
+                    destination_region=secondary,
+                    destination_bucket=buckets[secondary],
+                    replica_kms_key_arn=replica_key,
+                )
+            ],
+        }
+
+    def skipped() -> int:
+        stats = httpx.get(f"{sandbox_state.replicator_url}/stats", timeout=5).json()
+        return int(stats["skipped"]) if "skipped" in stats else 0
+
+    src.put_bucket_replication(Bucket=buckets[primary], ReplicationConfiguration=rule(None))
+    before = skipped()
+    key = f"it/kms/{uuid.uuid4()}.bin"
+    body = uuid.uuid4().bytes * 20
+    put = src.put_object(Bucket=buckets[primary], Key=key, Body=body, ChecksumAlgorithm="SHA256")
+    assert put["ServerSideEncryption"] == "aws:kms" and put["SSEKMSKeyId"] == keys[primary]
+    assert put["ETag"] != f'"{hashlib.md5(body).hexdigest()}"', "an SSE-KMS ETag is not the MD5 of the bytes"
+    wait_for(
+        "the replicator settles the SSE-KMS object",
+        lambda: exists(dst, buckets[secondary], key) or skipped() > before,
+        LAG + MARGIN + 5,
+    )
+    assert not exists(dst, buckets[secondary], key), (
+        "an SSE-KMS object replicated under a rule that does not select SSE-KMS objects (S3 skips it)"
+    )
+
+    src.put_bucket_replication(Bucket=buckets[primary], ReplicationConfiguration=rule(keys[secondary]))
+    key = f"it/kms/{uuid.uuid4()}.bin"
+    put = src.put_object(Bucket=buckets[primary], Key=key, Body=body, ChecksumAlgorithm="SHA256")
+    wait_for(
+        "the selected SSE-KMS object replicates", lambda: exists(dst, buckets[secondary], key), LAG + MARGIN
+    )
+    replica = dst.head_object(Bucket=buckets[secondary], Key=key, ChecksumMode="ENABLED")
+    assert (replica["ServerSideEncryption"], replica["SSEKMSKeyId"]) == ("aws:kms", keys[secondary])
+    assert replica["ChecksumSHA256"] == put["ChecksumSHA256"]
+    assert replica["ETag"] != put["ETag"], "replicas of SSE-KMS objects have ETags of their own"
+
+
 def test_copy_object_reads_a_bucket_in_the_other_region(
     sandbox_state: SandboxState, buckets: tuple[str, str]
 ) -> None:
@@ -144,7 +214,10 @@ def test_copy_object_reads_a_bucket_in_the_other_region(
         CopySource={"Bucket": secondary_bucket, "Key": key, "VersionId": put["VersionId"]},
         CopySourceIfMatch=put["ETag"],
     )
-    assert copied["CopyObjectResult"]["ETag"] == put["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    # dataset buckets are SSE-KMS: as in AWS, neither ETag is the MD5 of the bytes, nor are they equal
+    content_md5 = f'"{hashlib.md5(body).hexdigest()}"'
+    assert content_md5 not in (copied["CopyObjectResult"]["ETag"], put["ETag"])
+    assert copied["CopyObjectResult"]["ETag"] != put["ETag"]
     assert copied["CopySourceVersionId"] == put["VersionId"]
     got = east.get_object(Bucket=primary_bucket, Key=key)
     assert got["Body"].read() == body

@@ -308,3 +308,46 @@ def test_outside_a_step_the_process_is_one_run_that_can_take_and_release_a_free_
     with fencing.acting_as(fencing.Run(rank=1)), pytest.raises(FencingConflict, match="taken over by run"):
         fencing.release(store, "op-by-hand")  # another run does not release it
     assert fencing.release(store, "op-by-hand").operation is None
+
+
+def test_unreadable_encryption_settings_fail_closed_naming_the_permission(
+    aws: None, topology: Topology
+) -> None:
+    """Taken as "not KMS", every SSE-KMS object would be compared on an ETag that is no content
+    hash: a denied GetBucketEncryption must stop the caller, saying which permission is missing."""
+    from botocore.exceptions import ClientError
+
+    from mldr.errors import AccessDenied
+
+    region = topology.primary_region
+    store = AwsCloud.from_environment(topology).objects(region)
+    s3 = store.client  # type: ignore[attr-defined]
+    kms_bucket, plain_bucket = "mldr-kms-probe", "mldr-plain-probe"
+    for bucket in (kms_bucket, plain_bucket):
+        s3.create_bucket(Bucket=bucket)
+    key = AwsCloud.from_environment(topology).factory.client("kms", region).create_key()["KeyMetadata"]["Arn"]
+    s3.put_bucket_encryption(
+        Bucket=kms_bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}
+            ]
+        },
+    )
+    assert store.default_kms_key(kms_bucket) is True
+    s3.delete_bucket_encryption(Bucket=plain_bucket)  # moto defaults new buckets to SSE-S3
+    assert store.default_kms_key(plain_bucket) is False
+
+    def deny(**_: Any) -> None:
+        raise ClientError(
+            {
+                "Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            },
+            "GetBucketEncryption",
+        )
+
+    s3.meta.events.register("before-call.s3.GetBucketEncryption", deny)
+    with pytest.raises(AccessDenied, match="s3:GetEncryptionConfiguration") as denied:
+        store.default_kms_key(kms_bucket)
+    assert f"s3://{kms_bucket}" in str(denied.value) and region in str(denied.value)

@@ -109,9 +109,50 @@ def test_a_directory_named_as_the_topology_is_a_clear_error(tmp_path: Path) -> N
 
 
 def test_wrong_version_and_not_json() -> None:
-    assert problems('{"version": 2}')[0] == "version: 2 is not allowed: expected 1"
+    assert problems('{"version": 3}')[0] == "version: 3 is not allowed: expected 2"
     assert problems("{not json")[0].startswith("(document): not valid JSON")
     assert problems("[1, 2]") == ["(document): expected a JSON object, got list"]
+
+
+def test_a_dataset_without_replication_settings_is_named_with_the_field(doc: dict[str, Any]) -> None:
+    """Without its replica key the runbooks would write a rule S3 applies to no SSE-KMS object."""
+    del doc["datasets"][2]["replication"]
+    del doc["datasets"][0]["replication"]["us-west-2"]["role_arn"]
+    assert problems(doc) == [
+        "datasets[0].replication.us-west-2.role_arn: missing",
+        "datasets[2].replication: missing",
+    ]
+
+
+def test_a_dataset_missing_one_regions_replication_settings(doc: dict[str, Any]) -> None:
+    del doc["datasets"][1]["replication"]["us-east-1"]
+    assert problems(doc) == [
+        "datasets[1].replication.us-east-1: missing (kms_key_arn, role_arn and rule_id of us-east-1)"
+    ]
+
+
+def test_a_replication_key_of_another_region_is_refused(doc: dict[str, Any]) -> None:
+    doc["datasets"][0]["replication"]["us-west-2"]["kms_key_arn"] = (
+        "arn:aws:kms:us-east-1:123456789012:key/training-data-use1"
+    )
+    assert problems(doc) == [
+        "datasets[0].replication.us-west-2.kms_key_arn: the key is in us-east-1, not us-west-2 "
+        "(the bucket's key and the replica key must be the region's own)"
+    ]
+
+
+def test_a_version_1_document_says_what_changed_and_how_to_get_a_current_one(doc: dict[str, Any]) -> None:
+    doc["version"] = 1
+    for dataset in doc["datasets"]:
+        del dataset["replication"]
+    for region in doc["regions"].values():
+        region["replication_role_arn"] = "arn:aws:iam::123456789012:role/mldr-replication"
+    found = problems(doc)
+    assert found[0].startswith("version: 1 is an earlier schema; this mldr reads version 2"), found
+    assert "mldr topology import" in found[0] and "mldr sandbox up" in found[0]
+    assert "datasets[0].replication: missing" in found
+    assert "regions.us-east-1.replication_role_arn: unknown field (remove it or check its spelling)" in found
+    assert not [p for p in found if p.startswith("version: 1 is not allowed")]
 
 
 def test_standby_larger_than_active(doc: dict[str, Any]) -> None:
@@ -157,7 +198,7 @@ def test_loader_sources(doc: dict[str, Any], tmp_path: Path, monkeypatch: pytest
 
 def test_schema_describes_the_document() -> None:
     schema = json_schema()
-    assert schema["properties"]["version"]["const"] == 1
+    assert schema["properties"]["version"]["const"] == 2
     assert {"primary_region", "secondary_region", "regions", "datasets", "inference"} <= set(
         schema["required"]
     )

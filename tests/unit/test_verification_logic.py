@@ -23,6 +23,7 @@ from mldr.checks.verification.compare import (
     lifecycle_problems,
     listing_verdict,
     required_versions,
+    stored_verdict,
 )
 from mldr.checks.verification.model import Basis, Difference, Finding, VerifyOptions
 from mldr.checks.verification.present import breach_lines
@@ -50,6 +51,14 @@ def dataset(**overrides: Any) -> Dataset:
         "buckets": {"us-east-1": "src-bucket", "us-west-2": "dst-bucket"},
         "prefix": "data/",
         "rpo_seconds": 60,
+        "replication": {
+            region: {
+                "kms_key_arn": f"arn:aws:kms:{region}:123456789012:key/training-data",
+                "role_arn": "arn:aws:iam::123456789012:role/training-data-replication",
+                "rule_id": f"training-data-to-{other}",
+            }
+            for region, other in (("us-east-1", "us-west-2"), ("us-west-2", "us-east-1"))
+        },
     }
     doc.update(overrides)
     return Dataset.model_validate(doc)
@@ -107,6 +116,27 @@ def test_stored_checksums_compare_only_like_with_like() -> None:
     assert checksum_verdict(full_b, composite) is None
     assert checksum_verdict(StoredChecksum.from_head(head(None)), full_a) is None
     assert StoredChecksum.from_head(head("AAAA", sse="aws:kms")).kms
+
+
+def test_crc64nvme_settles_what_sha256_cannot_and_says_so() -> None:
+    """A KMS object written with CRC64NVME only, or a multipart upload against a single-part copy
+    (composite vs whole-object SHA-256): the whole-object CRC64NVME decides, and is named."""
+
+    def stored(sha: str | None, crc: str | None, etag: str = MD5_A) -> StoredChecksum:
+        answer: dict[str, Any] = {"ETag": f'"{etag}"', "ContentLength": 3, "ServerSideEncryption": "aws:kms"}
+        if sha:
+            answer["ChecksumSHA256"] = sha
+        if crc:
+            answer["ChecksumCRC64NVME"] = crc
+        return StoredChecksum.from_head(head_from_answer("k", answer))
+
+    crc_only = stored(None, "Z2l2ZW4=")
+    assert stored_verdict(crc_only, stored(None, "Z2l2ZW4=")) == (Basis.CRC64NVME, True)
+    assert stored_verdict(crc_only, stored(None, "b3RoZXI=")) == (Basis.CRC64NVME, False)
+    composite = stored("AAAA-2", "Z2l2ZW4=", etag=f"{MD5_A}-2")
+    assert stored_verdict(composite, stored("BBBB", "Z2l2ZW4=")) == (Basis.CRC64NVME, True)
+    assert stored_verdict(stored("AAAA", "Z2l2ZW4="), stored("AAAA", "b3RoZXI=")) == (Basis.SHA256, True)
+    assert stored_verdict(crc_only, stored("AAAA", None)) is None  # nothing comparable: download
 
 
 @pytest.mark.parametrize(

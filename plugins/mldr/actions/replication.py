@@ -16,52 +16,45 @@ from typing import Any
 
 from mldr.cloud import Cloud
 from mldr.cloud.aws.replication_rule import build_replication_rule
-from mldr.cloud.calls import PROBE_TIMEOUTS
-from mldr.errors import AwsError, RegionUnreachable
+from mldr.errors import RegionUnreachable
 from mldr.topology import Dataset, Topology
 
 log = logging.getLogger(__name__)
 
 
-def _role_arn(
-    cloud: Cloud, topology: Topology, source: str, target: str, bucket_pair: tuple[str, str]
-) -> str:
-    configured = topology.region(source).replication_role_arn
-    if configured:
-        return configured
-    for region, bucket in ((source, bucket_pair[0]), (target, bucket_pair[1])):
-        try:
-            with cloud.silent.guard(region):
-                config = cloud.objects(region, timeouts=PROBE_TIMEOUTS).replication(bucket)
-        except RegionUnreachable:
-            continue
-        if config and config.get("Role"):
-            return str(config["Role"])
-    raise AwsError(
-        f"no replication role known for {source}: set regions.{source}.replication_role_arn in the topology",
-        resource=bucket_pair[0],
-        region=source,
+def dataset_configuration(dataset: Dataset, *, source: str, target: str) -> dict[str, Any]:
+    """The dataset's replication configuration source -> target, as infra/ declares it.
+
+    Everything comes from the topology's `datasets[].replication` (infra's export): the rule id
+    its alarms watch, the role S3 assumes, and the destination region's key - with it the rule
+    selects SSE-KMS objects and encrypts their replicas, without it S3 would silently replicate
+    none of a dataset bucket's (SSE-KMS) objects.
+    """
+    here, there = dataset.replication[source], dataset.replication[target]
+    rule = build_replication_rule(
+        dataset=dataset.name,
+        prefix=dataset.prefix,
+        source_region=source,
+        destination_region=target,
+        destination_bucket=dataset.buckets[target],
+        replica_kms_key_arn=there.kms_key_arn,
+        rule_id=here.rule_id,
     )
+    return {"Role": here.role_arn, "Rules": [rule]}
 
 
 def _any_enabled(configuration: Mapping[str, Any]) -> bool:
     return any(rule.get("Status") == "Enabled" for rule in configuration.get("Rules", []))
 
 
-def _disabled(current: Mapping[str, Any], dataset: Dataset, source: str, target: str) -> dict[str, Any]:
-    """The other direction's rule (target -> source), kept but disabled.
+def _disabled(dataset: Dataset, source: str, target: str) -> dict[str, Any]:
+    """The other direction's configuration (target -> source), kept but disabled.
 
     Disabled, not deleted: infra declares that configuration (with `ignore_changes` on its rules),
     and a deleted one would be created again, enabled, by a `pulumi up --refresh` while failed
     over - replicating the old primary into the active region."""
-    rule = build_replication_rule(
-        dataset=dataset.name,
-        prefix=dataset.prefix,
-        source_region=target,
-        destination_region=source,
-        destination_bucket=dataset.buckets[source],
-    )
-    return {"Role": current.get("Role"), "Rules": [{**rule, "Status": "Disabled"}]}
+    config = dataset_configuration(dataset, source=target, target=source)
+    return {**config, "Rules": [{**rule, "Status": "Disabled"} for rule in config["Rules"]]}
 
 
 def set_direction(cloud: Cloud, topology: Topology, *, source: str, target: str) -> dict[str, Any]:
@@ -77,17 +70,7 @@ def set_direction(cloud: Cloud, topology: Topology, *, source: str, target: str)
         enable = f"enable {src_bucket} -> {dst_bucket}"
         pause = f"disable {dst_bucket} -> {src_bucket}"
         if reachable[source][0]:
-            role = _role_arn(cloud, topology, source, target, (src_bucket, dst_bucket))
-            # infra/'s rule, as far as the topology knows it: it names no replica KMS key yet, so
-            # the SSE-KMS selection stays off here (issue 13 brings per-dataset settings).
-            rule = build_replication_rule(
-                dataset=dataset.name,
-                prefix=dataset.prefix,
-                source_region=source,
-                destination_region=target,
-                destination_bucket=dst_bucket,
-            )
-            wanted = {"Role": role, "Rules": [rule]}
+            wanted = dataset_configuration(dataset, source=source, target=target)
             src_store = cloud.objects(source)
             try:
                 if src_store.replication(src_bucket) != wanted:
@@ -105,7 +88,7 @@ def set_direction(cloud: Cloud, topology: Topology, *, source: str, target: str)
                     done.append(f"{dst_bucket} accepts replicas again")
                 current = dst_store.replication(dst_bucket)
                 if current is not None and _any_enabled(current):
-                    dst_store.set_replication(dst_bucket, _disabled(current, dataset, source, target))
+                    dst_store.set_replication(dst_bucket, _disabled(dataset, source, target))
                     done.append(pause)
             except RegionUnreachable as exc:
                 pending.append(f"{pause}: {exc}")

@@ -22,6 +22,11 @@ How it stays cheap (a failback waits on it):
   without SSE-KMS it is the MD5 of the bytes S3 wrote, so it must equal the listed one.
   Objects whose ETag is not an MD5 (multipart, SSE-KMS) or larger than CopyObject takes
   (5 GB) are downloaded and uploaded with a SHA-256 that S3 checks (`copy_verified`).
+- **Never equal or different by ETag alone where ETags are no content hashes.** Under SSE-KMS
+  (every dataset bucket) a source and its replica have different ETags for the same bytes: a key
+  whose listings differ only so is compared on the stored SHA-256 of both sides first
+  (`same_content`) and left alone when they match. The report counts what each copy was
+  verified on and what was recognised as unchanged (`basis`).
 
 - **Copies start while the listings are read.** Both listings are merged as they arrive, a
   key's copy is queued the moment it is decided, and the listing waits only when 128 copies are
@@ -57,11 +62,11 @@ from typing import Any
 
 from mldr.checks.listing import ListedObject, merge, prefetched_objects
 from mldr.checks.replication_status import StatusSource, status_source
-from mldr.checks.verification.compare import is_content_etag
+from mldr.checks.verification.compare import StoredChecksum, checksum_verdict, is_content_etag
 from mldr.cloud import Cloud
 from mldr.cloud.calls import TRANSFER_TIMEOUTS
 from mldr.cloud.objects import ObjectStore, ReplicationState
-from mldr.errors import AwsError, MldrError, PreconditionFailed, SourceChanged
+from mldr.errors import AwsError, MldrError, NotFound, PreconditionFailed, SourceChanged
 from mldr.progress import Progress
 from mldr.topology import Dataset, Topology
 
@@ -137,6 +142,9 @@ class DatasetResync:
     keys_looked_up: int = 0
     #: copied by CopyObject (verified by ETag) / by download and upload (verified by SHA-256)
     server_side_copies: int = 0
+    #: keys whose ETags differ but whose stored SHA-256 are equal: the same bytes, not copied
+    #: (under SSE-KMS no ETag is a content hash, so the listings alone cannot tell)
+    same_by_checksum: int = 0
     #: keys written again during the resync: left for the next pass
     changed_during: list[str] = field(default_factory=list)
     #: keys changed on both sides: the standby's version kept in its ops bucket
@@ -153,6 +161,12 @@ class DatasetResync:
             "deleted_in": self.deleted_in,
             "bytes_copied": self.bytes_copied,
             "server_side_copies": self.server_side_copies,
+            # what the copies were verified on, and what equal content was recognised by
+            "basis": {
+                "copies_verified_on_etag": self.server_side_copies,
+                "copies_verified_on_sha256": sum(self.copied_to.values()) - self.server_side_copies,
+                "unchanged_by_sha256": self.same_by_checksum,
+            },
             "changed_during": self.changed_during,
             "conflicts": [asdict(c) for c in self.conflicts],
             "failures": self.failures,
@@ -262,6 +276,30 @@ def plan(
             transfers.append(t)
     transfers.sort(key=lambda t: t.key)
     return transfers, len(lookups)
+
+
+def same_content(
+    src: ObjectStore, dst: ObjectStore, *, src_bucket: str, dst_bucket: str, source: Current
+) -> bool:
+    """Does the target already hold the source's bytes, by their stored SHA-256 (one HEAD a side)?
+
+    Asked where ETags are no content hashes (SSE-KMS, multipart): a source and its replica then
+    have different ETags for the same bytes. Without comparable stored checksums it says no, and
+    the key is copied: a needless copy costs a request, a missed one loses data.
+    """
+    try:
+        there = StoredChecksum.from_head(dst.head(dst_bucket, source.key, checksum=True))
+    except NotFound:
+        return False
+    if there.size != source.size:
+        return False
+    try:
+        here = StoredChecksum.from_head(
+            src.head(src_bucket, source.key, version_id=source.version_id, checksum=True)
+        )
+    except NotFound:
+        return False
+    return checksum_verdict(here, there) is True
 
 
 def copy_across(dst: ObjectStore, *, src_bucket: str, dst_bucket: str, source: Current) -> int:
@@ -402,7 +440,15 @@ def resync_dataset(
         src, dst = stores[t.source_region], stores[t.target_region]
         src_bucket, dst_bucket = buckets[t.source_region], buckets[t.target_region]
         try:
-            if t.replaces is not None and t.target_region == standby_region:
+            same = (
+                t.action == "copy"
+                and t.source is not None
+                and not (server_side and is_content_etag(t.source.etag))
+                and same_content(src, dst, src_bucket=src_bucket, dst_bucket=dst_bucket, source=t.source)
+            )
+            # e.g. after the active region is fenced: it cannot take writes, so nothing may go there
+            blocked = not same and only_to is not None and t.target_region != only_to
+            if not same and not blocked and t.replaces is not None and t.target_region == standby_region:
                 conflict = keep_if_conflict(
                     dst,
                     src,
@@ -417,7 +463,15 @@ def resync_dataset(
                 if conflict is not None:
                     with lock:
                         report.conflicts.append(conflict)
-            if t.action == "delete":
+            if same:
+                with lock:
+                    report.same_by_checksum += 1
+            elif blocked:
+                with lock:
+                    report.failures.append(
+                        f"{t.key}: needs a {t.action} into {t.target_region}, which is fenced"
+                    )
+            elif t.action == "delete":
                 dst.delete(dst_bucket, t.key)
                 with lock:
                     report.deleted_in[t.target_region] = report.deleted_in.get(t.target_region, 0) + 1
@@ -454,14 +508,9 @@ def resync_dataset(
         server_side = not any(k.result() for k in kms)
 
         def submit(t: Transfer) -> None:
+            # A transfer into a fenced region (`only_to`) is a failure - unless the stored checksums
+            # show the target holds the bytes already, which `run` asks first.
             nonlocal transfers
-            if only_to is not None and t.target_region != only_to:
-                # e.g. after the active region is fenced: it cannot take writes, so nothing may go there
-                with lock:  # the copies report their failures from the pool's threads
-                    report.failures.append(
-                        f"{t.key}: needs a {t.action} into {t.target_region}, which is fenced"
-                    )
-                return
             transfers += 1
             queued.acquire()
             pool.submit(run, t, server_side)

@@ -107,6 +107,8 @@ class ObjectHead:
     sha256: str | None = None
     #: FULL_OBJECT or COMPOSITE (a checksum of the parts' checksums), when the store says
     checksum_type: str | None = None
+    #: the stored CRC64NVME (base64), when written with one: always of the whole object, multipart too
+    crc64nvme: str | None = None
     #: encrypted with a managed key (its ETag is then no digest of its bytes)
     kms: bool = False
 
@@ -307,7 +309,7 @@ class ObjectStore(Protocol):
 
     def default_kms_key(self, bucket: str) -> bool:
         """Does the bucket encrypt new objects with a managed key by default? (Its objects' ETags
-        are then not digests of their bytes.) False when it may not be read."""
+        are then not digests of their bytes.) `AccessDenied` when it may not be read: fails closed."""
         ...
 
     def versioning(self, bucket: str) -> Versioning: ...

@@ -17,6 +17,13 @@ moto's WSGI app with a thin middleware that adds:
   is told to read the feed now (`POST /observe`), so a write the client saw succeed is always in
   the replication backlog, even if this region stops the next instant. Best effort: with the
   replicator down the write still succeeds and the feed carries the change later.
+- **SSE-KMS ETags as in AWS**: the ETag of an object S3 encrypts with a KMS key is not the MD5
+  of its bytes; moto's is, and code that trusted it would pass here and fail in AWS
+  (`_opaque_kms_etags`).
+- **a checksum sent without naming its algorithm is kept**: S3 stores the `x-amz-checksum-sha256`
+  (or CRC32, CRC32C, SHA-1, CRC64NVME) a writer sends; moto only when the SDK also names the
+  algorithm (`x-amz-sdk-checksum-algorithm`), so verification would find no stored checksum for
+  what mldr's own writers (`ChecksumSHA256=` alone) wrote (`_name_the_checksum_algorithm`).
 - **cross-region CopyObject**: S3 copies an object from a bucket in another region when asked
   (`x-amz-copy-source`); moto only knows its own buckets. A copy whose source bucket is not
   here is read from the peer region's server (`--peer`, its `/_mldr/object`) and written into
@@ -212,6 +219,22 @@ def _access_denied(start_response: Callable[..., Any], bucket: str, key: str) ->
 
 _request = threading.local()
 
+#: the checksum headers a write may carry (WSGI names), and the algorithm each one is
+_CHECKSUM_HEADERS = {
+    f"HTTP_X_AMZ_CHECKSUM_{name}": name for name in ("SHA256", "CRC64NVME", "CRC32C", "CRC32", "SHA1")
+}
+
+
+def _name_the_checksum_algorithm(environ: dict[str, Any]) -> None:
+    """A write with `x-amz-checksum-<algorithm>` but no `x-amz-sdk-checksum-algorithm`: name it,
+    so moto stores the checksum as S3 does."""
+    if "HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM" in environ:
+        return
+    for header, algorithm in _CHECKSUM_HEADERS.items():
+        if environ.get(header):
+            environ["HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM"] = algorithm
+            return
+
 
 def _user_agent(environ: dict[str, Any]) -> str:
     return str(environ.get("HTTP_USER_AGENT", ""))
@@ -235,6 +258,30 @@ def _exempt_replication_from_bucket_policy() -> None:
         return original(self, action, resource)
 
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
+def _opaque_kms_etags() -> None:
+    """An SSE-KMS object's ETag, as S3 gives it: 32 hex digits that are not the MD5 of its bytes.
+
+    Derived from the content MD5, the key and the version, so it is stable for one version (a
+    conditional copy still matches it) and differs between a source and its replica - as in AWS,
+    where comparing them by ETag would call every replica mismatched, or worse, never notice a
+    difference. Multipart ETags ("...-N") are no content MD5 already and stay as they are.
+    """
+    import hashlib
+
+    from moto.s3.models import FakeKey
+
+    content_etag = FakeKey.etag
+
+    def etag(self: Any) -> str:
+        value: str = content_etag.fget(self)  # type: ignore[attr-defined]
+        if self.encryption != "aws:kms" or "-" in value:
+            return value
+        seed = f"sse-kms:{self.kms_key_id}:{self.version_id}:{value}".encode()
+        return f'"{hashlib.md5(seed, usedforsecurity=False).hexdigest()}"'
+
+    FakeKey.etag = property(etag)  # type: ignore[method-assign,assignment]
 
 
 class SandboxS3Middleware:
@@ -292,6 +339,8 @@ class SandboxS3Middleware:
             if source is not None and not _local_bucket(source.bucket):
                 return self._copy_from_peer(environ, start_response, source)
         action = _object_action(method, query) if key else None
+        if key and method in ("PUT", "POST"):
+            _name_the_checksum_algorithm(environ)
         replicating = environ.get(REPLICATION_HEADER, "").lower() == "true"
         if key and action and not replicating and _denied(bucket, key, action, _user_agent(environ)):
             log.info("refused %s %s/%s: denied by bucket policy", action, bucket, key)
@@ -478,6 +527,7 @@ def build_app(
     name: str, replicator_url: str | None = None, peers: list[str] | None = None
 ) -> SandboxS3Middleware:
     _exempt_replication_from_bucket_policy()
+    _opaque_kms_etags()
     _fast_backend_lookup()
     return SandboxS3Middleware(_dispatcher(), ChangeJournal(), name, replicator_url, peers)
 

@@ -1,9 +1,11 @@
 """Provision the sandbox's resources through the AWS APIs, as `infra/` does in a real account.
 
-Buckets (versioned, replication rule primary -> secondary with delete-marker replication),
-the ops buckets, SNS topics, ECS compute records, the Route 53 zone with a health check per
-region and PRIMARY/SECONDARY failover records, and the DR control-state table. Returns the
-topology document describing all of it.
+Dataset buckets (versioned, default SSE-KMS with a key per dataset and region, replication rule
+primary -> secondary with delete-marker replication, SSE-KMS selection and the replica key,
+assumed by a replication role per dataset, as infra/ declares them), the ops buckets, SNS
+topics, ECS compute records, the Route 53 zone with a health check per region and
+PRIMARY/SECONDARY failover records, and the DR control-state table. Returns the topology
+document describing all of it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from mldr.cloud.aws.replication_rule import build_replication_rule
-from mldr.topology import Topology, parse_topology
+from mldr.cloud.aws.replication_rule import replication_rule_id
+from mldr.topology import SCHEMA_VERSION, Topology, parse_topology
 
 ACCOUNT_ID = "123456789012"
 DATASETS: tuple[tuple[str, str, int], ...] = (
@@ -36,7 +38,15 @@ CLUSTER = "mldr-inference"
 SERVICE = "inference"
 GLOBAL_CONNECTION = "mldr_sandbox_global"
 PROBE_INTERVAL_TAG = "mldr:probe-interval-seconds"
-REPLICATION_ROLE = "mldr-replication"
+
+
+def replication_role_name(dataset: str) -> str:
+    """infra/ makes one replication role per dataset (its policy names that dataset's buckets)."""
+    return f"mldr-replication-{dataset}"
+
+
+def replication_role_arn(dataset: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT_ID}:role/{replication_role_name(dataset)}"
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,9 @@ class SandboxLayout:
     @property
     def regions(self) -> list[str]:
         return [self.primary, self.secondary]
+
+    def other(self, region: str) -> str:
+        return self.secondary if region == self.primary else self.primary
 
 
 def connection_id(region: str) -> str:
@@ -101,11 +114,38 @@ def _create_bucket(s3: Any, name: str, region: str) -> None:
     )
 
 
+def _encrypt_by_default(s3: Any, bucket: str, key_arn: str) -> None:
+    """Default SSE-KMS with the dataset's key in this region, as infra/'s SecureBucket sets it."""
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": key_arn,
+                    },
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+    )
+
+
 def _provision_region(layout: SandboxLayout, region: str) -> dict[str, Any]:
     endpoint = layout.moto[region]
     s3 = client("s3", endpoint, region)
+    kms = client("kms", endpoint, region)
+    keys: dict[str, str] = {}
     for dataset, _, _ in DATASETS:
+        # A key per dataset and region: a KMS key never leaves its region, and the replica must
+        # stay readable when the other region (and its key) is gone.
+        keys[dataset] = kms.create_key(
+            Description=f"SSE-KMS for dataset {dataset} in {region}",
+            Tags=[{"TagKey": "mldr:dataset", "TagValue": dataset}],
+        )["KeyMetadata"]["Arn"]
         _create_bucket(s3, bucket_name(dataset, region), region)
+        _encrypt_by_default(s3, bucket_name(dataset, region), keys[dataset])
     _create_bucket(s3, ops_bucket_name(region), region)
     topic_arn = client("sns", endpoint, region).create_topic(Name="mldr-alerts")["TopicArn"]
     ecs = client("ecs", endpoint, region)
@@ -126,42 +166,36 @@ def _provision_region(layout: SandboxLayout, region: str) -> dict[str, Any]:
         desiredCount=layout.active_capacity if active else layout.standby_capacity,
         launchType="FARGATE",
     )
-    return {"topic_arn": topic_arn}
+    return {"topic_arn": topic_arn, "kms_keys": keys}
 
 
-def _provision_replication(layout: SandboxLayout) -> None:
+def _provision_replication(layout: SandboxLayout, topology: Topology) -> None:
+    """A role per dataset, and each primary bucket's rule as the runbooks write it (one builder)."""
+    from mldr.actions.replication import dataset_configuration
+
     iam = client("iam", layout.moto["global"], "us-east-1")
-    iam.create_role(
-        RoleName=REPLICATION_ROLE,
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "s3.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )
     s3 = client("s3", layout.moto[layout.primary], layout.primary)
-    for dataset, _, _ in DATASETS:
+    for dataset in topology.datasets:
+        iam.create_role(
+            RoleName=replication_role_name(dataset.name),
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "s3.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )
         s3.put_bucket_replication(
-            Bucket=bucket_name(dataset, layout.primary),
-            ReplicationConfiguration={
-                "Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{REPLICATION_ROLE}",
-                "Rules": [
-                    build_replication_rule(
-                        dataset=dataset,
-                        prefix=DATASET_PREFIX,
-                        source_region=layout.primary,
-                        destination_region=layout.secondary,
-                        destination_bucket=bucket_name(dataset, layout.secondary),
-                    )
-                ],
-            },
+            Bucket=dataset.buckets[layout.primary],
+            ReplicationConfiguration=dataset_configuration(
+                dataset, source=layout.primary, target=layout.secondary
+            ),
         )
 
 
@@ -238,7 +272,6 @@ def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[
             "alert_topic_arn": regions[region]["topic_arn"],
             "endpoint_url": f"http://127.0.0.1:{layout.inference_ports[region]}",
             "health_check_id": dns["health_checks"][region],
-            "replication_role_arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{REPLICATION_ROLE}",
             "compute": {
                 "kind": "ecs",
                 "cluster": CLUSTER,
@@ -248,7 +281,7 @@ def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[
             },
         }
     return {
-        "version": 1,
+        "version": SCHEMA_VERSION,
         "name": "sandbox",
         "primary_region": layout.primary,
         "secondary_region": layout.secondary,
@@ -261,6 +294,14 @@ def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[
                 "prefix": DATASET_PREFIX,
                 "rpo_seconds": rpo,
                 "retention": {"noncurrent_days": 30, "min_versions": 1},
+                "replication": {
+                    r: {
+                        "kms_key_arn": regions[r]["kms_keys"][name],
+                        "role_arn": replication_role_arn(name),
+                        "rule_id": replication_rule_id(dataset=name, destination_region=layout.other(r)),
+                    }
+                    for r in layout.regions
+                },
             }
             for name, kind, rpo in DATASETS
         ],
@@ -300,9 +341,10 @@ def provision(layout: SandboxLayout) -> Topology:
 
         dns_job = pool.submit(global_services)
         regions = {region: job.result() for region, job in region_jobs.items()}
-        _provision_replication(layout)
         dns = dns_job.result()
-    return parse_topology(topology_document(layout, regions, dns), source="sandbox topology")
+    topology = parse_topology(topology_document(layout, regions, dns), source="sandbox topology")
+    _provision_replication(layout, topology)
+    return topology
 
 
 def airflow_env(layout: SandboxLayout, topology_path: str) -> dict[str, str]:

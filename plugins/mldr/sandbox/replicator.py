@@ -11,10 +11,11 @@ preserving key, bytes, content type, user metadata and SHA-256 checksum. Like S3
   deletes of a specific version never replicate;
 - versions of one key are applied in order; a destination that does not answer is retried;
 - a destination whose bucket policy denies the replica (`AccessDenied`) FAILS the version;
-- only keys under the rule's `Filter.Prefix` replicate.
-
-Not modelled: the rule's SSE-KMS selection (S3 skips SSE-KMS objects unless the rule selects
-them); the sandbox's buckets hold no SSE-KMS objects.
+- only keys under the rule's `Filter.Prefix` replicate;
+- an SSE-KMS object replicates only when the rule selects SSE-KMS objects
+  (`SourceSelectionCriteria.SseKmsEncryptedObjects`), and its replica is encrypted with the
+  rule's replica key (`Destination.EncryptionConfiguration.ReplicaKmsKeyID`); otherwise S3
+  skips it without a word - no replica, no replication status - and so does this.
 
 Faults for drills and tests: a lag (default 1 s), pause/resume, and keys failing by glob
 (those are FAILED, as S3 reports them; `clear` re-queues them, like a Batch Replication job).
@@ -88,6 +89,9 @@ class Entry:
     detected_at: float
     dest_region: str
     dest_bucket: str
+    #: the rule selects SSE-KMS objects, and the key their replicas are encrypted with
+    kms_selected: bool = False
+    replica_kms_key: str | None = None
     status: Status = Status.PENDING
     attempts: int = 0
     replica_version_id: str | None = None
@@ -110,6 +114,8 @@ class Rule:
     dest_bucket: str
     delete_markers: bool
     priority: int
+    kms_selected: bool = False
+    replica_kms_key: str | None = None
 
 
 @dataclass
@@ -172,6 +178,7 @@ class Replicator:
         self.copied = 0
         self.bytes_copied = 0
         self.control: ControlTableCopier | None = None  # the control table's replicas, if given
+        self.skipped = 0  # versions S3 would not replicate (SSE-KMS, not selected by the rule)
 
     # --- discovery ---------------------------------------------------------------------
 
@@ -208,6 +215,8 @@ class Replicator:
                     continue
                 prefix = (raw.get("Filter") or {}).get("Prefix", raw.get("Prefix", "")) or ""
                 dest_arn = raw["Destination"]["Bucket"]
+                selection = (raw.get("SourceSelectionCriteria") or {}).get("SseKmsEncryptedObjects") or {}
+                encryption = raw["Destination"].get("EncryptionConfiguration") or {}
                 rules.append(
                     Rule(
                         rule_id=raw.get("ID", ""),
@@ -215,6 +224,8 @@ class Replicator:
                         dest_bucket=dest_arn.split(":::", 1)[-1],
                         delete_markers=(raw.get("DeleteMarkerReplication") or {}).get("Status") == "Enabled",
                         priority=int(raw.get("Priority", 0)),
+                        kms_selected=selection.get("Status") == "Enabled",
+                        replica_kms_key=encryption.get("ReplicaKmsKeyID") or None,
                     )
                 )
             rules.sort(key=lambda r: -r.priority)
@@ -311,6 +322,8 @@ class Replicator:
                 detected_at=now,
                 dest_region=dest_region,
                 dest_bucket=rule.dest_bucket,
+                kms_selected=rule.kms_selected,
+                replica_kms_key=rule.replica_kms_key,
                 next_try_at=now + self.settings.lag_seconds,
             )
             if any(fnmatch.fnmatchcase(key, g) for g in self.settings.fail_globs):
@@ -358,6 +371,9 @@ class Replicator:
                 source = self.clients[entry.source_region].get_object(
                     Bucket=entry.bucket, Key=entry.key, VersionId=entry.version_id, ChecksumMode="ENABLED"
                 )
+                if source.get("ServerSideEncryption") == "aws:kms" and not entry.kms_selected:
+                    self._skip(entry, "an SSE-KMS object, and the rule does not select SSE-KMS objects")
+                    return
                 body = source["Body"].read()
                 put: dict[str, Any] = {
                     "Bucket": entry.dest_bucket,
@@ -368,6 +384,12 @@ class Replicator:
                 }
                 if source.get("ContentType"):
                     put["ContentType"] = source["ContentType"]
+                if source.get("ServerSideEncryption") == "aws:kms":
+                    put["ServerSideEncryption"] = "aws:kms"
+                    if entry.replica_kms_key:
+                        put["SSEKMSKeyId"] = entry.replica_kms_key
+                elif source.get("ServerSideEncryption"):
+                    put["ServerSideEncryption"] = source["ServerSideEncryption"]
                 if source.get("ChecksumSHA256"):
                     # S3 verifies the bytes against the source's checksum: a corrupted copy fails.
                     put["ChecksumSHA256"] = source["ChecksumSHA256"]
@@ -407,6 +429,21 @@ class Replicator:
         finally:
             with self.lock:
                 self.in_flight.discard((entry.bucket, entry.key))
+
+    def _skip(self, entry: Entry, why: str) -> None:
+        """S3 does not replicate this version at all: no replica and no replication status."""
+        log.warning(
+            "not replicating %s/%s (version %s): %s - as S3, which skips it silently",
+            entry.bucket,
+            entry.key,
+            entry.version_id,
+            why,
+        )
+        with self.lock:
+            ident = (entry.bucket, entry.key, entry.version_id)
+            self.open.pop(ident, None)
+            self.entries.pop(ident, None)
+            self.skipped += 1
 
     def run(self) -> None:
         log.info("replicating between %s (lag %.1fs)", ", ".join(self.regions), self.settings.lag_seconds)
@@ -458,6 +495,7 @@ class Replicator:
                 "counts": dict(counts),
                 "copied": self.copied,
                 "bytes_copied": self.bytes_copied,
+                "skipped": self.skipped,
                 "rules": {b: [asdict(r) for r in rules] for b, (_, rules) in self.rules.items() if rules},
                 "control": self.control.stats() if self.control is not None else None,
             }

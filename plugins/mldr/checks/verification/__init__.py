@@ -5,7 +5,8 @@ Read-only. For each dataset, the source bucket (the active region's) is compared
 - **Key set, size and content**, in one streaming LIST pass per side (`mldr.checks.listing`):
   content is compared by the listings' ETags where an ETag is a content hash (single-part, not
   SSE-KMS), and by the object's stored SHA-256 checksum (one HEAD per key and side, in parallel)
-  where it is not (multipart, SSE-KMS); objects with no stored checksum are downloaded and hashed.
+  where it is not (multipart, SSE-KMS) - or by the stored CRC64NVME where no SHA-256 settles it;
+  objects with no stored checksum are downloaded and hashed.
   The report says which basis each key was compared on.
 - **Classes**: `missing` (in the source, not in the replica), `extra` (only in the replica),
   `mismatched` (both, different content - a same-size edit included), `pending` (replication
@@ -42,6 +43,7 @@ from mldr.checks.verification.compare import (
     lifecycle_problems,
     listing_verdict,
     required_versions,
+    stored_verdict,
 )
 from mldr.checks.verification.model import (
     RESERVED_PREFIX,
@@ -88,6 +90,7 @@ __all__ = [
     "listing_verdict",
     "render_html",
     "required_versions",
+    "stored_verdict",
     "verification_metrics",
     "verify",
     "verify_dataset",

@@ -52,6 +52,7 @@ class StoredChecksum:
     kms: bool
     etag: str
     size: int
+    crc64nvme: str | None = None  # base64, always of the whole object
 
     @classmethod
     def from_head(cls, head: ObjectHead) -> StoredChecksum:
@@ -67,6 +68,7 @@ class StoredChecksum:
             kms=head.kms,
             etag=etag,
             size=head.size,
+            crc64nvme=head.crc64nvme or None,
         )
 
     @property
@@ -74,14 +76,27 @@ class StoredChecksum:
         return self.sha256.split("-", 1)[0] if self.sha256 else None
 
 
+def stored_verdict(a: StoredChecksum, b: StoredChecksum) -> tuple[Basis, bool] | None:
+    """Equal / different by stored checksum, and which one decided; None when none can.
+
+    SHA-256 first; else CRC64NVME, which S3 keeps of the whole object even for a multipart upload,
+    so it settles what a composite SHA-256 against a whole-object one cannot.
+    """
+    if a.digest is not None and b.digest is not None:
+        if a.digest == b.digest:
+            return Basis.SHA256, True
+        # A composite (per-part) checksum and a whole-object one differ for the same bytes.
+        if a.composite == b.composite:
+            return Basis.SHA256, False
+    if a.crc64nvme is not None and b.crc64nvme is not None:
+        return Basis.CRC64NVME, a.crc64nvme == b.crc64nvme
+    return None
+
+
 def checksum_verdict(a: StoredChecksum, b: StoredChecksum) -> bool | None:
-    """Equal / different by stored SHA-256; None when the checksums cannot settle it."""
-    if a.digest is None or b.digest is None:
-        return None
-    if a.digest == b.digest:
-        return True
-    # A composite (per-part) checksum and a whole-object one differ for the same bytes.
-    return False if a.composite == b.composite else None
+    """Equal / different by stored checksum (`stored_verdict`); None when none can settle it."""
+    verdict = stored_verdict(a, b)
+    return None if verdict is None else verdict[1]
 
 
 def classify(diff: Difference, state: ReplicationState, age: float | None, threshold: float) -> Finding:

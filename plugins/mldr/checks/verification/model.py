@@ -28,6 +28,7 @@ class Basis(StrEnum):
 
     ETAG = "etag"  # the listings' ETags, both MD5 of the content
     SHA256 = "sha256"  # the stored additional checksums (HEAD)
+    CRC64NVME = "crc64nvme"  # the stored CRC64NVME (HEAD), where there is no comparable SHA-256
     DOWNLOAD = "download"  # no usable stored checksum: both sides downloaded and hashed
     SIZE = "size"  # sizes differ: content cannot be equal
     NOT_COMPARED = "not_compared"  # sampled mode: key set and size only

@@ -26,10 +26,10 @@ from mldr.checks.replication_status import ReplicationState, StatusSource
 from mldr.checks.verification.compare import (
     MD5_ETAG,
     Sampler,
-    checksum_verdict,
     classify,
     is_content_etag,
     listing_verdict,
+    stored_verdict,
 )
 from mldr.checks.verification.model import (
     RESERVED_PREFIX,
@@ -121,7 +121,9 @@ class _DatasetCheck(RecoveryPointChecks):
         self.bytes = 0
         self.changed = 0
         self.basis_counts: dict[str, int] = {b.value: 0 for b in Basis}
-        self.basis_keys: dict[str, list[str]] = {Basis.SHA256.value: [], Basis.DOWNLOAD.value: []}
+        self.basis_keys: dict[str, list[str]] = {
+            b.value: [] for b in (Basis.SHA256, Basis.CRC64NVME, Basis.DOWNLOAD)
+        }
         self.diffs: list[_Diff] = []
         self.sampler = Sampler(options.sample)
         self.content_futures: list[Future[None]] = []
@@ -215,16 +217,19 @@ class _DatasetCheck(RecoveryPointChecks):
                     f"content differs (ETag {a.etag} vs {b.etag}, same size {a.size})",
                 )
                 return
-            verdict = checksum_verdict(src, dst)
-            basis = Basis.SHA256
-            if verdict is None:
+            stored = stored_verdict(src, dst)
+            if stored is None:
                 # No comparable stored checksum (uploaded without one): hash the bytes themselves.
                 basis = Basis.DOWNLOAD
                 left = self._download_hash(self.source_region, self.source_bucket, a.key)[0]
                 right = self._download_hash(self.target_region, self.target_bucket, b.key)[0]
                 verdict = left == right
                 detail = f"content differs (sha256 of the bytes {left[:12]}... vs {right[:12]}...)"
+            elif stored[0] is Basis.CRC64NVME:
+                basis, verdict = stored
+                detail = f"content differs (stored CRC64NVME {src.crc64nvme} vs {dst.crc64nvme})"
             else:
+                basis, verdict = stored
                 detail = f"content differs (stored SHA-256 {src.sha256} vs {dst.sha256})"
             self._count(basis, a.key)
             if verdict:

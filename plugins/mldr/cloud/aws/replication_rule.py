@@ -57,6 +57,7 @@ def build_replication_rule(
     destination_region: str,
     destination_bucket: str,
     replica_kms_key_arn: str | None = None,
+    rule_id: str | None = None,
 ) -> dict[str, Any]:
     """The dataset's rule, source -> destination, in the shape `PutBucketReplication` takes.
 
@@ -64,7 +65,8 @@ def build_replication_rule(
     a failover resurrects deleted data; Replication Time Control and its metrics are on (RTC
     requires the metrics, and the alarms watch them). With `replica_kms_key_arn`, SSE-KMS
     objects are selected (without it S3 silently skips every one of them) and their replicas
-    are encrypted with that key, which must live in the destination region.
+    are encrypted with that key, which must live in the destination region. `rule_id` is the id
+    the topology names (infra's, which its alarms watch); by default `replication_rule_id`'s.
     """
     if source_region == destination_region:
         raise ValueError(f"dataset {dataset}: replication within {source_region} is not disaster recovery")
@@ -80,7 +82,7 @@ def build_replication_rule(
         "Metrics": {"Status": "Enabled", "EventThreshold": {"Minutes": RTC_MINUTES}},
     }
     rule: dict[str, Any] = {
-        "ID": replication_rule_id(dataset=dataset, destination_region=destination_region),
+        "ID": rule_id or replication_rule_id(dataset=dataset, destination_region=destination_region),
         "Priority": PRIORITY,
         "Status": "Enabled",
         "Filter": {"Prefix": prefix},

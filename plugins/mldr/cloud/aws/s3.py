@@ -410,15 +410,22 @@ class S3ObjectStore:
             self.client.delete_bucket_replication(Bucket=bucket)
 
     def default_kms_key(self, bucket: str) -> bool:
-        """Unreadable encryption settings count as not KMS."""
+        """Fails closed: encryption settings that may not be read raise `AccessDenied` (taken as
+        "not KMS", every ETag would pass for a content hash, and SSE-KMS objects would be
+        compared - and resync copies verified - on ETags that are none)."""
         try:
             with self._call(bucket):
                 config = self.client.get_bucket_encryption(Bucket=bucket)
-        except (NotFound, AccessDenied) as exc:
-            if (
-                isinstance(exc, NotFound)
-                and error_code(exc) != "ServerSideEncryptionConfigurationNotFoundError"
-            ):
+        except AccessDenied as exc:
+            raise AccessDenied(
+                f"s3:GetEncryptionConfiguration denied ({exc}); without it mldr cannot tell whether "
+                "the bucket's ETags are content hashes. Grant s3:GetEncryptionConfiguration on the "
+                "bucket to the role mldr runs as",
+                resource=f"s3://{bucket}",
+                region=self._region,
+            ) from exc
+        except NotFound as exc:
+            if error_code(exc) != "ServerSideEncryptionConfigurationNotFoundError":
                 raise
             return False
         rules = config.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
@@ -492,6 +499,7 @@ def head_from_answer(key: str, answer: Mapping[str, Any]) -> ObjectHead:
         replication=ReplicationState(replication) if replication else ReplicationState.UNKNOWN,
         sha256=answer.get("ChecksumSHA256"),
         checksum_type=answer.get("ChecksumType"),
+        crc64nvme=answer.get("ChecksumCRC64NVME"),
         kms=str(answer.get("ServerSideEncryption", "")).startswith("aws:kms"),
     )
 
