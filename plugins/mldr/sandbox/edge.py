@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import logging
 import os
-import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -40,7 +39,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mldr.cloud.aws.clients import PROBE_TIMEOUTS, botocore_config
-from mldr.errors import SandboxError
+from mldr.cloud.aws.route53 import resolve_addresses
+from mldr.errors import MldrError, SandboxError
 from mldr.sandbox.failover_routing import (
     Answer,
     CheckState,
@@ -256,10 +256,9 @@ def _record_addresses(rrset: Mapping[str, Any], values: list[str]) -> tuple[str,
     if not alias:
         return tuple(values)
     try:
-        infos = socket.getaddrinfo(str(alias["DNSName"]).rstrip("."), None, family=socket.AF_INET)
-    except (OSError, UnicodeError):
-        return ()
-    return tuple(sorted({str(info[4][0]) for info in infos}))
+        return tuple(sorted(resolve_addresses(str(alias["DNSName"]).rstrip("."))))
+    except MldrError:
+        return ()  # answered as no data, as Route 53 does for a target that does not resolve
 
 
 def _describe(exc: BaseException) -> str:
