@@ -158,7 +158,8 @@ class Objectives(_Model):
 
 
 class Approval(_Model):
-    """Whether a human must approve every failover and failback, whatever its trigger params say."""
+    """Whether a human must approve every failover, failback and restore, whatever its trigger
+    params say."""
 
     required: bool = Field(
         default=False,

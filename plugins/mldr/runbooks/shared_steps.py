@@ -29,7 +29,7 @@ def refuse_unapproved(topology: Topology, *, human_asked: bool, dry_run: bool) -
     operations and is exempt - starting the drill is the decision. A dry run changes nothing."""
     if topology.approval.required and not human_asked and not dry_run:
         raise ConfigurationError(
-            f"topology {topology.name} requires approval of every failover and failback "
+            f"topology {topology.name} requires approval of every failover, failback and restore "
             "(approval.required: true): trigger the DAG with require_approval true and approve its "
             "await_approval task, or run the CLI without --yes and type 'yes' at its prompt. "
             "Nothing was changed"
