@@ -77,7 +77,7 @@ def test_failover_after_a_stale_approval_is_refused_and_changes_nothing(
     def another_operation_ran() -> None:
         held = control.read_lease()
         moved = dataclasses.replace(held, fencing_token=held.fencing_token + 1)
-        control.compare_and_set(expected_token=held.fencing_token, lease=moved)
+        control.compare_and_set(expected=held, lease=moved)
 
     ctx, refused = _run_approved(topology, factory, "failover", secondary, another_operation_ran)
     assert "fencing token moved" in str(refused.value) and "Nothing was changed" in str(refused.value)
