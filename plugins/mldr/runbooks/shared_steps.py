@@ -10,7 +10,13 @@ from dataclasses import dataclass
 
 from mldr.actions import compute, fencing
 from mldr.checks.health import region_health
-from mldr.errors import ApprovalRequired, ConfigurationError, FailoverPreconditionFailed, MldrError
+from mldr.errors import (
+    ApprovalRequired,
+    ConfigurationError,
+    FailoverPreconditionFailed,
+    LeaseHeld,
+    MldrError,
+)
 from mldr.runbooks.common import GoldenPredictions, NoPrediction, golden_predictions
 from mldr.runbooks.engine import Context, result_from_fields, step
 from mldr.topology import Topology
@@ -79,7 +85,9 @@ def revalidate_preflight(
         if not health.healthy:
             changed.append(f"the target is no longer healthy: {health.summary()}")
     if changed:
-        raise FailoverPreconditionFailed(
+        # Another operation holding the lease is the race two callers lose: LeaseHeld, as before.
+        refused = LeaseHeld if lease.operation is not None else FailoverPreconditionFailed
+        raise refused(
             f"{ctx.record.kind} {ctx.record.id}: the approval was given for the state preflight saw, "
             f"which changed since: {'; '.join(changed)}. Nothing was changed; start a new "
             f"{ctx.record.kind} (its preflight and approval see the state as it is now)"
