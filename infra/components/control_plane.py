@@ -282,6 +282,14 @@ class ControlPlane(pulumi.ComponentResource):
                 "Resource": list(targets.health_check_arns),
             },
             {
+                # The switch confirms what the DNS name answers. TestDNSAnswer takes no resource:
+                # "*" is the only grant IAM accepts (the policy pack allows it for such actions).
+                "Sid": "ConfirmDnsAnswer",
+                "Effect": "Allow",
+                "Action": ["route53:TestDNSAnswer"],
+                "Resource": ["*"],
+            },
+            {
                 # Confirming a record change is INSYNC; change ids are only known after the change,
                 # and `change/*` is the narrowest resource Route 53 offers for GetChange.
                 "Sid": "ConfirmTrafficSwitch",

@@ -48,6 +48,15 @@ DR_ROLE_PURPOSES = frozenset({"replication", "dr-operator"})
 #: Resource patterns that are the narrowest AWS offers for their action (GetChange: change ids
 #: exist only after the change), so they are not "*" in disguise.
 NARROWEST_WILDCARDS = {"route53": frozenset({"change/*"})}
+#: Actions IAM authorises only on `Resource: "*"` (no resource type in the Service Authorization
+#: Reference): a statement of these alone may say "*"; mixed with any other action it may not.
+STAR_ONLY_ACTIONS = frozenset(
+    {
+        "route53:TestDNSAnswer",  # the traffic switch confirms the DNS answer
+        "cloudwatch:PutMetricData",
+        "cloudwatch:GetMetricData",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -270,6 +279,17 @@ def too_broad(resource: str) -> bool:
     return name.startswith("*") or bool(re.fullmatch(r"[A-Za-z-]+[/:]\*", name))
 
 
+def broad_resources(statement: Mapping[str, Any]) -> list[str]:
+    """The statement's every-resource Resources, except `*` for actions that take nothing else."""
+    actions = {a for a in _as_list(statement.get("Action")) if isinstance(a, str)}
+    star_only = bool(actions) and actions <= STAR_ONLY_ACTIONS
+    return [
+        r
+        for r in _as_list(statement.get("Resource"))
+        if isinstance(r, str) and too_broad(r) and not (star_only and r == "*")
+    ]
+
+
 def _is_dr_role(role: Resource) -> bool:
     if role.tags.get("mldr:purpose") in DR_ROLE_PURPOSES:
         return True
@@ -299,16 +319,16 @@ def dr_roles_name_their_resources(resources: Sequence[Resource]) -> list[Violati
                     out.append(
                         Violation(urn, f"statement {sid} uses NotResource: name the resources instead")
                     )
-                for resource in _as_list(statement.get("Resource")):
-                    if isinstance(resource, str) and too_broad(resource):
-                        out.append(
-                            Violation(
-                                urn,
-                                f"statement {sid} grants {statement.get('Action')} on {resource!r}: "
-                                "a replication "
-                                "or DR role must name its resources (use the resources' ARNs)",
-                            )
+                for resource in broad_resources(statement):
+                    out.append(
+                        Violation(
+                            urn,
+                            f"statement {sid} grants {statement.get('Action')} on {resource!r}: "
+                            "a replication or DR role must name its resources (use the resources' "
+                            f"ARNs; only {', '.join(sorted(STAR_ONLY_ACTIONS))}, which take no "
+                            'resource, may be granted on "*", alone in their statement)',
                         )
+                    )
         managed = _attached(role, resources, ROLE_POLICY_ATTACHMENT, "role")
         for attachment in managed:
             out.append(

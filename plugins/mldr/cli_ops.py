@@ -88,17 +88,22 @@ def _approve_interactively(ctx: Any) -> bool:
         file=sys.stderr,
         flush=True,
     )
-    return input().strip().lower() == "yes"
+    if input().strip().lower() != "yes":
+        return False
+    ctx.approver = _who()  # who typed yes: on a resume, not necessarily who started it
+    return True
 
 
 def _run(args: argparse.Namespace, kind: str, target: str, mode: str) -> int:
     from mldr.runbooks.engine import OperationStatus
     from mldr.runbooks.operations import execute, open_operation
     from mldr.runbooks.params import OperationParams, validate_mode, validate_reason
+    from mldr.runbooks.shared_steps import refuse_unapproved
 
     reason = validate_reason(args.reason)
     topology, cloud = _context()
     topology.require_region(target)
+    refuse_unapproved(topology, human_asked=not args.yes, dry_run=args.dry_run)
     params = OperationParams(
         kind=kind,
         target_region=target,
@@ -113,6 +118,8 @@ def _run(args: argparse.Namespace, kind: str, target: str, mode: str) -> int:
         topology, cloud, params, operation_id=args.resume, resume=args.resume is not None, say=_say
     )
     _say(f"{kind} {ctx.record.id}: to {target} ({mode}){' DRY RUN' if args.dry_run else ''}")
+    if args.yes:
+        ctx.approver = _who()  # --yes is the caller's approval, given up front
     approve = None if (args.yes or args.dry_run) else _approve_interactively
     record = execute(ctx, approve=approve)
     if args.json:

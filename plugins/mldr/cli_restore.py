@@ -31,7 +31,12 @@ def _approve(ctx: Any) -> bool:
     if not sys.stdin.isatty():
         raise ConfigurationError("approval needed but stdin is not a terminal: pass --yes to approve")
     print("proceed with the restore? type 'yes': ", end="", file=sys.stderr, flush=True)
-    return input().strip().lower() == "yes"
+    if input().strip().lower() != "yes":
+        return False
+    from mldr.cli_ops import _who
+
+    ctx.approver = _who()  # the approval step records who typed yes
+    return True
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -60,6 +65,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     topology, cloud = _context()
     if restore is not None:
         topology.dataset(restore.dataset)  # an unknown dataset is bad input, named before anything is read
+    from mldr.runbooks.shared_steps import refuse_unapproved
+
+    refuse_unapproved(topology, human_asked=not args.yes, dry_run=args.dry_run)
     region = cloud.control().read_lease().active_region
     params = OperationParams(
         kind="rollback" if rollback else "restore",
@@ -77,6 +85,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     )
     what = args.dataset if restore else f"model {args.model}"
     say(f"{params.kind} {ctx.record.id}: {what} in {region}{' DRY RUN' if args.dry_run else ''}")
+    if args.yes:
+        ctx.approver = _who()  # --yes is the caller's approval, given up front
     record = execute(ctx, approve=None if (args.yes or args.dry_run) else _approve)
     if args.json:
         print(json.dumps(record.public(), indent=2, default=str))

@@ -95,6 +95,10 @@ class LeaseHeld(FailoverPreconditionFailed):
     """Another operation holds the DR lease."""
 
 
+class ApprovalRequired(FailoverPreconditionFailed):
+    """The operation needs a human's approval and has none; nothing was changed."""
+
+
 class FencingConflict(MldrError):
     """A compare-and-set on the fencing token lost to a concurrent writer."""
 

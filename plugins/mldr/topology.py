@@ -182,6 +182,19 @@ class Objectives(_Model):
     rpo_seconds: Seconds = Field(description="recovery point objective: data loss window")
 
 
+class Approval(_Model):
+    """Whether a human must approve every failover, failback and restore, whatever its trigger
+    params say."""
+
+    required: bool = Field(
+        default=False,
+        description=(
+            "true: the CLI needs a typed 'yes' at its prompt (--yes is refused) and the DAGs refuse "
+            "require_approval=false; drills are exempt (starting a drill is the decision)"
+        ),
+    )
+
+
 class SandboxInfo(_Model):
     """Present only in the sandbox's document: where its stand-ins for AWS data planes listen."""
 
@@ -199,6 +212,7 @@ class Topology(_Model):
     inference: Inference
     control_state: ControlState
     objectives: Objectives
+    approval: Approval = Field(default_factory=Approval)
     sandbox: SandboxInfo | None = None
 
     @property

@@ -234,6 +234,41 @@ def test_wildcard_resources_fail_on_the_policy(resource: str) -> None:
     assert violation.urn == p.urn and repr(resource) in violation.message
 
 
+def _statement_policy(target: Resource, actions: list[str], resource: str) -> Resource:
+    statement = {"Sid": "S", "Effect": "Allow", "Action": actions, "Resource": [resource]}
+    return Resource(
+        "aws:iam/rolePolicy:RolePolicy",
+        urn("aws:iam/rolePolicy:RolePolicy", "star"),
+        {
+            "role": target.props["id"],
+            "policy": json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+        },
+        {"role": [target.urn]},
+    )
+
+
+def test_star_is_allowed_exactly_for_actions_that_take_no_resource() -> None:
+    """route53:TestDNSAnswer takes only "*" in IAM: the DR role's grant of it is not too broad."""
+    r = role("operator", purpose="dr-operator", service="ec2.amazonaws.com")
+    ok = _statement_policy(r, ["route53:TestDNSAnswer"], "*")
+    assert rules.dr_roles_name_their_resources([r, ok]) == []
+
+
+@pytest.mark.parametrize(
+    "actions",
+    [
+        ["route53:TestDNSAnswer", "route53:ChangeResourceRecordSets"],  # mixed: the other takes a zone
+        ["route53:*"],
+        ["s3:GetObject"],
+    ],
+)
+def test_star_for_an_action_that_takes_a_resource_fails(actions: list[str]) -> None:
+    r = role("operator", purpose="dr-operator", service="ec2.amazonaws.com")
+    bad = _statement_policy(r, actions, "*")
+    (violation,) = rules.dr_roles_name_their_resources([r, bad])
+    assert violation.urn == bad.urn and "'*'" in violation.message
+
+
 def test_not_resource_and_managed_policies_fail() -> None:
     r = role("replication")
     attachment = Resource(

@@ -152,3 +152,16 @@ def test_params_are_validated_once_at_construction() -> None:
         params(kind="restore")  # a restore without what and when to restore
     with pytest.raises(ConfigurationError, match="mode"):
         params(mode="planned")
+
+
+def test_the_dag_records_the_hitl_responder_as_approver() -> None:
+    """The approver is who answered await_approval, not who triggered the run; a Reject or no
+    answer is nobody."""
+    from mldr.airflow.runbook_tasks import approver_from_hitl
+
+    answer = {"chosen_options": ["Approve"], "responded_by_user": {"id": "7", "name": "bob"}}
+    assert approver_from_hitl(answer) == "bob (7)"
+    assert approver_from_hitl({**answer, "responded_by_user": {"id": "bob", "name": "bob"}}) == "bob"
+    assert approver_from_hitl({**answer, "chosen_options": ["Reject"]}) is None
+    assert approver_from_hitl({**answer, "responded_by_user": None}) is None
+    assert approver_from_hitl(None) is None

@@ -17,7 +17,7 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import DAG, Param, TriggerRule, task
 
-from mldr.airflow.runbook_tasks import approval_body, run_step
+from mldr.airflow.runbook_tasks import approval_body, approver_from_hitl, run_step
 from mldr.runbooks.engine import Runbook, StepFn, step_name
 from mldr.runbooks.shared_steps import approval
 
@@ -115,7 +115,8 @@ def build_runbook_dag(
             def approved(**context: Any) -> dict[str, Any]:
                 """Records who approved (the runbook's approval step) once the gate is passed."""
                 pre = context["ti"].xcom_pull(task_ids=preflight_id)
-                log.info("approved; preflight was:\n%s", approval_body(pre))
+                approver = approver_from_hitl(context["ti"].xcom_pull(task_ids="await_approval"))
+                log.info("approved by %s; preflight was:\n%s", approver, approval_body(pre))
                 return run_step(
                     runbook,
                     approval,
@@ -123,6 +124,7 @@ def build_runbook_dag(
                     run_id=context["run_id"],
                     triggered_by=_triggered_by(context),
                     run_started=_run_started(context),
+                    approver=approver,
                 )
 
             passed = approved()

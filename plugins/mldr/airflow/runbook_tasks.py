@@ -89,6 +89,20 @@ def restore_params(cloud: Any, params: dict[str, Any], *, run_started: float | N
     }
 
 
+def approver_from_hitl(response: Any) -> str | None:
+    """Who approved, from the await_approval task's XCom (the HITL response): the responding user,
+    not the one who triggered the run. None when nobody approved (no response, or Reject)."""
+    if not isinstance(response, dict) or "Approve" not in (response.get("chosen_options") or ()):
+        return None
+    user = response.get("responded_by_user")
+    if not isinstance(user, dict):
+        return None
+    name, user_id = user.get("name"), user.get("id")
+    if name and user_id and str(name) != str(user_id):
+        return f"{name} ({user_id})"
+    return str(name or user_id) if (name or user_id) else None
+
+
 def run_step(
     runbook: Runbook,
     step: StepFn,
@@ -97,13 +111,16 @@ def run_step(
     run_id: str,
     triggered_by: str | None = None,
     run_started: float | None = None,
+    approver: str | None = None,
 ) -> dict[str, Any]:
-    """Run one runbook step for this DAG run's operation; returns the step's result as JSON (XCom)."""
+    """Run one runbook step for this DAG run's operation; returns the step's result as JSON (XCom).
+    `approver`: who approved in await_approval (read by the approval step)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     from mldr.cloud.aws.cloud import AwsCloud
     from mldr.runbooks.engine import OperationStatus, result_to_json, step_name
     from mldr.runbooks.operations import finish, open_operation, run_one
+    from mldr.runbooks.shared_steps import refuse_unapproved
     from mldr.topology import load_topology
 
     kind = runbook.kind
@@ -114,7 +131,9 @@ def run_step(
     elif kind == "restore":
         params = restore_params(cloud, params, run_started=run_started)
     op_params = _params(kind, params, triggered_by)
+    refuse_unapproved(topology, human_asked=op_params.require_approval, dry_run=op_params.dry_run)
     ctx = open_operation(topology, cloud, op_params, operation_id=operation_id(kind, run_id), say=log.info)
+    ctx.approver = approver
     try:
         result = result_to_json(step, run_one(ctx, step))
     except AlreadyDone as exc:

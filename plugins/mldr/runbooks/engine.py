@@ -295,6 +295,7 @@ class Context:
     record: OperationRecord
     runbook: Runbook
     say: Callable[[str], None] = lambda _m: None
+    approver: str | None = None  # who approved this run (HITL responder, CLI caller); read by `approval`
 
     @property
     def run(self) -> fencing.Run:

@@ -38,6 +38,7 @@ from mldr.runbooks.shared_steps import (
     VerifyResult,
     approval,
     golden_set_unchanged,
+    revalidate_preflight,
     scale,
 )
 
@@ -156,6 +157,9 @@ def failback_fence(ctx: Context) -> FailbackFenceResult:
     so the resync copies into it and nothing else writes there. The active region keeps serving
     until `freeze`, so the long part of the resync costs no write downtime."""
     active, target = _active(ctx), _target(ctx)
+    revalidate_preflight(
+        ctx, source=active, target=target, token_before=ctx.result(failback_preflight).token_before
+    )
     p = ctx.params
     op = Operation(
         id=ctx.record.id,

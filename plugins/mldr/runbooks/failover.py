@@ -29,6 +29,7 @@ from mldr.runbooks.shared_steps import (
     VerifyResult,
     approval,
     golden_set_unchanged,
+    revalidate_preflight,
     scale,
 )
 
@@ -146,6 +147,10 @@ class FenceResult:
 @step("take the DR lease (token + 1); planned: deny writes on the source buckets", holds_lease=False)
 def fence(ctx: Context) -> FenceResult:
     source, target = _source(ctx), _target(ctx)
+    pre = ctx.result(preflight)
+    revalidate_preflight(
+        ctx, source=source, target=target, token_before=pre.token_before, target_problem_approved=pre.forced
+    )
     p = ctx.params
     op = Operation(
         id=ctx.record.id,

@@ -10,10 +10,11 @@ what a real client of the DNS name would: failover after detection, not before.
     python -m mldr.sandbox.edge --port 8600 --route53-endpoint http://127.0.0.1:5000 \\
         --zone-id Z123 --record-name api.mldr.test [--refresh-seconds 0.5]
 
-`GET /resolve` shows the answer, the records, each check's state and the last refresh; every
-other request is proxied, with `X-Mldr-Served-By: <region>` on the response. Each health
-transition and each answer change is logged on one line with `at=<epoch seconds>`; drills
-measure detection time from those lines.
+`GET /resolve` shows the answer, the records, each check's state and the last refresh; Route 53's
+`TestDNSAnswer` and `GetHealthCheckStatus` are answered under their API paths (a Route 53 client
+pointed at the edge calls them as in AWS); every other request is proxied, with
+`X-Mldr-Served-By: <region>` on the response. Each health transition and each answer change
+is logged on one line with `at=<epoch seconds>`; drills measure detection time from those lines.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mldr.cloud.aws.clients import PROBE_TIMEOUTS, botocore_config
-from mldr.errors import SandboxError
+from mldr.cloud.aws.route53 import resolve_addresses
+from mldr.errors import MldrError, SandboxError
 from mldr.sandbox.failover_routing import (
     Answer,
     CheckState,
@@ -49,6 +51,7 @@ from mldr.sandbox.failover_routing import (
     observe,
 )
 from mldr.sandbox.listen import HOST, add_listen_arguments, port_of, server_socket
+from mldr.sandbox.route53_answers import health_check_status_xml, not_found_xml, test_dns_answer_xml
 
 log = logging.getLogger("mldr.sandbox.edge")
 
@@ -240,9 +243,22 @@ class Route53Reader:
                     role=FailoverRole(rrset["Failover"]),
                     health_check_id=check_id,
                     target=target,
+                    addresses=_record_addresses(rrset, values),
                 )
             )
         return Snapshot(records=tuple(records), checks=checks)
+
+
+def _record_addresses(rrset: Mapping[str, Any], values: list[str]) -> tuple[str, ...]:
+    """What Route 53 answers for the record: an alias target's addresses (resolved, as Route 53
+    does - never the target's hostname), else the record's own values."""
+    alias = rrset.get("AliasTarget")
+    if not alias:
+        return tuple(values)
+    try:
+        return tuple(sorted(resolve_addresses(str(alias["DNSName"]).rstrip("."))))
+    except MldrError:
+        return ()  # answered as no data, as Route 53 does for a target that does not resolve
 
 
 def _describe(exc: BaseException) -> str:
@@ -507,6 +523,30 @@ class Edge:
             "refresh_error": self.refresh_error,
         }
 
+    # -- Route 53's data-plane API (what moto lacks) ---------------------------------------------
+
+    def test_dns_answer(self, request: Request) -> Response:
+        """`TestDNSAnswer` for the served name: the answered record's addresses, as Route 53
+        answers an alias record (the target's addresses, not its hostname)."""
+        name = request.query_params.get("recordname", "")
+        kind = request.query_params.get("recordtype", "A")
+        if _normalise_name(name) != _normalise_name(self.reader.record_name):
+            return _xml(404, not_found_xml("NoSuchHostedZone", f"{name}: not served by the sandbox edge"))
+        record = self.answer.record
+        addresses = record.addresses if record is not None else ()
+        return _xml(200, test_dns_answer_xml(record_name=name, record_type=kind, addresses=addresses))
+
+    def health_check_status(self, request: Request) -> Response:
+        """`GetHealthCheckStatus` from the edge's own probes, not moto's always-healthy checks."""
+        check_id = request.path_params["check_id"]
+        if check_id not in self.specs:
+            return _xml(404, not_found_xml("NoSuchHealthCheck", f"health check {check_id} is not probed"))
+        state = self.states.get(check_id, CheckState())
+        xml = health_check_status_xml(
+            healthy=state.healthy, error=state.last_error, checked_at=state.last_probe_at
+        )
+        return _xml(200, xml)
+
     # -- data plane ------------------------------------------------------------------------------
 
     async def proxy(self, request: Request) -> Response:
@@ -550,6 +590,10 @@ class Edge:
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
+def _xml(status: int, body: str) -> Response:
+    return Response(content=body, status_code=status, media_type="text/xml")
+
+
 def create_app(edge: Edge) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -566,6 +610,9 @@ def create_app(edge: Edge) -> Starlette:
     return Starlette(
         routes=[
             Route("/resolve", resolve, methods=["GET"]),
+            # Route 53's API paths: a Route 53 client pointed at the edge gets these two answers.
+            Route("/2013-04-01/testdnsanswer", edge.test_dns_answer, methods=["GET"]),
+            Route("/2013-04-01/healthcheck/{check_id}/status", edge.health_check_status, methods=["GET"]),
             Route("/{path:path}", edge.proxy, methods=_ALL_METHODS),
         ],
         lifespan=lifespan,

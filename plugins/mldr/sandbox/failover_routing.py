@@ -82,6 +82,8 @@ class FailoverRecord:
     role: FailoverRole
     health_check_id: str | None
     target: str | None
+    #: What DNS answers for it: an alias record's target addresses, a plain record's values.
+    addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -239,12 +239,20 @@ def _provision_dns(layout: SandboxLayout) -> dict[str, Any]:
                     "Failover": "PRIMARY" if region == layout.primary else "SECONDARY",
                     "TTL": 1,
                     "HealthCheckId": check,
-                    "ResourceRecords": [{"Value": "127.0.0.1"}],
+                    # Each region's stand-in load balancer address: what Route 53's TestDNSAnswer
+                    # (the edge) answers, so the switch is confirmed against addresses as in AWS.
+                    # Traffic goes to the health check's target; nothing connects here.
+                    "ResourceRecords": [{"Value": load_balancer_address(layout.regions.index(region))}],
                 },
             }
         )
     r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
     return {"zone_id": zone_id, "health_checks": health_checks}
+
+
+def load_balancer_address(index: int) -> str:
+    """A documentation address (RFC 5737 TEST-NET-1) per region: distinct, never routed."""
+    return f"192.0.2.{index + 1}"
 
 
 def _provision_control_state(layout: SandboxLayout) -> None:

@@ -211,6 +211,27 @@ class ClientFactory:
         """Route 53 is global; it has its own connection (the sandbox's global server)."""
         return self._client("route53", "us-east-1", self.topology.inference.route53_connection_id, timeouts)
 
+    def route53_data_plane(self, *, timeouts: Timeouts | None = None) -> Any:
+        """The Route 53 client for `TestDNSAnswer` and `GetHealthCheckStatus`. In the sandbox its
+        edge answers them (moto has neither): the same calls, at the edge's URL, which checks
+        no signature."""
+        sandbox = self.topology.sandbox
+        if sandbox is None:
+            return self.route53(timeouts=timeouts)
+        limits = timeouts or self.timeouts
+        key = ("route53-data-plane", "us-east-1", sandbox.edge_url, limits)
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = botocore.session.Session().create_client(
+                    "route53",
+                    region_name="us-east-1",
+                    endpoint_url=sandbox.edge_url,
+                    config=botocore_config(limits),
+                    aws_access_key_id="sandbox",
+                    aws_secret_access_key="sandbox",
+                )
+            return self._cache[key]
+
     def control_clients(
         self, *, timeouts: Timeouts | None = None, regions: Sequence[str] | None = None
     ) -> Iterator[tuple[str, Any]]:

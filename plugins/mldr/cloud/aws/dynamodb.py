@@ -229,15 +229,23 @@ class DynamoControlStore:
 
     def records(self, prefix: str) -> list[dict[str, RecordValue]]:
         # A scan reads the whole table: it holds one item per operation and a few more, and
-        # this serves `mldr history` and the dashboard, not a runbook step. The first replica.
-        region, client = next(iter(self._replicas(self.timeouts)))
-        out = []
-        with aws_call(self.resource, region=region):
-            pages = client.get_paginator("scan").paginate(
-                TableName=self.table,
-                FilterExpression="begins_with(pk, :prefix)",
-                ExpressionAttributeValues={":prefix": {"S": prefix}},
-            )
-            for page in pages:
-                out += [_record(item) for item in page.get("Items", [])]
-        return out
+        # this serves `mldr history` and the dashboard, not a runbook step. The first replica
+        # that answers, with the probe timeouts of every other call (not botocore's: 11 s).
+        errors = []
+        for region, client in self._replicas(self.timeouts or PROBE_TIMEOUTS):
+            out = []
+            try:
+                with aws_call(self.resource, region=region):
+                    pages = client.get_paginator("scan").paginate(
+                        TableName=self.table,
+                        FilterExpression="begins_with(pk, :prefix)",
+                        ExpressionAttributeValues={":prefix": {"S": prefix}},
+                    )
+                    for page in pages:
+                        out += [_record(item) for item in page.get("Items", [])]
+                return out
+            except RegionUnreachable as exc:
+                errors.append(str(exc))
+        raise RegionUnreachable(
+            "no replica of the control-state table answered: " + "; ".join(errors), resource=self.resource
+        )

@@ -108,8 +108,9 @@ _BY_STATUS: dict[int, type[AwsError]] = {404: NotFound, 403: AccessDenied, 412: 
 
 def unreachable(exc: BaseException, *, resource: str, region: str | None) -> RegionUnreachable:
     return RegionUnreachable(
-        f"no answer ({type(exc).__name__}); the region may be down - check its health, "
-        "or fail over in unplanned mode",
+        # No "fail over" hint here: this also fails for the control-state table and Route 53,
+        # which a failover needs as well. The runbooks add it where a data region is silent.
+        f"no answer ({type(exc).__name__}); the region may be down - check its health",
         resource=resource,
         region=region,
     )

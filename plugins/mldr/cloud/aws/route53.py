@@ -1,22 +1,24 @@
 """Route 53 failover records as the runbooks' traffic switch (`mldr.cloud.Traffic`).
 
 We swap which record is PRIMARY rather than flip health checks (see `mldr.actions.traffic`).
-The answer a client gets comes from Route 53's `TestDNSAnswer`; moto does not implement it, so
-in the sandbox the edge's `/resolve` answers (it resolves the same records the same way).
+The answer a client gets comes from Route 53's `TestDNSAnswer` - for alias records the alias
+target's addresses, matched to a region by resolving each record's target. moto implements
+neither it nor `GetHealthCheckStatus`; in the sandbox the edge answers both, as Route 53 does.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import socket
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from mldr import http
-from mldr.cloud.aws.clients import ClientFactory
+from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory
 from mldr.cloud.aws.errors import aws_call
 from mldr.cloud.calls import Timeouts
 from mldr.cloud.traffic import DetectionWindow, Route, RouteRole
@@ -26,6 +28,31 @@ log = logging.getLogger(__name__)
 
 #: Route 53 considers an endpoint healthy when more than 18% of its checkers do.
 HEALTHY_CHECKER_SHARE = 0.18
+#: A load balancer's name resolves in milliseconds; a resolver that hangs must not hang the switch.
+RESOLVE_TIMEOUT = 3.0
+
+
+def resolve_addresses(name: str, *, timeout: float = RESOLVE_TIMEOUT) -> set[str]:
+    """IPv4 addresses of `name` from the system resolver, bounded: getaddrinfo takes no timeout,
+    so it runs on a worker thread that is abandoned (not waited for) when it is late."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="resolve")
+    try:
+        infos = pool.submit(socket.getaddrinfo, name, None, family=socket.AF_INET).result(timeout=timeout)
+    except FutureTimeout:
+        raise RegionUnreachable(f"resolving {name}: no answer within {timeout:g}s", resource=name) from None
+    except (OSError, UnicodeError) as exc:
+        raise AwsError(f"resolving {name}: {exc}", resource=name) from exc
+    finally:
+        pool.shutdown(wait=False)
+    return {str(info[4][0]) for info in infos}
+
+
+def record_addresses(rrset: dict[str, Any], resolve: Callable[[str], set[str]]) -> set[str]:
+    """What DNS answers for a record set: an alias target's addresses, else its own values."""
+    alias = rrset.get("AliasTarget")
+    if alias:
+        return resolve(str(alias["DNSName"]).rstrip("."))
+    return {str(v["Value"]) for v in rrset.get("ResourceRecords", [])}
 
 
 @dataclass(frozen=True)
@@ -35,8 +62,15 @@ class _Record:
 
 
 class Route53Traffic:
-    def __init__(self, factory: ClientFactory, *, timeouts: Timeouts | None = None) -> None:
+    def __init__(
+        self,
+        factory: ClientFactory,
+        *,
+        timeouts: Timeouts | None = None,
+        resolve: Callable[[str], set[str]] = resolve_addresses,
+    ) -> None:
         self.factory = factory
+        self.resolve = resolve
         self.timeouts = timeouts
         self.topology = factory.topology
         name = self.topology.inference.record_name
@@ -44,6 +78,9 @@ class Route53Traffic:
 
     def _client(self, timeouts: Timeouts | None = None) -> Any:
         return self.factory.route53(timeouts=timeouts or self.timeouts)
+
+    def _data_plane(self) -> Any:
+        return self.factory.route53_data_plane(timeouts=self.timeouts or PROBE_TIMEOUTS)
 
     def _records(self) -> list[_Record]:
         records = []
@@ -63,28 +100,35 @@ class Route53Traffic:
         return [r.route for r in self._records()]
 
     def answer(self) -> str:
+        """The region the DNS name answers now, from Route 53's `TestDNSAnswer`.
+
+        For an alias record Route 53 answers the alias target's addresses, not its hostname, so
+        each failover record's addresses are found as a resolver would (alias: the target's
+        name resolved; plain: its values) and the answer must match exactly one region's.
+        """
         topology = self.topology
-        if topology.sandbox is not None:
-            try:
-                answer = http.get(f"{topology.sandbox.edge_url}/resolve", timeout=2.0).json()["answer"]
-            except (httpx.HTTPError, ValueError, KeyError) as exc:
-                raise RegionUnreachable(f"the sandbox edge did not answer: {exc}", resource="edge") from exc
-            return str(answer)
         with aws_call(f"Route 53 TestDNSAnswer {topology.inference.record_name}"):
-            result = self._client().test_dns_answer(
+            result = self._data_plane().test_dns_answer(
                 HostedZoneId=topology.inference.hosted_zone_id,
                 RecordName=topology.inference.record_name,
                 RecordType="A",
             )
-        # Alias records answer the load balancer's addresses; map them back to a region by endpoint.
-        answers = result.get("RecordData", [])
-        for region, cfg in topology.regions.items():
-            host = cfg.endpoint_url.split("://", 1)[-1].split("/", 1)[0]
-            if any(host in a or a in host for a in answers):
-                return region
-        raise AwsError(
-            f"answer {answers} matches no region's endpoint", resource=topology.inference.record_name
-        )
+        answers = set(result.get("RecordData", []))
+        if not answers:
+            raise AwsError(
+                f"TestDNSAnswer gave no address ({result.get('ResponseCode')})",
+                resource=topology.inference.record_name,
+            )
+        by_region = {r.route.region: record_addresses(r.record, self.resolve) for r in self._records()}
+        matching = sorted(region for region, addresses in by_region.items() if answers & addresses)
+        if len(matching) != 1:
+            known = "; ".join(f"{region}: {sorted(a)}" for region, a in sorted(by_region.items()))
+            raise AwsError(
+                f"TestDNSAnswer {sorted(answers)} matches {len(matching)} failover record(s), not one "
+                f"({known}): check the records' alias targets",
+                resource=topology.inference.record_name,
+            )
+        return matching[0]
 
     def make_primary(self, region: str, *, timeout: float) -> bool:
         records = self._records()
@@ -121,7 +165,7 @@ class Route53Traffic:
     def checker_healthy(self, region: str) -> bool:
         check_id = self.topology.region(region).health_check_id
         with aws_call(f"Route 53 health check {check_id}"):
-            observations = self._client().get_health_check_status(HealthCheckId=check_id)[
+            observations = self._data_plane().get_health_check_status(HealthCheckId=check_id)[
                 "HealthCheckObservations"
             ]
         healthy = [o for o in observations if o["StatusReport"]["Status"].startswith("Success")]
