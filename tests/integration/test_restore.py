@@ -8,6 +8,7 @@ import hashlib
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -36,6 +37,21 @@ def topology(sandbox: Sandbox) -> Topology:
 @pytest.fixture
 def factory(topology: Topology) -> ClientFactory:
     return ClientFactory.from_environment(topology)
+
+
+@pytest.fixture(autouse=True)
+def no_operation_left(topology: Topology, factory: ClientFactory) -> Iterator[None]:
+    """A test that fails mid-restore leaves its operation holding the DR lease (resumable, by
+    design): abort it, so the tests after it in the shared sandbox start clean."""
+    yield
+    from mldr.runbooks.abort import abort
+
+    cloud = AwsCloud(factory)
+    op = cloud.control().read_lease().operation
+    if op is not None and op.kind in ("restore", "rollback"):
+        abort(
+            topology, cloud, operation_id=op.id, reason="test cleanup after a failure", requested_by="pytest"
+        )
 
 
 def _params(topology: Topology, target: RestoreTarget, **extra: Any) -> OperationParams:

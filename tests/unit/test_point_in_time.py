@@ -72,6 +72,9 @@ class _Store:
     def delete(self, bucket: str, key: str) -> None:
         self.deleted.append(key)
 
+    def default_kms_key(self, bucket: str) -> bool:
+        return False
+
 
 class _Cloud:
     def __init__(self, store: _Store) -> None:

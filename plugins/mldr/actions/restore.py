@@ -3,8 +3,8 @@
 Every change is a new version (a copy of the version current at the chosen time, or a delete
 marker), so nothing is lost and the restore replicates onward like any write. Each copy is made
 with a stored SHA-256 and checked against the version it copies: by the MD5 ETags of both when
-the version's ETag is one (single-part, not KMS: no extra request), else by SHA-256 - the
-version's stored one, or that of its bytes, read once. A key whose copy does not match is
+the bucket is not SSE-KMS and the version is single-part (no extra request), else by SHA-256 -
+the version's stored one, or that of its bytes, read once. A key whose copy does not match is
 reported as a failure, never counted as restored.
 """
 
@@ -70,28 +70,26 @@ def _is_md5(etag: str) -> bool:
     return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
 
 
-def _revert(store: ObjectStore, bucket: str, change: KeyChange) -> None:
+def _revert(store: ObjectStore, bucket: str, change: KeyChange, *, kms: bool) -> None:
     assert change.version_id is not None
     if change.bytes > MAX_SINGLE_COPY:
         raise MldrError(
             f"{change.key}: {change.bytes} bytes is more than one CopyObject takes (5 GiB); restore it "
             "with a multipart copy (aws s3api upload-part-copy) - not done by mldr yet"
         )
-    if _is_md5(change.etag):
-        # The version's ETag is the MD5 of its bytes, and so is the copy's (S3 computes it from
-        # what it wrote): equal ETags are equal bytes, with no extra request.
+    if not kms and _is_md5(change.etag):
+        # Not SSE-KMS, single part: the version's ETag is the MD5 of its bytes, and so is the
+        # copy's (S3 computes it from what it wrote): equal ETags are equal bytes, no extra request.
         copied = store.copy_version(bucket, change.key, change.version_id, to_key=change.target_key)
-        if copied.etag == change.etag:
-            return
-        if _is_md5(copied.etag):
+        if copied.etag != change.etag:
             raise MldrError(
                 f"{change.target_key}: the copy's MD5 {copied.etag} is not that of version "
                 f"{change.version_id} ({change.etag})"
             )
-        expected = _expected_sha256(store, bucket, change)  # the copy was encrypted differently
-    else:  # SSE-KMS or multipart: the ETag says nothing of the bytes; SHA-256 does
-        expected = _expected_sha256(store, bucket, change)
-        copied = store.copy_version(bucket, change.key, change.version_id, to_key=change.target_key)
+        return
+    # SSE-KMS (its ETags look like MD5s and are not) or multipart: SHA-256 decides
+    expected = _expected_sha256(store, bucket, change)
+    copied = store.copy_version(bucket, change.key, change.version_id, to_key=change.target_key)
     if copied.sha256 != expected:
         raise MldrError(
             f"{change.target_key}: the copy's SHA-256 {copied.sha256} is not that of version "
@@ -102,6 +100,9 @@ def _revert(store: ObjectStore, bucket: str, change: KeyChange) -> None:
 def apply_restore(cloud: Cloud, plan: RestorePlan, *, workers: int = WORKERS) -> RestoreReport:
     """Make every change of the plan, in parallel; progress in the log (n of N, rate, ETA)."""
     store = cloud.objects(plan.region, timeouts=TRANSFER_TIMEOUTS)
+    # Under SSE-KMS an ETag is no digest of the bytes (yet looks like one): decided per bucket,
+    # failing closed when the setting cannot be read.
+    kms = store.default_kms_key(plan.bucket)
     report = RestoreReport()
     progress = Progress(f"restore {plan.dataset} in {plan.region}", unit="keys", total=len(plan.changes))
     started = time.monotonic()
@@ -110,7 +111,7 @@ def apply_restore(cloud: Cloud, plan: RestorePlan, *, workers: int = WORKERS) ->
     def one(change: KeyChange) -> None:
         try:
             if change.action == "revert":
-                _revert(store, plan.bucket, change)
+                _revert(store, plan.bucket, change, kms=kms)
             else:
                 store.delete(plan.bucket, change.target_key)
         except MldrError as exc:

@@ -448,7 +448,16 @@ def resync_dataset(
             )
             # e.g. after the active region is fenced: it cannot take writes, so nothing may go there
             blocked = not same and only_to is not None and t.target_region != only_to
-            if not same and not blocked and t.replaces is not None and t.target_region == standby_region:
+            # Conflicts are found in the first pass, while both sides' writes are what clients did.
+            # The last pass (`only_to`, after the freeze) sees the primary's versions this resync
+            # wrote itself - the primary is fenced from the failback's start, nobody else writes.
+            if (
+                not same
+                and not blocked
+                and only_to is None
+                and t.replaces is not None
+                and t.target_region == standby_region
+            ):
                 conflict = keep_if_conflict(
                     dst,
                     src,

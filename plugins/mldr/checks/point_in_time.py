@@ -13,6 +13,7 @@ another prefix) instead of over it. This module only reads; `mldr.actions.restor
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from itertools import groupby
 from typing import Literal
 
 from mldr.cloud import Cloud
-from mldr.cloud.objects import ObjectVersion, Versioning
+from mldr.cloud.objects import ObjectStore, ObjectVersion, Versioning
 from mldr.errors import ConfigurationError, MldrError
 from mldr.topology import Topology
 
@@ -126,14 +127,28 @@ def _current(versions: list[ObjectVersion]) -> ObjectVersion | None:
     return None if latest is None or latest.deleted else latest
 
 
-def _same_bytes(a: ObjectVersion, b: ObjectVersion) -> bool:
-    """The same version, or versions whose ETags are both the MD5 of equal bytes (single-part,
-    not KMS: 32 hex digits). Anything else is treated as different: a revert copies it again,
-    which costs a version, never a wrong state."""
+def _same_bytes(store: ObjectStore, bucket: str, a: ObjectVersion, b: ObjectVersion, *, kms: bool) -> bool:
+    """The same version, or versions with equal bytes: by their MD5 ETags (single-part, not KMS:
+    32 hex digits), else by their stored SHA-256 (under SSE-KMS an ETag looks like an MD5 and is
+    not one), else by the SHA-256 of their bytes, read (only versions that differ get here)."""
     if a.version_id == b.version_id:
         return True
-    plain = len(a.etag) == 32 and "-" not in a.etag
-    return plain and a.etag == b.etag and a.size == b.size
+    if a.size != b.size:
+        return False
+    if not kms and len(a.etag) == 32 and "-" not in a.etag and len(b.etag) == 32 and "-" not in b.etag:
+        return a.etag == b.etag
+    first = store.head(bucket, a.key, version_id=a.version_id, checksum=True).sha256
+    second = store.head(bucket, b.key, version_id=b.version_id, checksum=True).sha256
+    if first is not None and second is not None:
+        return first == second
+    return _digest(store, bucket, a) == _digest(store, bucket, b)  # no stored checksum: read the bytes
+
+
+def _digest(store: ObjectStore, bucket: str, version: ObjectVersion) -> str:
+    digest = hashlib.sha256()
+    for chunk in store.stream(bucket, version.key, version_id=version.version_id):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _histories(versions: Iterable[ObjectVersion]) -> Iterator[tuple[str, list[ObjectVersion]]]:
@@ -187,6 +202,7 @@ def plan_restore(
     store = cloud.objects(region)
     if store.versioning(bucket) is not Versioning.ENABLED:
         raise MldrError(f"{bucket} is not versioned: it keeps no history to restore from")
+    kms = store.default_kms_key(bucket)  # fails closed: AccessDenied names the permission
     changes: list[KeyChange] = []
     keys_read = left = 0
     existing: dict[str, ObjectVersion] = {}
@@ -202,7 +218,11 @@ def plan_restore(
             now = existing.pop(target, None)
         else:
             target, now = key, _current(history)
-        unchanged = now is None if then is None else now is not None and _same_bytes(then, now)
+        unchanged = (
+            now is None
+            if then is None
+            else now is not None and _same_bytes(store, bucket, then, now, kms=kms)
+        )
         if unchanged:
             left += 1
             continue

@@ -17,9 +17,17 @@ from mldr.actions import compute, fence_duty, fencing, replication, traffic, wri
 from mldr.checks.active_region import fenced_buckets
 from mldr.checks.fence_duty import pending_fence_duties
 from mldr.checks.health import region_health, s3_reachable
-from mldr.checks.replication_status import status_source
+from mldr.checks.replication_status import BacklogItem, status_source
 from mldr.cloud.control import Operation, now_iso
-from mldr.errors import AlreadyDone, FailoverPreconditionFailed, LeaseHeld, MldrError, RegionUnreachable
+from mldr.cloud.objects import ReplicationState
+from mldr.errors import (
+    AlreadyDone,
+    FailoverPreconditionFailed,
+    LeaseHeld,
+    MldrError,
+    NotFound,
+    RegionUnreachable,
+)
 from mldr.runbooks.at_risk import DataAtRisk, RiskUnknown, data_at_risk, describe_risk
 from mldr.runbooks.common import GoldenPredictions, NoPrediction, golden_predictions
 from mldr.runbooks.engine import Context, Runbook, result_from_fields, step
@@ -198,6 +206,33 @@ class NotDrained:
     data_at_risk: DataAtRisk | RiskUnknown
 
 
+def _carried_across(
+    ctx: Context, item: BacklogItem, target_bucket: str, settled: dict[tuple[str, str, str], bool]
+) -> bool:
+    """A FAILED version whose bytes the target already holds as the key's current state: carried
+    across by a failback's resync (the replica guard refuses what a healed old primary replicates,
+    and S3 keeps those versions FAILED for good). Compared on stored SHA-256 - an ETag says
+    nothing under SSE-KMS; without checksums on both sides it is not settled, and the drain says so."""
+    if item.state is not ReplicationState.FAILED:
+        return False
+    marker = (item.bucket, item.key, item.version_id)
+    if marker not in settled:
+        source, target = ctx.cloud.objects(_source(ctx)), ctx.cloud.objects(_target(ctx))
+        try:
+            if item.is_delete_marker:
+                target.head(target_bucket, item.key)
+                settled[marker] = False  # the target still has the key the marker deleted
+            else:
+                mine = source.head(item.bucket, item.key, version_id=item.version_id, checksum=True)
+                theirs = target.head(target_bucket, item.key, checksum=True)
+                settled[marker] = mine.sha256 is not None and mine.sha256 == theirs.sha256
+        except NotFound:
+            settled[marker] = item.is_delete_marker
+        except MldrError:
+            return False  # not read now: not settled, asked again on the next pass
+    return settled[marker]
+
+
 @step("planned: wait for replication to catch up; unplanned: measure data at risk")
 def drain(ctx: Context) -> Drained | NotDrained:
     source = _source(ctx)
@@ -210,12 +245,14 @@ def drain(ctx: Context) -> Drained | NotDrained:
     statuses = status_source(ctx.topology, ctx.cloud)
     started = time.monotonic()
     first: int | None = None
+    settled: dict[tuple[str, str, str], bool] = {}  # FAILED versions looked up in the target
     while True:
         waiting = [
             item
             for dataset in ctx.topology.datasets
             for item in statuses.backlog(region=source, bucket=dataset.buckets[source])
             if item.created_at <= fenced_at + 1.0
+            and not _carried_across(ctx, item, dataset.buckets[_target(ctx)], settled)
         ]
         first = len(waiting) if first is None else first
         if not waiting:
