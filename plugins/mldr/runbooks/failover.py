@@ -8,8 +8,10 @@ versions were not replicated.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -206,26 +208,43 @@ class NotDrained:
     data_at_risk: DataAtRisk | RiskUnknown
 
 
+def _sha256_of(chunks: Iterable[bytes]) -> str:
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _carried_across(
     ctx: Context, item: BacklogItem, target_bucket: str, settled: dict[tuple[str, str, str], bool]
 ) -> bool:
-    """A FAILED version whose bytes the target already holds as the key's current state: carried
+    """A FAILED version that is no longer the key's current one (history), or whose bytes the
+    target already holds as the key's current state: carried
     across by a failback's resync (the replica guard refuses what a healed old primary replicates,
     and S3 keeps those versions FAILED for good). Compared on stored SHA-256 - an ETag says
-    nothing under SSE-KMS; without checksums on both sides it is not settled, and the drain says so."""
+    nothing under SSE-KMS; without checksums on both sides, by the SHA-256 of the bytes."""
     if item.state is not ReplicationState.FAILED:
         return False
     marker = (item.bucket, item.key, item.version_id)
     if marker not in settled:
         source, target = ctx.cloud.objects(_source(ctx)), ctx.cloud.objects(_target(ctx))
         try:
+            latest = source.latest_version(item.bucket, item.key)
+            if latest is None or latest.version_id != item.version_id:
+                settled[marker] = True  # history: a newer version or marker is what must replicate
+                return True
             if item.is_delete_marker:
                 target.head(target_bucket, item.key)
                 settled[marker] = False  # the target still has the key the marker deleted
             else:
                 mine = source.head(item.bucket, item.key, version_id=item.version_id, checksum=True)
                 theirs = target.head(target_bucket, item.key, checksum=True)
-                settled[marker] = mine.sha256 is not None and mine.sha256 == theirs.sha256
+                if mine.sha256 is not None and theirs.sha256 is not None:
+                    settled[marker] = mine.sha256 == theirs.sha256
+                else:  # no stored checksum on a side: the bytes decide (few versions get here)
+                    settled[marker] = _sha256_of(
+                        source.stream(item.bucket, item.key, version_id=item.version_id)
+                    ) == (_sha256_of(target.stream(target_bucket, item.key)))
         except NotFound:
             settled[marker] = item.is_delete_marker
         except MldrError:
