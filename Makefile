@@ -10,7 +10,7 @@ export UV_LINK_MODE := copy
 # UV_COMPILE_BYTECODE, took 53 s of every clean `make test`).
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: install lint format test test-fast demo up down bench clean
+.PHONY: install lint format test test-heavy test-fast demo up down bench clean
 
 # uv itself comes from PyPI; the lock file pins everything else.
 $(UV):
@@ -34,6 +34,9 @@ format: install
 # on 2 cores it takes ~6 min this way instead of ~8.5.
 test: install lint
 	$(UV) run pytest -q -n 2 --dist loadfile
+
+test-heavy: install
+	MLDR_HEAVY_TESTS=1 $(UV) run pytest -q -n 2 --dist loadfile -m heavy
 
 test-fast: install
 	$(UV) run pytest -q -m "not sandbox"

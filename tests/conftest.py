@@ -20,6 +20,18 @@ os.environ.pop("MLDR_TOPOLOGY", None)
 
 from mldr.sandbox.manager import Sandbox, SandboxState  # noqa: E402 - after the Airflow env above
 
+#: `make test-heavy` sets it: the tests marked `heavy` (minutes each) run only then.
+HEAVY_ENV = "MLDR_HEAVY_TESTS"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(HEAVY_ENV) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"heavy: minutes on its own; `make test-heavy` ({HEAVY_ENV}=1) runs it")
+    for item in items:
+        if item.get_closest_marker("heavy"):
+            item.add_marker(skip)
+
 
 def _load_env(path: str) -> dict[str, str]:
     env = {}

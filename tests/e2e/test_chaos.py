@@ -1,6 +1,6 @@
-"""CI's seeds of the schedule tester (bench/chaos.py runs any seed): randomized fault schedules
+"""Fixed seeds of the schedule tester (bench/chaos.py runs any seed): randomized fault schedules
 against the sandbox must break no safety promise. A failure prints the violations and the
-command that replays the schedule."""
+command that replays the schedule. Heavy (minutes): `make test-heavy` runs it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from mldr.cloud.aws.cloud import AwsCloud
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import load_topology
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.heavy]
 
 #: (seed, schedule index): fixed, so CI replays the same schedules every run.
 CI_SCHEDULES = [(1, 0), (2, 0)]

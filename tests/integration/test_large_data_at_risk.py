@@ -26,7 +26,7 @@ from mldr.topology import Topology
 from tests.integration import test_failover as base
 from tests.integration.test_failover import lease, run
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.heavy]
 
 # the failover tests' fixtures: each test starts and ends with the primary active, no fault left
 topology, factory, on_primary = base.topology, base.factory, base.on_primary
