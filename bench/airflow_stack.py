@@ -84,11 +84,9 @@ class AirflowStack:
     @property
     def sandbox_env(self) -> dict[str, str]:
         """The sandbox's AIRFLOW_CONN_* and MLDR_TOPOLOGY, as `mldr` commands need them."""
-        values: dict[str, str] = {}
-        for line in (self.directory / "sandbox" / "airflow.env").read_text().splitlines():
-            key, _, value = line.removeprefix("export ").partition("=")
-            values[key] = value.strip("'")
-        return values
+        from mldr.sandbox.location import ENV_FILE, read_env_file  # bench/ puts plugins/ on sys.path
+
+        return read_env_file(self.directory / "sandbox" / ENV_FILE)
 
     def _api(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(

@@ -31,17 +31,9 @@ sys.path.insert(0, str(REPO / "plugins"))
 from mldr.chaos.runner import ChaosRunner  # noqa: E402
 from mldr.chaos.schedule import generate  # noqa: E402
 from mldr.cloud.aws.cloud import AwsCloud  # noqa: E402
+from mldr.sandbox.location import read_env_file  # noqa: E402
 from mldr.sandbox.manager import Sandbox  # noqa: E402
 from mldr.topology import load_topology_file  # noqa: E402
-
-
-def _load_env(path: str) -> dict[str, str]:
-    env = {}
-    for line in Path(path).read_text().splitlines():
-        if line.startswith("export ") and "=" in line:
-            key, _, value = line[len("export ") :].partition("=")
-            env[key] = value.strip("'")
-    return env
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         sandbox = Sandbox(Path(directory))
         try:
             state, _ = sandbox.up()
-            os.environ.update(_load_env(state.env_path))
+            os.environ.update(read_env_file(state.env_path))
             topology = load_topology_file(state.topology_path)
             runner = ChaosRunner(sandbox, topology, AwsCloud.from_environment(topology), say=say)
             for index in indexes:

@@ -32,15 +32,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "plugins"))
 
 
-def load_env(path: str) -> dict[str, str]:
-    env = {}
-    for line in Path(path).read_text().splitlines():
-        if line.startswith("export ") and "=" in line:
-            key, _, value = line[len("export ") :].partition("=")
-            env[key] = value.strip("'")
-    return env
-
-
 def cli_drill(env: dict[str, str], out: Path, *args: str) -> tuple[dict[str, Any], float]:
     started = time.monotonic()
     result = subprocess.run(
@@ -121,6 +112,7 @@ def main() -> int:
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         }
     )
+    from mldr.sandbox.location import read_env_file
     from mldr.sandbox.manager import Sandbox
 
     load_before = os.getloadavg()
@@ -128,7 +120,7 @@ def main() -> int:
     state, _ = sandbox.up(progress=lambda m: print(f"  {m}", flush=True))
     rows: list[dict[str, Any]] = []
     try:
-        os.environ.update(load_env(state.env_path))
+        os.environ.update(read_env_file(state.env_path))
         env = {**os.environ, "PYTHONPATH": str(REPO / "plugins")}
         hold = f"{args.hold:g}"
         for i in range(args.runs):

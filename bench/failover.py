@@ -31,6 +31,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "plugins"))
 
+from mldr.sandbox.location import read_env_file  # noqa: E402
 from mldr.sandbox.manager import Sandbox  # noqa: E402
 from mldr.sandbox.provision import client  # noqa: E402
 
@@ -113,9 +114,7 @@ def airflow_figures(directory: Path) -> dict[str, float]:
 
 def sandbox_env(state: Any) -> dict[str, str]:
     env = dict(os.environ)
-    for line in Path(state.env_path).read_text().splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = value.strip("'")
+    env.update(read_env_file(state.env_path))
     env["PYTHONPATH"] = str(REPO / "plugins")
     os.environ.update({k: v for k, v in env.items() if k.startswith(("AIRFLOW_CONN_", "MLDR_"))})
     return env

@@ -37,6 +37,7 @@ from typing import Any
 import verify as vb  # bench/verify.py: the sandbox set-up, signed puts, timed runs
 
 from mldr.sandbox import provision as prov
+from mldr.sandbox.location import read_env_file
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Dataset, DatasetKind, load_topology_file
 
@@ -141,9 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         topology_path = directory / "bench-topology.json"
         topology_path.write_text(topology.to_json())
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
-        for line in Path(state.env_path).read_text().splitlines():
-            name, _, value = line.removeprefix("export ").partition("=")
-            env[name] = value.strip("'")
+        env.update(read_env_file(state.env_path))
         env["MLDR_TOPOLOGY"] = str(topology_path)
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed tools run: bytecode cached
         env["PYTHONPYCACHEPREFIX"] = str(directory / "pycache")

@@ -51,6 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "plugins"))
 
 from mldr.sandbox import provision as prov  # noqa: E402
+from mldr.sandbox.location import read_env_file  # noqa: E402
 from mldr.sandbox.manager import Sandbox  # noqa: E402
 from mldr.topology import Dataset, load_topology_file  # noqa: E402
 
@@ -338,9 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         topology_path = directory / "bench-topology.json"
         topology_path.write_text(topology.to_json())
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
-        for line in Path(state.env_path).read_text().splitlines():
-            name, _, value = line.removeprefix("export ").partition("=")
-            env[name] = value.strip("'")
+        env.update(read_env_file(state.env_path))
         env["MLDR_TOPOLOGY"] = str(topology_path)
         # As installed Python tools run: with their bytecode cached. (This machine sets
         # PYTHONDONTWRITEBYTECODE, which would make every run compile mldr and its

@@ -18,6 +18,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ.pop("MLDR_TOPOLOGY", None)
 
+from mldr.sandbox.location import read_env_file  # noqa: E402
 from mldr.sandbox.manager import Sandbox, SandboxState  # noqa: E402 - after the Airflow env above
 
 #: `make test-heavy` sets it: the tests marked `heavy` (minutes each) run only then.
@@ -33,15 +34,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def _load_env(path: str) -> dict[str, str]:
-    env = {}
-    for line in Path(path).read_text().splitlines():
-        if line.startswith("export ") and "=" in line:
-            key, _, value = line[len("export ") :].partition("=")
-            env[key] = value.strip("'")
-    return env
-
-
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """A running sandbox shared by the session; its connections are in os.environ."""
@@ -51,7 +43,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     box = Sandbox(directory)
     try:
         state, _ = box.up()
-        os.environ.update(_load_env(state.env_path))
+        os.environ.update(read_env_file(state.env_path))
         yield box
     finally:
         box.down()

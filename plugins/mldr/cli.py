@@ -52,15 +52,13 @@ def load_sandbox_env() -> None:
     """
     if os.environ.get("MLDR_TOPOLOGY"):
         return
-    from mldr.sandbox.location import sandbox_dir
+    from mldr.sandbox.location import ENV_FILE, read_env_file, sandbox_dir
 
-    env_file = sandbox_dir() / "airflow.env"
+    env_file = sandbox_dir() / ENV_FILE
     if not env_file.exists():
         return
-    for line in env_file.read_text().splitlines():
-        if line.startswith("export ") and "=" in line:
-            key, _, value = line[len("export ") :].partition("=")
-            os.environ.setdefault(key, value.strip("'"))
+    for name, value in read_env_file(env_file).items():
+        os.environ.setdefault(name, value)
 
 
 # --- topology --------------------------------------------------------------------------

@@ -112,15 +112,6 @@ def load_dag() -> Any:
     return module.dag
 
 
-def load_env_file(path: str) -> dict[str, str]:
-    env = {}
-    for line in Path(path).read_text().splitlines():
-        if line.startswith("export ") and "=" in line:
-            key, _, value = line[len("export ") :].partition("=")
-            env[key] = value.strip("'")
-    return env
-
-
 def drill_xcom(run: Any) -> dict[str, Any] | None:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -167,6 +158,7 @@ def copy_report(summary: dict[str, Any], directory: Path) -> Path | None:
 
 
 def run(directory: Path, console: Console) -> int:
+    from mldr.sandbox.location import read_env_file
     from mldr.sandbox.manager import Sandbox
 
     total = 5
@@ -197,7 +189,7 @@ def run(directory: Path, console: Console) -> int:
         if "error" in outcome:
             raise outcome["error"]
         state = outcome["state"]
-        os.environ.update(load_env_file(state.env_path))
+        os.environ.update(read_env_file(state.env_path))
         from mldr import http
         from mldr.topology import load_topology
 

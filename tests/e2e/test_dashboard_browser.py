@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from mldr.sandbox.location import ENV_FILE, read_env_file
 from tests.e2e.browser import Chromium, chromium_path
 
 pytestmark = [
@@ -138,9 +139,7 @@ def latest_lag(stack: Stack) -> dict[str, str]:
         "print(json.dumps({d['name']: d['lag_seconds'] for d in r.document['datasets']}))"
     )
     env = dict(stack.env)
-    for line in (stack.sandbox_dir / "airflow.env").read_text().splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = value.strip("'")
+    env.update(read_env_file(stack.sandbox_dir / ENV_FILE))
     out = subprocess.run(
         [str(REPO / ".venv" / "bin" / "python"), "-c", script],
         env=env,

@@ -33,7 +33,7 @@ from mldr.extras import install_hint, missing_modules
 from mldr.inputs import finite_number, whole_number
 from mldr.sandbox import provision as prov
 from mldr.sandbox.listen import listen_socket, port_of
-from mldr.sandbox.location import sandbox_dir
+from mldr.sandbox.location import ENV_FILE, sandbox_dir, write_env_file
 from mldr.sandbox.settings import FAILURE_THRESHOLD_RANGE, PORT_RANGE
 
 log = logging.getLogger("mldr.sandbox")
@@ -424,9 +424,8 @@ class Sandbox:
         topology_path = d / "topology.json"
         topology_path.write_text(topology.to_json())
         state.topology_path = str(topology_path)
-        env_path = d / "airflow.env"
-        env = prov.airflow_env(layout, str(topology_path))
-        env_path.write_text("".join(f"export {k}='{v}'\n" for k, v in env.items()))
+        env_path = d / ENV_FILE
+        write_env_file(env_path, prov.airflow_env(layout, str(topology_path)))
         state.env_path = str(env_path)
         state.save(d)
 
