@@ -4,6 +4,7 @@ that it needs an Airflow login and changes nothing, and that Airflow's plugin lo
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,12 +15,15 @@ from fastapi.testclient import TestClient
 
 from mldr.airflow.dashboard import app as dashboard_app
 from mldr.airflow.dashboard.data import (
+    SWITCH_STEPS,
     Dashboard,
     DatasetStatus,
     Series,
     _Cached,
     drills_of,
     lag_by_dataset,
+    lag_staleness,
+    last_switch,
     operation_view,
     verification_by_dataset,
 )
@@ -267,17 +271,64 @@ def test_cached_reads_once_per_ttl_and_keeps_the_last_value_on_errors() -> None:
     assert cache.get(read)[:2] == (3, None)
 
 
-def test_a_stale_value_is_served_at_once_while_a_background_read_refreshes_it() -> None:
+def test_a_refresh_slower_than_the_wait_serves_the_last_value_while_it_goes_on() -> None:
     values = iter([1, 2])
     queued: list[Any] = []
-    cache = _Cached(ttl=0)
+    cache = _Cached(ttl=0, wait=0.05)
     assert cache.get(lambda: next(values), queued.append)[0] == 1, "the first read waits"
-    assert cache.get(lambda: next(values), queued.append)[0] == 1, "then the page does not wait"
+    assert cache.get(lambda: next(values), queued.append)[0] == 1, "then the page does not wait for long"
     assert cache.get(lambda: next(values), queued.append)[0] == 1 and len(queued) == 1, (
         "one refresh at a time"
     )
     queued[0]()
     assert cache.get(lambda: 3, lambda _: None)[0] == 2
+
+
+def test_a_change_shows_at_the_next_load_when_the_source_answers_within_the_wait() -> None:
+    """A page loaded 24 s after a failback showed the old active region ("lease 60s" old): the
+    due refresh ran in the background and only the load after next saw it."""
+    region = ["us-east-1"]
+    cache = _Cached(ttl=0, wait=30)  # generous: the refresh thread only has to run
+    with ThreadPoolExecutor(max_workers=1) as background:
+        assert cache.get(lambda: region[0], background.submit)[0] == "us-east-1"
+        region[0] = "us-west-2"  # the failback moved the lease
+        value, error, age = cache.get(lambda: region[0], background.submit)
+    assert (value, error) == ("us-west-2", None) and age < 30
+
+
+def _switched(kind: str, ended_at: str) -> OperationRecord:
+    step = SWITCH_STEPS[kind]
+    return OperationRecord(
+        id=f"{kind}-20261129T115000Z-abc123",
+        kind=kind,
+        params=FAILOVER_PARAMS,
+        status=OperationStatus.COMPLETED,
+        steps={step: StepRecord(step, StepStatus.DONE, ended_at=ended_at)},
+    )
+
+
+def test_lag_measured_before_a_switch_is_stale_not_ok() -> None:
+    lag = lag_by_dataset([stored("replication-lag", "20261129T115500Z-cli", lag_doc(("features", 5.0)))])[
+        "features"
+    ]
+    assert lag.ok and lag.source_region == "us-east-1"
+    east = Lease(active_region="us-east-1", fencing_token=9)
+    west = Lease(active_region="us-west-2", fencing_token=8)
+    assert lag_staleness(lag, lease=east, switch=None) is None, "measured in the direction in force"
+    assert "us-west-2 is active now" in (lag_staleness(lag, lease=west, switch=None) or "")
+    # a failover then a failback restore the direction, not the figures measured before them
+    back = last_switch(
+        [_switched("failover", "2026-11-29T11:50:00Z"), _switched("failback", "2026-11-29T11:58:00Z")]
+    )
+    assert back is not None and back.kind == "failback"
+    assert "before the failback" in (lag_staleness(lag, lease=east, switch=back) or "")
+    earlier = last_switch([_switched("failback", "2026-11-29T11:50:00+00:00")])
+    assert lag_staleness(lag, lease=east, switch=earlier) is None, "measured after the switch"
+    page = render(
+        dashboard(datasets=(replace(dashboard().datasets[0], lag_stale="measured before the failback"),))
+    )
+    row = re.search(r'<tr data-dataset="features">.*?</tr>', page, re.S)
+    assert row and "STALE" in row.group(0) and ">OK<" not in row.group(0)
 
 
 # --- the app ----------------------------------------------------------------------------------

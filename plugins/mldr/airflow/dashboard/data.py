@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -34,7 +34,7 @@ from mldr.cloud.control import Lease
 from mldr.cloud.telemetry import Statistic
 from mldr.errors import MldrError
 from mldr.reports import StoredReport, latest_reports
-from mldr.runbooks.engine import OperationRecord, OperationStatus, OperationStore
+from mldr.runbooks.engine import OperationRecord, OperationStatus, OperationStore, StepStatus
 from mldr.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,12 @@ PLOT_HOURS = 24
 PLOT_PERIOD_SECONDS = 300
 CONTROL_TTL_SECONDS = 3.0
 RECORDS_TTL_SECONDS = 30.0
+#: How long a page load waits for a due refresh before it shows the last value instead: long
+#: enough for a source that answers (a page after a failback shows the new active region), short
+#: enough that a region that does not answer costs a page load little.
+REFRESH_WAIT_SECONDS = 2.0
+#: The steps that move traffic: replication figures measured before one describe the old direction.
+SWITCH_STEPS = {"failover": "switch", "failback": "failback_switch"}
 
 T = TypeVar("T")
 
@@ -128,6 +134,8 @@ class DatasetStatus:
     verification: VerificationStatus | None
     lag_series: Series = Series()
     pending_series: Series = Series()
+    #: why the lag figures no longer describe replication (measured before the last switch)
+    lag_stale: str | None = None
 
 
 @dataclass(frozen=True)
@@ -308,6 +316,50 @@ def drills_of(reports: Sequence[StoredReport], topology: Topology) -> list[Drill
     return sorted(drills, key=lambda d: d.at)
 
 
+@dataclass(frozen=True)
+class Switch:
+    """The newest traffic switch an operation record shows done."""
+
+    at: datetime
+    operation: str
+    kind: str
+
+
+def _when(text: str | None) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def last_switch(records: Sequence[OperationRecord]) -> Switch | None:
+    switches = []
+    for record in records:
+        step = record.steps.get(SWITCH_STEPS.get(record.kind, ""))
+        when = _when(step.ended_at) if step and step.status is StepStatus.DONE else None
+        if when is not None:
+            switches.append(Switch(at=when, operation=record.id, kind=record.kind))
+    return max(switches, key=lambda s: s.at, default=None)
+
+
+def lag_staleness(lag: LagStatus | None, *, lease: Lease | None, switch: Switch | None) -> str | None:
+    """Why a lag report no longer describes replication, or None: measured in the direction the
+    traffic no longer goes, or before the last switch (a failover then a failback restores the
+    direction, not the figures)."""
+    if lag is None:
+        return None
+    if lease is not None and lag.source_region and lag.source_region != lease.active_region:
+        return (
+            f"measured {lag.source_region} → {lag.target_region}; {lease.active_region} is active now: "
+            "the next lag check measures the new direction"
+        )
+    measured = _when(lag.measured_at)
+    if switch is not None and measured is not None and measured < switch.at:
+        return f"measured before the {switch.kind} {switch.operation} switched traffic"
+    return None
+
+
 def operation_view(record: OperationRecord) -> OperationView:
     steps = tuple(StepView(s.name, s.status.value, s.seconds) for s in record.steps.values())
     return OperationView(
@@ -365,13 +417,14 @@ def metric_series(
 class _Cached:
     """One source's last value and when it was read.
 
-    The first read waits for the source; after that a page load never does: a stale value is
-    returned at once while one background read refreshes it (a region that does not answer costs
-    the refresh its timeouts, not the person looking at the page). Concurrent loads share reads.
+    The first read waits for the source. After that, a page load that finds the value due waits
+    up to `wait` seconds for one background refresh, so a change shows at the next load; a source
+    slower than that (a region that does not answer) costs the refresh its timeouts, not the person
+    looking at the page, who gets the last value and its age. Concurrent loads share reads.
     """
 
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
+    def __init__(self, ttl: float, wait: float = REFRESH_WAIT_SECONDS) -> None:
+        self.ttl, self.wait = ttl, wait
         self.lock = threading.Condition()
         self.value: Any = None
         self.error: str | None = None
@@ -396,7 +449,9 @@ class _Cached:
         """(value, error of the last read, age in seconds); `background` runs a refresh elsewhere."""
         with self.lock:
             first = not self.read_at
-            start = (first or time.monotonic() - self.read_at >= self.ttl) and not self.reading
+            last_read = self.read_at
+            due = first or time.monotonic() - self.read_at >= self.ttl
+            start = due and not self.reading
             if start:
                 self.reading = True
         if start and (first or background is None):
@@ -406,6 +461,8 @@ class _Cached:
         with self.lock:
             while not self.read_at:  # someone else is doing the first read
                 self.lock.wait()
+            if due:  # a refresh is under way (ours or another load's): give it a moment
+                self.lock.wait_for(lambda: self.read_at != last_read, timeout=self.wait)
             return self.value, self.error, time.monotonic() - self.read_at
 
 
@@ -499,6 +556,10 @@ class DashboardSource:
         )
         operations = tuple(operation_view(r) for r in value["operations"] or [])
         lease: Lease | None = value["lease"]
+        switch = last_switch(value["operations"] or [])
+        datasets = tuple(
+            replace(ds, lag_stale=lag_staleness(ds.lag, lease=lease, switch=switch)) for ds in datasets
+        )
         in_progress = None
         if lease is not None and lease.operation is not None:
             in_progress = next((o for o in operations if o.id == lease.operation.id), None)
