@@ -13,7 +13,7 @@ from typing import Any
 
 import pulumi
 import pytest
-from infra_cases import DEFAULT_RAW, Deployed
+from infra_cases import DEFAULT_RAW, IMAGE, Deployed
 from infra_mocks import Declared, Deployment, deploy, run_program, start_mocks
 
 from infra import config, program
@@ -587,6 +587,7 @@ def test_stack_config_strings_reach_the_program() -> None:
     pulumi.runtime.set_all_config(
         {
             "mldr:dnsName": "inference.example.com",
+            "mldr:image": IMAGE,
             "mldr:standbyCapacity": "1",
             "mldr:datasets": json.dumps([{"name": "models", "kind": "model_artifacts", "rpoSeconds": 60}]),
         }
@@ -615,7 +616,7 @@ def test_entrypoint_runs_as_pulumi_runs_it() -> None:
     """`pulumi up` executes infra/ as a directory (runpy), not as the `infra` package."""
     infra_dir = Path(program.__file__).resolve().parent
     monitor = start_mocks()
-    pulumi.runtime.set_all_config({"mldr:dnsName": "inference.example.com"})
+    pulumi.runtime.set_all_config({"mldr:dnsName": "inference.example.com", "mldr:image": IMAGE})
     try:
 
         def entrypoint() -> None:
@@ -626,6 +627,18 @@ def test_entrypoint_runs_as_pulumi_runs_it() -> None:
         pulumi.runtime.set_all_config({})
     types = {r.type for r in monitor.declared.values()}
     assert {"mldr:index:ReplicatedBucket", "mldr:index:FailoverDns", "mldr:index:ControlPlane"} <= types
+
+
+def test_tasks_run_the_configured_image_with_what_its_entrypoint_reads(deployed: Deployed) -> None:
+    """The image from docker/inference.Dockerfile reads these variables; the task sets each."""
+    from mldr.sandbox import inference_container as container
+
+    for task in deployed.result.of_type("aws:ecs/taskDefinition:TaskDefinition"):
+        (definition,) = json.loads(task.inputs["containerDefinitions"])
+        assert definition["image"] == deployed.cfg.compute.image == IMAGE
+        env = {e["name"]: e["value"] for e in definition["environment"]}
+        assert {container.REGION, container.MODEL_BUCKET, container.MODEL_PREFIX, container.PORT} <= set(env)
+        assert env[container.PORT] == str(definition["portMappings"][0]["containerPort"])
 
 
 def test_what_holds_data_is_protected_and_what_runbooks_change_is_theirs(deployed: Deployed) -> None:
