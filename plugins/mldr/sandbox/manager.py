@@ -32,6 +32,7 @@ from mldr.errors import SandboxError, SandboxInputError, UnknownRegion
 from mldr.extras import install_hint, missing_modules
 from mldr.inputs import finite_number, whole_number
 from mldr.sandbox import provision as prov
+from mldr.sandbox.control import ControlClient
 from mldr.sandbox.listen import listen_socket, port_of
 from mldr.sandbox.location import sandbox_dir
 from mldr.sandbox.settings import FAILURE_THRESHOLD_RANGE, PORT_RANGE
@@ -537,14 +538,23 @@ class Sandbox:
 
     def region_outage(self, region: str) -> None:
         """Stop the region's S3 and inference processes (SIGSTOP: clients time out, data survives)."""
-        state = self.running_state()
-        for record in self._region_processes(state, region):
-            os.kill(record.pid, signal.SIGSTOP)
+        # Served by `mldr.sandbox.serve` (docker-compose): its processes are in another PID namespace.
+        if (control := ControlClient.find(self.directory)) is not None:
+            control.fault("region-outage", region)
+        else:
+            self.signal_region(region, signal.SIGSTOP)
 
     def heal(self, region: str) -> None:
+        if (control := ControlClient.find(self.directory)) is not None:
+            control.fault("heal", region)
+        else:
+            self.signal_region(region, signal.SIGCONT)
+
+    def signal_region(self, region: str, sig: signal.Signals) -> None:
+        """Signal the region's processes from this PID namespace (the control endpoint's handler)."""
         state = self.running_state()
         for record in self._region_processes(state, region):
-            os.kill(record.pid, signal.SIGCONT)
+            os.kill(record.pid, sig)
 
     def replication(self, action: str, value: str | float | None = None) -> dict[str, Any]:
         state = self.running_state()
