@@ -14,7 +14,7 @@ import pytest
 
 from mldr.errors import SandboxInputError, UnknownRegion
 from mldr.sandbox import serve
-from mldr.sandbox.control import CONTROL_FILE, TOKEN_HEADER
+from mldr.sandbox.control import CONTROL_FILE, TOKEN_HEADER, ControlClient
 from mldr.sandbox.manager import Sandbox, SandboxState
 
 
@@ -36,6 +36,9 @@ class FakeSandbox:
     def down(self) -> list[str]:
         self.calls.append("down")
         return ["moto-global"]
+
+    def outages(self) -> dict[str, bool]:
+        return {"us-east-1": "SIGSTOP us-east-1" in self.calls[-1:], "us-west-2": False}
 
     def signal_region(self, region: str, sig: signal.Signals) -> None:
         if region not in ("us-east-1", "us-west-2"):
@@ -75,6 +78,11 @@ def test_faults_from_another_container_reach_the_sandbox_through_its_control_end
             time.sleep(0.01)
         elsewhere = Sandbox(tmp_path)  # what an Airflow task builds: no process of the sandbox is its own
         elsewhere.region_outage("us-east-1")
+        owner = ControlClient.find(tmp_path)
+        assert owner is not None and owner.status() == {
+            "running": True,
+            "outage": {"us-east-1": True, "us-west-2": False},
+        }, "status in the other container shows what the sandbox's own process sees"
         elsewhere.heal("us-east-1")
         assert sandbox.calls[1:] == ["SIGSTOP us-east-1", "SIGCONT us-east-1"]
         with pytest.raises(SandboxInputError, match="unknown region 'eu-west-9'") as bad:

@@ -39,14 +39,19 @@ FAULTS = ("region-outage", "heal")
 
 #: fault name -> what it does to a region (the sandbox's own, local implementation).
 FaultHandler = Callable[[str], None]
+#: GET /status: what only the owner of the processes can see ({"running": bool, "outage": {region: bool}}).
+StatusHandler = Callable[[], dict[str, Any]]
 
 
 class ControlServer:
     """Serves the faults in this process (the one that owns the sandbox's processes)."""
 
-    def __init__(self, directory: Path, handlers: dict[str, FaultHandler]) -> None:
+    def __init__(
+        self, directory: Path, handlers: dict[str, FaultHandler], status: StatusHandler | None = None
+    ) -> None:
         self.directory = directory
         self.handlers = handlers
+        self.status = status
         self.token = secrets.token_urlsafe(24)
         self._server = ThreadingHTTPServer((HOST, 0), self._handler_class())
         self._thread = threading.Thread(
@@ -86,9 +91,22 @@ class ControlServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _authorized(self) -> bool:
+                if secrets.compare_digest(self.headers.get(TOKEN_HEADER, ""), server.token):
+                    return True
+                self._reply(HTTPStatus.FORBIDDEN, {"error": f"missing or wrong {TOKEN_HEADER}"})
+                return False
+
+            def do_GET(self) -> None:
+                if not self._authorized():
+                    return
+                if self.path != "/status" or server.status is None:
+                    self._reply(HTTPStatus.NOT_FOUND, {"error": f"no {self.path!r} here: GET /status"})
+                    return
+                self._reply(HTTPStatus.OK, server.status())
+
             def do_POST(self) -> None:
-                if not secrets.compare_digest(self.headers.get(TOKEN_HEADER, ""), server.token):
-                    self._reply(HTTPStatus.FORBIDDEN, {"error": f"missing or wrong {TOKEN_HEADER}"})
+                if not self._authorized():
                     return
                 fault = self.path.removeprefix("/faults/")
                 handler = server.handlers.get(fault) if self.path.startswith("/faults/") else None
@@ -131,6 +149,17 @@ class ControlClient:
         except (OSError, ValueError) as exc:
             raise SandboxError(f"cannot read {directory / CONTROL_FILE}: {exc}") from exc
         return cls(url=str(document["url"]), token=str(document["token"]))
+
+    def status(self) -> dict[str, Any] | None:
+        """What the sandbox's own process sees (running, outages); None when it does not answer."""
+        try:
+            response = httpx.get(f"{self.url}/status", headers={TOKEN_HEADER: self.token}, timeout=5.0)
+        except httpx.HTTPError:
+            return None
+        if response.status_code != HTTPStatus.OK:
+            return None
+        document: dict[str, Any] = response.json()
+        return document
 
     def fault(self, fault: str, region: str) -> None:
         try:

@@ -495,11 +495,14 @@ class Sandbox:
             resolved = http.get(f"{state.edge_url}/resolve", timeout=1.0).json()
             dns_answer = resolved.get("answer")
             checks = resolved.get("checks", {})
+        # Served by `mldr.sandbox.serve` (docker-compose): only its process sees the processes.
+        control = ControlClient.find(self.directory)
+        owner = control.status() if control else None
+        outages = owner["outage"] if owner else self.outages()
         regions: dict[str, Any] = {}
         for region in state.regions:
             inference = procs.get(f"inference-{region}")
-            moto = procs.get(f"moto-{region}")
-            outage = bool(moto and process_stopped(moto)) or bool(inference and process_stopped(inference))
+            outage = bool(outages.get(region))
             healthy = False
             if inference and not outage:
                 with contextlib.suppress(httpx.HTTPError):
@@ -515,7 +518,7 @@ class Sandbox:
         with contextlib.suppress(httpx.HTTPError, ValueError):
             replication = http.get(f"{state.replicator_url}/stats", timeout=1.0).json()
         return {
-            "running": self.is_running(),
+            "running": owner["running"] if owner else self.is_running(),
             "edge_url": state.edge_url,
             "dns_answer": dns_answer,
             "primary": state.primary,
@@ -549,6 +552,21 @@ class Sandbox:
             control.fault("heal", region)
         else:
             self.signal_region(region, signal.SIGCONT)
+
+    def outages(self) -> dict[str, bool]:
+        """region -> whether its processes are stopped, as this PID namespace sees them."""
+        state = self.state
+        if state is None:
+            return {}
+        named = state.processes
+        return {
+            region: any(
+                process_stopped(p)
+                for p in (named.get(f"moto-{region}"), named.get(f"inference-{region}"))
+                if p
+            )
+            for region in state.regions
+        }
 
     def signal_region(self, region: str, sig: signal.Signals) -> None:
         """Signal the region's processes from this PID namespace (the control endpoint's handler)."""

@@ -51,6 +51,7 @@ def serve(
                 "region-outage": lambda region: sandbox.signal_region(region, signal.SIGSTOP),
                 "heal": lambda region: sandbox.signal_region(region, signal.SIGCONT),
             },
+            status=lambda: {"running": sandbox.is_running(), "outage": sandbox.outages()},
         )
         control.start()
         log.info(
