@@ -521,6 +521,8 @@ def kms_keys_have_explicit_policies(resources: Sequence[Resource]) -> list[Viola
     """Every KMS key declares its key policy, and that policy opens the key to no one unconditionally."""
     out = []
     for key in (r for r in resources if r.type == KMS_KEY):
+        if key.props.get("policy") == UNKNOWN:
+            continue  # declared, not known until `pulumi up`: judged then
         documents = [key.props.get("policy")] if _known(key.props.get("policy")) else []
         documents += [p.props.get("policy") for p in _attached(key, resources, KMS_KEY_POLICY, "keyId")]
         if not documents:

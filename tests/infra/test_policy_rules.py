@@ -504,6 +504,11 @@ def test_key_with_a_declared_policy_passes() -> None:
     assert rules.kms_keys_have_explicit_policies([kms_key(None), separate]) == []
 
 
+def test_key_policy_unknown_during_preview_is_judged_at_up() -> None:
+    pending = Resource("aws:kms/key:Key", urn("aws:kms/key:Key", "k"), {"policy": UNKNOWN})
+    assert rules.kms_keys_have_explicit_policies([pending]) == []
+
+
 def test_key_left_to_the_default_policy_or_open_to_everyone_fails() -> None:
     (missing,) = rules.kms_keys_have_explicit_policies([kms_key(None)])
     assert "no declared key policy" in missing.message
