@@ -6,28 +6,24 @@
 # Build and push from the repository root (infra/README.md, "The inference image"):
 #   docker build -f docker/inference.Dockerfile -t mldr-inference:0.1.0 .
 #
-# Versions pinned to uv.lock (tests/unit/test_inference_image.py checks them, the COPY sources and
-# the entrypoint module).
+# Versions: uv.lock's, through docker/inference-constraints.txt (tests/unit/test_inference_image.py
+# checks them, the COPY sources and the entrypoint module).
 FROM python:3.11.7-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# The server's dependencies first (a layer that changes only when the pins do): mldr's core
-# (botocore, pydantic, httpx, jinja2) comes with the package below.
-RUN pip install --no-cache-dir \
-        "boto3==1.44.8" \
-        "botocore==1.44.8" \
-        "fastapi==0.136.3" \
-        "uvicorn==0.54.0" \
-        "scikit-learn==1.9.1"
+# The server's dependencies first (a layer that changes only when the lock does): mldr's core
+# (botocore, pydantic, httpx, jinja2) and the server's (boto3, fastapi, uvicorn, scikit-learn).
+COPY docker/inference-constraints.txt /tmp/constraints.txt
+RUN pip install --no-cache-dir -c /tmp/constraints.txt \
+        botocore pydantic httpx jinja2 boto3 fastapi uvicorn scikit-learn
 
 WORKDIR /opt/mldr
 COPY pyproject.toml README.md ./
 COPY plugins/mldr ./plugins/mldr
-RUN pip install --no-cache-dir --no-deps . \
-    && pip install --no-cache-dir "pydantic==2.14.4" "httpx==0.28.1" "jinja2==3.1.6"
+RUN pip install --no-cache-dir --no-deps . && python -c "import mldr.sandbox.inference_container"
 
 # Never root in the task.
 RUN useradd --system --uid 10001 --no-create-home mldr

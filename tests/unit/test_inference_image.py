@@ -63,11 +63,25 @@ def test_copy_sources_exist_in_the_build_context(parsed: list[tuple[str, str]]) 
     assert any("plugins/mldr" in sources for *sources, _ in copies)
 
 
-def test_pinned_versions_match_the_lock_file(parsed: list[tuple[str, str]]) -> None:
-    pins = dict(re.findall(r'"([a-z0-9-]+)(?:\[\w+\])?==([\w.]+)"', DOCKERFILE.read_text()))
-    assert {"boto3", "fastapi", "uvicorn", "scikit-learn"} <= set(pins)
+CONSTRAINTS = REPO / "docker" / "inference-constraints.txt"
+#: What the server imports (mldr's core and the sandbox extra's server part), pip install's names.
+SERVER_NEEDS = {"botocore", "pydantic", "httpx", "jinja2", "boto3", "fastapi", "uvicorn", "scikit-learn"}
+
+
+def test_every_version_is_the_lock_files(parsed: list[tuple[str, str]]) -> None:
+    pins = {}
+    for line in CONSTRAINTS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split(";")[0].strip().split("==")
+            pins[name] = version
     versions = locked()
-    assert {name: versions[name] for name in pins} == pins
+    assert {name: versions.get(name) for name in pins} == pins, "regenerate docker/inference-constraints.txt"
+    (install,) = [args for keyword, args in parsed if keyword == "RUN" and "-c /tmp/constraints.txt" in args]
+    installed = set(install.split("-c /tmp/constraints.txt", 1)[1].split())
+    assert installed == SERVER_NEEDS and installed <= set(pins), (
+        "every package pinned through the constraints"
+    )
+    assert not re.search(r"[a-z]==\d", DOCKERFILE.read_text()), "versions live in the constraints file only"
 
 
 def test_entrypoint_is_the_container_module_and_it_serves_the_sandbox_app(
