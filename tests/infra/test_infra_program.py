@@ -416,6 +416,30 @@ def test_health_checks_and_failover_records(deployed: Deployed) -> None:
         assert alias["zoneId"] == balancers[region].outputs["zoneId"], f"{record}: alias zone"
 
 
+def test_clients_get_https_for_the_dns_name_in_each_region(deployed: Deployed) -> None:
+    """Each ALB serves HTTPS (TLS 1.2+) with an ACM certificate for dnsName, validated in the zone."""
+    d, cfg = deployed.result, deployed.cfg
+    zone = cfg.dns.hosted_zone_id or "Z0MLDRTESTZONE"
+    certificates = {c.region: c for c in d.of_type("aws:acm/certificate:Certificate")}
+    assert set(certificates) == set(cfg.regions), "a certificate in each ALB's region (ACM is regional)"
+    validations = [r for r in d.of_type(RECORD) if not r.inputs.get("failoverRoutingPolicies")]
+    assert validations and all(r.inputs["zoneId"] == zone for r in validations), "validated in the zone"
+    for lb in d.of_type(LOAD_BALANCER):
+        listeners = {
+            listener.inputs["port"]: listener
+            for listener in d.of_type("aws:lb/listener:Listener")
+            if listener.inputs["loadBalancerArn"] == lb.outputs["arn"]
+        }
+        https = listeners[443]
+        assert https.inputs["protocol"] == "HTTPS" and "TLS13" in https.inputs["sslPolicy"], f"{https}"
+        assert https.inputs["certificateArn"] == certificates[lb.region].outputs["arn"], f"{https}: cert"
+        assert certificates[lb.region].inputs["domainName"] == cfg.dns.name
+        forward = [a["targetGroupArn"] for a in https.inputs["defaultActions"]]
+        assert forward == [a["targetGroupArn"] for a in listeners[80].inputs["defaultActions"]], (
+            f"{https}: serves the same tasks as the health-checked HTTP listener"
+        )
+
+
 # --- control plane ---------------------------------------------------------------------
 
 
