@@ -392,6 +392,25 @@ def test_only_users_who_may_read_the_dr_dags_see_the_dashboard(
     assert page.status_code == 403 and "Ask an Airflow admin" in page.text
 
 
+def test_the_simple_auth_manager_refuses_a_user_without_a_role(
+    source: FakeSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow's own simple auth manager, unpatched: a viewer may read the DR DAGs, a user the
+    manager gives no role may not."""
+    from airflow.api_fastapi.app import init_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.models.revoked_token import RevokedToken
+
+    monkeypatch.setattr(RevokedToken, "is_revoked", classmethod(lambda cls, jti, **_: False))
+    manager = init_auth_manager()
+    assert type(manager) is SimpleAuthManager
+    client = TestClient(dashboard_app.create_app(lambda: source))  # type: ignore[arg-type, return-value]
+    for role, expected in (("viewer", 200), (None, 403)):
+        token = manager.generate_jwt(SimpleAuthManagerUser(username="someone", role=role))
+        response = client.get("/api/status", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == expected, role
+
+
 def test_serves_the_page_json_and_reports_read_only(logged_in: TestClient, source: FakeSource) -> None:
     page = logged_in.get("/")
     assert page.status_code == 200 and 'id="active-region"' in page.text
