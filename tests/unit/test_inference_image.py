@@ -4,6 +4,7 @@ entrypoint module that imports and serves the sandbox's inference app from the t
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import json
 import re
@@ -61,6 +62,21 @@ def test_copy_sources_exist_in_the_build_context(parsed: list[tuple[str, str]]) 
             assert not source.startswith("--"), f"COPY {source}: no --from stages expected"
             assert (REPO / source).exists(), f"COPY {source}: not in the repository (the build context)"
     assert any("plugins/mldr" in sources for *sources, _ in copies)
+    # and .dockerignore, which keeps .venv and the like out of the context, keeps them in
+    ignored = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for *sources, _target in copies:
+        for source in sources:
+            parts = Path(source).parts
+            hits = [
+                p
+                for p in ignored
+                if any(fnmatch.fnmatch("/".join(parts[: i + 1]), p) for i in range(len(parts)))
+            ]
+            assert not hits, f"COPY {source}: excluded from the build context by .dockerignore {hits}"
 
 
 CONSTRAINTS = REPO / "docker" / "inference-constraints.txt"
