@@ -52,7 +52,8 @@ DEFAULT_DATASETS: list[dict[str, Any]] = [
 #: Every key the program reads (without the `mldr:` namespace) and its default; None = no default.
 DEFAULTS: dict[str, Any] = {
     # "" = derived or unset. Pulumi refuses a stack that lacks a key declared with a type and no
-    # default ("Stack 'dev' is missing configuration value ..."), so only dnsName has none.
+    # default ("Stack 'dev' is missing configuration value ..."), so only dnsName has none;
+    # image defaults to "" in Pulumi.yaml and load() requires it, with how to build it.
     "name": "",  # derived: <project>-<stack>
     "primaryRegion": "us-east-1",
     "secondaryRegion": "us-west-2",
@@ -69,7 +70,7 @@ DEFAULTS: dict[str, Any] = {
     "computeKind": "ecs",
     "activeCapacity": 2,
     "standbyCapacity": 0,
-    "image": "ghcr.io/mldr/inference:latest",
+    "image": "",  # required: built from docker/inference.Dockerfile and pushed (infra/README.md)
     "containerPort": 8080,
     "taskCpu": 512,
     "taskMemory": 1024,
@@ -380,7 +381,10 @@ def _compute(reader: _Reader) -> ComputeConfig:
         reader.problems.append(f"taskMemory: {memory} MiB does not fit taskCpu {cpu} (Fargate: {low}-{high})")
     image = reader.string("image") or ""
     if not image:
-        reader.problems.append("image: missing: the inference container image")
+        reader.problems.append(
+            "image: missing: build docker/inference.Dockerfile, push it to a registry the account can "
+            "pull from (e.g. ECR), and set its URI (infra/README.md, 'The inference image')"
+        )
     return ComputeConfig(
         kind=kind,
         active_capacity=active,

@@ -85,6 +85,7 @@ def build(cfg: config.InfraConfig) -> dict[str, pulumi.Output[Any]]:
     }
     model = next(d for d in cfg.datasets if d.kind == "model_artifacts")
 
+    zone = _hosted_zone(cfg)
     inference: dict[str, RegionalInference] = {}
     for region in cfg.regions:
         short = short_region(region)
@@ -102,6 +103,8 @@ def build(cfg: config.InfraConfig) -> dict[str, pulumi.Output[Any]]:
                 vpc_id=network.vpc.id,
                 subnet_ids=network.subnet_ids,
                 image=cfg.compute.image,
+                dns_name=cfg.dns.name,
+                hosted_zone_id=zone.zone_id,
                 container_port=cfg.compute.container_port,
                 cpu=cfg.compute.cpu,
                 memory=cfg.compute.memory,
@@ -116,7 +119,6 @@ def build(cfg: config.InfraConfig) -> dict[str, pulumi.Output[Any]]:
             ),
         )
 
-    zone = _hosted_zone(cfg)
     dns = FailoverDns(
         "inference-dns",
         FailoverDnsArgs(

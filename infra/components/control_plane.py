@@ -82,6 +82,7 @@ class ControlPlane(pulumi.ComponentResource):
         super().__init__("mldr:index:ControlPlane", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._name = name
+        self._regions = (args.primary_region, args.secondary_region)
         regions = (args.primary_region, args.secondary_region)
         tags = dict(args.tags)
 
@@ -220,6 +221,10 @@ class ControlPlane(pulumi.ComponentResource):
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": list(targets.dataset_key_arns),
+                # Only through S3 (reading and writing dataset objects), never the keys directly.
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": [f"s3.{r}.amazonaws.com" for r in self._regions]}
+                },
             },
             {
                 "Sid": "PassReplicationRoles",

@@ -12,6 +12,8 @@ from infra.components._iam import objects, policy_document, service_trust_policy
 
 #: The DR runbooks scale the service (standby <-> active) during failover and failback.
 SCALED_BY_RUNBOOKS = ["desiredCount"]
+#: TLS 1.3 and 1.2 only (the policy pack accepts these ELB policies).
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,10 @@ class RegionalInferenceArgs:
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
     image: str
+    #: The name clients use (the failover record): the HTTPS listener's certificate names it.
+    dns_name: str
+    #: The public zone of dns_name, where ACM's validation record goes.
+    hosted_zone_id: pulumi.Input[str]
     container_port: int
     cpu: int
     memory: int
@@ -51,11 +57,12 @@ class RegionalInference(pulumi.ComponentResource):
             f"{name}-alb-sg",
             region=region,
             vpc_id=args.vpc_id,
-            description=f"inference load balancer in {region}: HTTP from clients and Route 53 checkers",
+            description=f"inference load balancer in {region}: HTTPS from clients, HTTP from checkers",
             ingress=[
                 aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp", from_port=80, to_port=80, cidr_blocks=["0.0.0.0/0"]
+                    protocol="tcp", from_port=port, to_port=port, cidr_blocks=["0.0.0.0/0"]
                 )
+                for port in (443, 80)
             ],
             egress=[
                 aws.ec2.SecurityGroupEgressArgs(
@@ -119,6 +126,52 @@ class RegionalInference(pulumi.ComponentResource):
             load_balancer_arn=self.load_balancer.arn,
             port=80,
             protocol="HTTP",
+            default_actions=[
+                aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)
+            ],
+            tags=tags,
+            opts=child,
+        )
+
+        # Clients reach inference by the failover name over HTTPS. The certificate names that
+        # name only: the per-region HTTP listener above stays for the Route 53 health checks and
+        # mldr's per-region probes, which address each load balancer by its own hostname
+        # (infra/README.md, "HTTPS").
+        certificate = aws.acm.Certificate(
+            f"{name}-cert",
+            region=region,
+            domain_name=args.dns_name,
+            validation_method="DNS",
+            tags=tags,
+            opts=child,
+        )
+        validation = certificate.domain_validation_options[0]
+        validation_record = aws.route53.Record(
+            f"{name}-cert-validation",
+            zone_id=args.hosted_zone_id,
+            name=validation.resource_record_name,
+            type=validation.resource_record_type,
+            records=[validation.resource_record_value],
+            ttl=300,
+            # ACM asks for the same record for this name in every region: both regions write it.
+            allow_overwrite=True,
+            opts=child,
+        )
+        validated = aws.acm.CertificateValidation(
+            f"{name}-cert-validated",
+            region=region,
+            certificate_arn=certificate.arn,
+            validation_record_fqdns=[validation_record.fqdn],
+            opts=child,
+        )
+        self.https_listener = aws.lb.Listener(
+            f"{name}-https",
+            region=region,
+            load_balancer_arn=self.load_balancer.arn,
+            port=443,
+            protocol="HTTPS",
+            ssl_policy=TLS_POLICY,
+            certificate_arn=validated.certificate_arn,
             default_actions=[
                 aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)
             ],

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._iam import objects, policy_document, service_trust_policy
+from infra.components._iam import key_policy, objects, policy_document, s3_trust_policy
 from infra.components.secure_bucket import SecureBucket, SecureBucketArgs
 from mldr.cloud.aws.replication_rule import build_replication_rule, pulumi_rule_args, replication_rule_id
 
@@ -45,11 +45,14 @@ class ReplicatedBucket(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         source_region, replica_region = args.primary_region, args.replica_region
         tags = {**args.tags, "mldr:dataset": name}
+        me = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        account_root = pulumi.Output.concat("arn:", partition, ":iam::", me.account_id, ":root")
 
         # A key per region: a KMS key never leaves its region, and the replica must stay
         # readable when the primary region (and its key) is gone.
-        self.primary_key = self._key(name, source_region, tags, child)
-        self.replica_key = self._key(name, replica_region, tags, child)
+        self.primary_key = self._key(name, source_region, account_root, tags, child)
+        self.replica_key = self._key(name, replica_region, account_root, tags, child)
 
         def secure(region: str, key: aws.kms.Key, role: str) -> SecureBucket:
             return SecureBucket(
@@ -71,7 +74,7 @@ class ReplicatedBucket(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{name}-replication-role",
             description=f"S3 replication of dataset {name} between {source_region} and {replica_region}",
-            assume_role_policy=service_trust_policy("s3.amazonaws.com"),
+            assume_role_policy=s3_trust_policy(me.account_id),
             tags={**tags, "mldr:purpose": "replication"},
             opts=child,
         )
@@ -173,11 +176,18 @@ class ReplicatedBucket(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _key(name: str, region: str, tags: Mapping[str, str], opts: pulumi.ResourceOptions) -> aws.kms.Key:
+    def _key(
+        name: str,
+        region: str,
+        account_root: pulumi.Input[str],
+        tags: Mapping[str, str],
+        opts: pulumi.ResourceOptions,
+    ) -> aws.kms.Key:
         return aws.kms.Key(
             f"{name}-key-{region}",
             region=region,
             description=f"SSE-KMS for dataset {name} in {region}",
+            policy=key_policy(account_root),
             enable_key_rotation=True,
             deletion_window_in_days=30,
             tags={**tags, "mldr:region": region},

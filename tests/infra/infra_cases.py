@@ -9,8 +9,9 @@ from infra_mocks import Deployment
 
 from infra import config
 
-#: Only what has no default: the DNS name. Everything else comes from config.DEFAULTS.
-DEFAULT_RAW: dict[str, Any] = {"dnsName": "inference.example.com"}
+#: Only what is required: the DNS name and the image. Everything else comes from config.DEFAULTS.
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mldr-inference:0.1.0"
+DEFAULT_RAW: dict[str, Any] = {"dnsName": "inference.example.com", "image": IMAGE}
 
 #: Warm standby, other regions, zone given by id, a prefix, Object Lock and a version floor.
 WARM_RAW: dict[str, Any] = {
@@ -21,6 +22,7 @@ WARM_RAW: dict[str, Any] = {
     "secondaryConnectionId": "mldr_aws_us",
     "route53ConnectionId": "mldr_aws_global",
     "dnsName": "predict.ml.example.org",
+    "image": IMAGE,
     "hostedZoneId": "Z0WARMZONE",
     "healthCheckInterval": "10",
     "healthCheckFailureThreshold": "2",

@@ -104,6 +104,16 @@ class Mocks(pulumi.runtime.Mocks):
             out["arn"] = f"arn:aws:route53:::healthcheck/{rid}"
         elif typ == "aws:route53/record:Record":
             out["fqdn"] = inputs.get("name")
+        elif typ == "aws:acm/certificate:Certificate":
+            out["arn"] = f"arn:aws:acm:{region}:{ACCOUNT}:certificate/{_suffix(name)}"
+            out["domainValidationOptions"] = [
+                {
+                    "domainName": inputs.get("domainName"),
+                    "resourceRecordName": f"_acme.{inputs.get('domainName')}.",
+                    "resourceRecordType": "CNAME",
+                    "resourceRecordValue": "_validation.acm-validations.aws.",
+                }
+            ]
         return rid, out
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:

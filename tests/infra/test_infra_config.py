@@ -12,7 +12,7 @@ from infra import config
 from infra.components import short_region
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
-MINIMAL = {"dnsName": "inference.example.com"}
+MINIMAL = {"dnsName": "inference.example.com", "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/i:1"}
 
 
 def problems(raw: dict[str, Any]) -> list[str]:
@@ -21,7 +21,7 @@ def problems(raw: dict[str, Any]) -> list[str]:
     return failure.value.problems
 
 
-def test_defaults_need_only_a_dns_name() -> None:
+def test_defaults_need_only_a_dns_name_and_an_image() -> None:
     cfg = config.load(MINIMAL, default_name="mldr-dev")
     assert cfg.name == "mldr-dev"
     assert cfg.regions == ("us-east-1", "us-west-2")
@@ -71,8 +71,22 @@ def test_unknown_compute_kind_is_refused(kind: str, expected: str) -> None:
 
 
 def test_missing_dns_name_is_refused() -> None:
-    (problem,) = problems({})
+    (problem,) = problems({"image": MINIMAL["image"]})
     assert problem.startswith("dnsName: missing")
+
+
+def test_missing_image_says_how_to_build_it() -> None:
+    """No placeholder image that nothing builds: the stack names an image built from docker/."""
+    (problem,) = problems({"dnsName": MINIMAL["dnsName"]})
+    assert problem.startswith("image: missing: build docker/inference.Dockerfile")
+    assert (INFRA.parent / "docker" / "inference.Dockerfile").is_file()
+
+
+@pytest.mark.parametrize("path", sorted(INFRA.glob("Pulumi.*.yaml")), ids=lambda p: p.name)
+def test_every_committed_stack_passes_the_programs_own_check(path: Path) -> None:
+    stack = yaml.safe_load(path.read_text())["config"]
+    raw = {k.removeprefix("mldr:"): v for k, v in stack.items() if k.startswith("mldr:")}
+    config.load(raw)  # raises ConfigError listing every problem
 
 
 def test_every_problem_is_listed_at_once() -> None:
@@ -100,9 +114,10 @@ def test_every_problem_is_listed_at_once() -> None:
         "computeKind",
         "standbyCapacity",
         "taskMemory",
+        "image",
     ], found
     message = str(config.ConfigError(found))
-    assert "8 problems" in message and "nothing was deployed" in message
+    assert "9 problems" in message and "nothing was deployed" in message
 
 
 @pytest.mark.parametrize(

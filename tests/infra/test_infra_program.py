@@ -13,7 +13,7 @@ from typing import Any
 
 import pulumi
 import pytest
-from infra_cases import DEFAULT_RAW, Deployed
+from infra_cases import DEFAULT_RAW, IMAGE, Deployed
 from infra_mocks import Declared, Deployment, deploy, run_program, start_mocks
 
 from infra import config, program
@@ -71,6 +71,11 @@ def key_of(d: Deployment, arn: str) -> Declared:
     found = [k for k in d.of_type(KMS_KEY) if k.outputs.get("arn") == arn]
     assert len(found) == 1, f"no KMS key of this stack has ARN {arn}"
     return found[0]
+
+
+def failover_records(d: Deployment) -> list[Declared]:
+    """The inference name's failover records (not, e.g., the certificates' validation records)."""
+    return [r for r in d.of_type(RECORD) if r.inputs.get("failoverRoutingPolicies")]
 
 
 def policy(resource: Declared, prop: str = "policy") -> dict[str, Any]:
@@ -394,7 +399,7 @@ def test_health_checks_and_failover_records(deployed: Deployed) -> None:
         assert check.inputs["fqdn"] == balancers[region].outputs["dnsName"], (
             f"{check}: probes another endpoint"
         )
-    records = {r.inputs["failoverRoutingPolicies"][0]["type"]: r for r in d.of_type(RECORD)}
+    records = {r.inputs["failoverRoutingPolicies"][0]["type"]: r for r in failover_records(d)}
     assert set(records) == {"PRIMARY", "SECONDARY"}, f"failover records: {sorted(records)}"
     zone = cfg.dns.hosted_zone_id or "Z0MLDRTESTZONE"
     for role, region in (("PRIMARY", cfg.primary_region), ("SECONDARY", cfg.secondary_region)):
@@ -409,6 +414,30 @@ def test_health_checks_and_failover_records(deployed: Deployed) -> None:
         (alias,) = record.inputs["aliases"]
         assert alias["name"] == balancers[region].outputs["dnsName"], f"{record}: alias target"
         assert alias["zoneId"] == balancers[region].outputs["zoneId"], f"{record}: alias zone"
+
+
+def test_clients_get_https_for_the_dns_name_in_each_region(deployed: Deployed) -> None:
+    """Each ALB serves HTTPS (TLS 1.2+) with an ACM certificate for dnsName, validated in the zone."""
+    d, cfg = deployed.result, deployed.cfg
+    zone = cfg.dns.hosted_zone_id or "Z0MLDRTESTZONE"
+    certificates = {c.region: c for c in d.of_type("aws:acm/certificate:Certificate")}
+    assert set(certificates) == set(cfg.regions), "a certificate in each ALB's region (ACM is regional)"
+    validations = [r for r in d.of_type(RECORD) if not r.inputs.get("failoverRoutingPolicies")]
+    assert validations and all(r.inputs["zoneId"] == zone for r in validations), "validated in the zone"
+    for lb in d.of_type(LOAD_BALANCER):
+        listeners = {
+            listener.inputs["port"]: listener
+            for listener in d.of_type("aws:lb/listener:Listener")
+            if listener.inputs["loadBalancerArn"] == lb.outputs["arn"]
+        }
+        https = listeners[443]
+        assert https.inputs["protocol"] == "HTTPS" and "TLS13" in https.inputs["sslPolicy"], f"{https}"
+        assert https.inputs["certificateArn"] == certificates[lb.region].outputs["arn"], f"{https}: cert"
+        assert certificates[lb.region].inputs["domainName"] == cfg.dns.name
+        forward = [a["targetGroupArn"] for a in https.inputs["defaultActions"]]
+        assert forward == [a["targetGroupArn"] for a in listeners[80].inputs["defaultActions"]], (
+            f"{https}: serves the same tasks as the health-checked HTTP listener"
+        )
 
 
 # --- control plane ---------------------------------------------------------------------
@@ -530,7 +559,7 @@ def test_exported_topology_validates_and_names_the_real_resources(deployed: Depl
 def test_health_check_ids_in_topology_are_the_health_checks(deployed: Deployed) -> None:
     d, cfg = deployed.result, deployed.cfg
     topology = parse_topology(d.outputs["topology"])
-    records = {r.inputs["setIdentifier"]: r for r in d.of_type(RECORD)}
+    records = {r.inputs["setIdentifier"]: r for r in failover_records(d)}
     for region in cfg.regions:
         assert records[region].inputs["healthCheckId"] == topology.region(region).health_check_id, (
             f"{records[region]}"
@@ -582,6 +611,7 @@ def test_stack_config_strings_reach_the_program() -> None:
     pulumi.runtime.set_all_config(
         {
             "mldr:dnsName": "inference.example.com",
+            "mldr:image": IMAGE,
             "mldr:standbyCapacity": "1",
             "mldr:datasets": json.dumps([{"name": "models", "kind": "model_artifacts", "rpoSeconds": 60}]),
         }
@@ -610,7 +640,7 @@ def test_entrypoint_runs_as_pulumi_runs_it() -> None:
     """`pulumi up` executes infra/ as a directory (runpy), not as the `infra` package."""
     infra_dir = Path(program.__file__).resolve().parent
     monitor = start_mocks()
-    pulumi.runtime.set_all_config({"mldr:dnsName": "inference.example.com"})
+    pulumi.runtime.set_all_config({"mldr:dnsName": "inference.example.com", "mldr:image": IMAGE})
     try:
 
         def entrypoint() -> None:
@@ -621,6 +651,18 @@ def test_entrypoint_runs_as_pulumi_runs_it() -> None:
         pulumi.runtime.set_all_config({})
     types = {r.type for r in monitor.declared.values()}
     assert {"mldr:index:ReplicatedBucket", "mldr:index:FailoverDns", "mldr:index:ControlPlane"} <= types
+
+
+def test_tasks_run_the_configured_image_with_what_its_entrypoint_reads(deployed: Deployed) -> None:
+    """The image from docker/inference.Dockerfile reads these variables; the task sets each."""
+    from mldr.sandbox import inference_container as container
+
+    for task in deployed.result.of_type("aws:ecs/taskDefinition:TaskDefinition"):
+        (definition,) = json.loads(task.inputs["containerDefinitions"])
+        assert definition["image"] == deployed.cfg.compute.image == IMAGE
+        env = {e["name"]: e["value"] for e in definition["environment"]}
+        assert {container.REGION, container.MODEL_BUCKET, container.MODEL_PREFIX, container.PORT} <= set(env)
+        assert env[container.PORT] == str(definition["portMappings"][0]["containerPort"])
 
 
 def test_what_holds_data_is_protected_and_what_runbooks_change_is_theirs(deployed: Deployed) -> None:

@@ -345,7 +345,299 @@ def test_every_rule_is_registered_for_the_pack() -> None:
         rules.dataset_buckets_replicated,
         rules.dr_roles_name_their_resources,
         rules.failover_records_have_health_checks,
+        rules.buckets_tls_only,
+        rules.dataset_buckets_sse_kms,
+        rules.replication_versioned_both_sides,
+        rules.kms_keys_have_explicit_policies,
+        rules.replication_trust_names_source_account,
+        rules.dr_key_grants_via_service,
+        rules.inference_served_over_https,
     }
+
+
+# --- TLS-only bucket policies ------------------------------------------------------------
+
+
+def tls_policy(target: Resource, **overrides: Any) -> Resource:
+    arn = target.props["arn"]
+    statement: dict[str, Any] = {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [arn, f"{arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        **overrides,
+    }
+    return on(
+        target,
+        "aws:s3/bucketPolicy:BucketPolicy",
+        f"{target.name}-tls",
+        policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+
+
+def test_tls_only_policy_passes_and_unknown_policy_waits_for_up() -> None:
+    b = bucket("data", "us-east-1")
+    assert rules.buckets_tls_only([b, tls_policy(b)]) == []
+    pending = on(b, "aws:s3/bucketPolicy:BucketPolicy", "pending", policy=UNKNOWN)
+    assert rules.buckets_tls_only([b, pending]) == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"Effect": "Allow"},
+        {"Condition": {"Bool": {"aws:SecureTransport": "true"}}},
+        {"Action": "s3:GetObject"},
+        {"Resource": ["arn:aws:s3:::data-1234567"]},  # the objects are left out
+        {"Principal": {"AWS": "arn:aws:iam::1:root"}},
+    ],
+    ids=["allow", "secure-true", "one-action", "bucket-only", "one-principal"],
+)
+def test_a_policy_that_lets_plain_http_through_fails(overrides: dict[str, Any]) -> None:
+    b = bucket("data", "us-east-1")
+    (violation,) = rules.buckets_tls_only([b, tls_policy(b, **overrides)])
+    assert violation.urn == b.urn and "without TLS" in violation.message
+
+
+def test_a_bucket_without_policy_and_another_buckets_policy_fail() -> None:
+    a, b = bucket("a", "us-east-1"), bucket("b", "us-east-1")
+    assert [v.urn for v in rules.buckets_tls_only([a, b, tls_policy(a)])] == [b.urn]
+
+
+# --- SSE-KMS on every dataset bucket -----------------------------------------------------
+
+
+def sse(target: Resource, algorithm: str, key: str | None) -> Resource:
+    default = {"sseAlgorithm": algorithm, **({"kmsMasterKeyId": key} if key else {})}
+    return on(
+        target,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        f"{target.name}-sse",
+        rules=[{"applyServerSideEncryptionByDefault": default}],
+    )
+
+
+def test_dataset_bucket_with_its_kms_key_passes_and_ops_bucket_may_be_sse_s3() -> None:
+    data = bucket("models-use1", "us-east-1", **{"mldr:dataset": "models"})
+    ops = bucket("ops", "us-east-1")
+    key = "arn:aws:kms:us-east-1:1:key/abc"
+    assert (
+        rules.dataset_buckets_sse_kms([data, sse(data, "aws:kms", key), ops, sse(ops, "AES256", None)]) == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "key"), [("AES256", None), ("aws:kms", None)], ids=["sse-s3", "aws-key"]
+)
+def test_dataset_bucket_without_a_customer_kms_key_fails(algorithm: str, key: str | None) -> None:
+    data = bucket("models-usw2", "us-west-2", **{"mldr:dataset": "models", "mldr:bucket-role": "replica"})
+    (violation,) = rules.dataset_buckets_sse_kms([data, sse(data, algorithm, key)])
+    assert violation.urn == data.urn and "not SSE-KMS" in violation.message
+
+
+# --- versioning on both sides of every replication rule ----------------------------------
+
+
+def versioned(target: Resource, status: str = "Enabled") -> Resource:
+    return on(
+        target,
+        "aws:s3/bucketVersioning:BucketVersioning",
+        f"{target.name}-v",
+        versioningConfiguration={"status": status},
+    )
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["up", "preview"])
+def test_replication_between_versioned_buckets_passes(known: bool) -> None:
+    src, dst = bucket("m-use1", "us-east-1"), bucket("m-usw2", "us-west-2")
+    resources = [src, dst, versioned(src), versioned(dst), replication(src, dst, known=known)]
+    assert rules.replication_versioned_both_sides(resources) == []
+
+
+@pytest.mark.parametrize("unversioned", ["source", "destination"])
+def test_replication_with_an_unversioned_side_fails(unversioned: str) -> None:
+    src, dst = bucket("m-use1", "us-east-1"), bucket("m-usw2", "us-west-2")
+    config = replication(src, dst)
+    suspended = src if unversioned == "source" else dst
+    others = [versioned(b) for b in (src, dst) if b is not suspended]
+    (violation,) = rules.replication_versioned_both_sides(
+        [src, dst, config, versioned(suspended, "Suspended"), *others]
+    )
+    assert violation.urn == config.urn and f"{suspended.name} is not versioned" in violation.message
+
+
+def test_replication_to_a_bucket_outside_the_stack_fails() -> None:
+    src, elsewhere = bucket("m-use1", "us-east-1"), bucket("m-usw2", "us-west-2")
+    (violation,) = rules.replication_versioned_both_sides([src, versioned(src), replication(src, elsewhere)])
+    assert "not in this stack" in violation.message
+
+
+# --- explicit KMS key policies -----------------------------------------------------------
+
+
+def kms_key(policy: dict[str, Any] | None) -> Resource:
+    props: dict[str, Any] = {"arn": "arn:aws:kms:us-east-1:1:key/k", "keyId": "k"}
+    if policy is not None:
+        props["policy"] = json.dumps(policy)
+    return Resource("aws:kms/key:Key", urn("aws:kms/key:Key", "k"), props)
+
+
+def key_statement(principal: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "Statement": [
+            {"Effect": "Allow", "Principal": principal, "Action": "kms:*", "Resource": "*", **extra}
+        ]
+    }
+
+
+def test_key_with_a_declared_policy_passes() -> None:
+    assert (
+        rules.kms_keys_have_explicit_policies([kms_key(key_statement({"AWS": "arn:aws:iam::1:root"}))]) == []
+    )
+    separate = Resource(
+        "aws:kms/keyPolicy:KeyPolicy",
+        urn("aws:kms/keyPolicy:KeyPolicy", "kp"),
+        {"keyId": "k", "policy": json.dumps(key_statement({"AWS": "arn:aws:iam::1:root"}))},
+    )
+    assert rules.kms_keys_have_explicit_policies([kms_key(None), separate]) == []
+
+
+def test_key_policy_unknown_during_preview_is_judged_at_up() -> None:
+    pending = Resource("aws:kms/key:Key", urn("aws:kms/key:Key", "k"), {"policy": UNKNOWN})
+    assert rules.kms_keys_have_explicit_policies([pending]) == []
+
+
+def test_key_left_to_the_default_policy_or_open_to_everyone_fails() -> None:
+    (missing,) = rules.kms_keys_have_explicit_policies([kms_key(None)])
+    assert "no declared key policy" in missing.message
+    (open_key,) = rules.kms_keys_have_explicit_policies([kms_key(key_statement({"AWS": "*"}))])
+    assert 'Principal "*"' in open_key.message
+    condition = {"Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-1"}}}
+    assert rules.kms_keys_have_explicit_policies([kms_key(key_statement("*", **condition))]) == []
+
+
+# --- aws:SourceAccount on the replication role's trust -----------------------------------
+
+
+def trusted_by_s3(condition: dict[str, Any] | None) -> Resource:
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": "s3.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+    if condition:
+        statement["Condition"] = condition
+    base = role("replication")
+    return Resource(
+        base.type, base.urn, {**base.props, "assumeRolePolicy": json.dumps({"Statement": [statement]})}
+    )
+
+
+def test_s3_trust_limited_to_the_account_passes() -> None:
+    ok = trusted_by_s3({"StringEquals": {"aws:SourceAccount": "123456789012"}})
+    assert (
+        rules.replication_trust_names_source_account([ok, role("task", service="ecs-tasks.amazonaws.com")])
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [None, {"StringEquals": {"aws:SourceArn": "arn:aws:s3:::x"}}],
+    ids=["none", "other-key"],
+)
+def test_s3_trust_without_source_account_fails(condition: dict[str, Any] | None) -> None:
+    r = trusted_by_s3(condition)
+    (violation,) = rules.replication_trust_names_source_account([r])
+    assert violation.urn == r.urn and "aws:SourceAccount" in violation.message
+
+
+# --- kms:ViaService on the DR roles' key grants ------------------------------------------
+
+
+def key_grant(target: Resource, actions: list[str], condition: dict[str, Any] | None) -> Resource:
+    statement: dict[str, Any] = {
+        "Sid": "DatasetKeys",
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": ["arn:aws:kms:us-east-1:1:key/abc"],
+    }
+    if condition:
+        statement["Condition"] = condition
+    return Resource(
+        "aws:iam/rolePolicy:RolePolicy",
+        urn("aws:iam/rolePolicy:RolePolicy", "keys"),
+        {"role": target.props["id"], "policy": json.dumps({"Statement": [statement]})},
+        {"role": [target.urn]},
+    )
+
+
+VIA_S3 = {"StringEquals": {"kms:ViaService": ["s3.us-east-1.amazonaws.com"]}}
+
+
+def test_operator_key_grant_through_s3_passes() -> None:
+    operator = role("operator", purpose="dr-operator", service="ec2.amazonaws.com")
+    grant = key_grant(operator, ["kms:Decrypt", "kms:GenerateDataKey"], VIA_S3)
+    assert rules.dr_key_grants_via_service([operator, grant]) == []
+
+
+@pytest.mark.parametrize("actions", [["kms:Decrypt", "kms:GenerateDataKey"], ["KMS:Decrypt"], ["*"]])
+def test_operator_key_grant_without_via_service_fails(actions: list[str]) -> None:
+    operator = role("operator", purpose="dr-operator", service="ec2.amazonaws.com")
+    grant = key_grant(operator, actions, None)
+    (violation,) = rules.dr_key_grants_via_service([operator, grant])
+    assert violation.urn == grant.urn and "kms:ViaService" in violation.message
+
+
+def test_key_grants_of_other_roles_are_not_this_rules_business() -> None:
+    task = role("task", service="ecs-tasks.amazonaws.com")
+    assert rules.dr_key_grants_via_service([task, key_grant(task, ["kms:Decrypt"], None)]) == []
+
+
+# --- an HTTPS listener for inference -----------------------------------------------------
+
+
+def alb() -> Resource:
+    typ = "aws:lb/loadBalancer:LoadBalancer"
+    arn = "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/inference/1"
+    return Resource(typ, urn(typ, "inference-alb"), {"arn": arn, "loadBalancerType": "application"})
+
+
+def listener(lb: Resource, name: str, protocol: str, **props: Any) -> Resource:
+    typ = "aws:lb/listener:Listener"
+    return Resource(
+        typ,
+        urn(typ, name),
+        {"loadBalancerArn": lb.props["arn"], "protocol": protocol, **props},
+        {"loadBalancerArn": [lb.urn]},
+    )
+
+
+CERT = "arn:aws:acm:us-east-1:1:certificate/c"
+
+
+def test_https_listener_with_certificate_and_modern_tls_passes() -> None:
+    lb = alb()
+    https = listener(
+        lb, "https", "HTTPS", certificateArn=CERT, sslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06"
+    )
+    assert rules.inference_served_over_https([lb, listener(lb, "http", "HTTP"), https]) == []
+
+
+def test_load_balancer_with_plain_http_only_fails() -> None:
+    lb = alb()
+    (violation,) = rules.inference_served_over_https([lb, listener(lb, "http", "HTTP")])
+    assert violation.urn == lb.urn and "no HTTPS listener" in violation.message
+
+
+@pytest.mark.parametrize("ssl_policy", [None, "ELBSecurityPolicy-2016-08"], ids=["default", "tls-1.0"])
+def test_https_listener_accepting_old_tls_fails(ssl_policy: str | None) -> None:
+    lb = alb()
+    https = listener(lb, "https", "HTTPS", certificateArn=CERT, sslPolicy=ssl_policy)
+    (violation,) = rules.inference_served_over_https([lb, https])
+    assert violation.urn == https.urn and "below 1.2" in violation.message
 
 
 # --- the pulumi-policy glue --------------------------------------------------------------

@@ -139,4 +139,63 @@ def test_airflow_services_use_the_sandbox_connections(compose: dict[str, Any]) -
             service["environment"]["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
             == "http://localhost:8080/execution/"
         )
-    assert services["sandbox"]["ports"] == ["${AIRFLOW_PORT:-8080}:8080"]
+    assert services["sandbox"]["ports"] == ["${AIRFLOW_HOST_IP:-127.0.0.1}:${AIRFLOW_PORT:-8080}:8080"]
+
+
+def default_of(value: str) -> str:
+    """A Compose value with every `${VAR:-default}` replaced by its default (nothing set)."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+
+
+def test_the_ui_binds_this_machine_only_by_default(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            host_ip, _host_port, _container_port = default_of(str(port)).split(":")
+            assert host_ip == "127.0.0.1", f"{name}: {port} publishes on every interface by default"
+
+
+def test_no_empty_fernet_key_and_init_refuses_to_finish_without_one(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        env = service.get("environment") or {}
+        assert "AIRFLOW__CORE__FERNET_KEY" not in env, (
+            f"{name}: an env Fernet key overrides the one generated into airflow.cfg ('' = no encryption)"
+        )
+    script = "\n".join(compose["services"]["airflow-init"]["command"]).replace("$$", "$")
+    assert 'if [ -z "$(airflow config get-value core fernet_key' in script and "exit 1" in script
+
+
+def test_no_silent_admin_admin(compose: dict[str, Any]) -> None:
+    init = compose["services"]["airflow-init"]
+    assert init["environment"]["AIRFLOW_ADMIN_PASSWORD"] == "${AIRFLOW_ADMIN_PASSWORD:-}", (
+        "no default password"
+    )
+    assert "python -m mldr.airflow.compose_login" in "\n".join(init["command"])
+
+
+def test_mldr_is_installed_in_the_image_and_the_mount_comes_first(compose: dict[str, Any]) -> None:
+    dockerfile = (REPO / "docker" / "Dockerfile").read_text()
+    copies = re.findall(r"^COPY (?:--chown=\S+ )?(.+) (\S+)$", dockerfile, re.MULTILINE)
+    sources = [source for group, _ in copies for source in group.split()]
+    assert "plugins/mldr" in sources and "pyproject.toml" in sources
+    assert all((REPO / source).exists() for source in sources), sources
+    assert re.search(r"pip install .*--no-deps /opt/mldr/src && mldr --help", dockerfile)
+    for name in (*AIRFLOW_SERVICES, "airflow-init", "sandbox"):
+        env = compose["services"][name]["environment"]
+        assert env["PYTHONPATH"] == MOUNTS["./plugins"], f"{name}: the mounted plugins/ must win"
+
+
+def test_first_start_generates_a_password_and_admin_is_warned_about(tmp_path: Path) -> None:
+    from mldr.airflow.compose_login import ensure_login
+
+    generated = tmp_path / "generated.json"
+    (line,) = ensure_login(generated, None)
+    password = json.loads(generated.read_text())["admin"]
+    assert len(password) >= 12 and password in line and "generated" in line
+    # later starts keep it, and say where it is
+    assert ensure_login(generated, None) == [f"Airflow UI login: admin, password in {generated}"]
+
+    weak = tmp_path / "weak.json"
+    lines = ensure_login(weak, "admin")
+    assert json.loads(weak.read_text()) == {"admin": "admin"}
+    assert lines[-1].startswith("WARNING: the Airflow UI password of 'admin' is 'admin'")
+    assert ensure_login(weak, None)[-1].startswith("WARNING"), "warned at every start, not only the first"

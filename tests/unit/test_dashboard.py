@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
 from fastapi.testclient import TestClient
 
 from mldr.airflow.dashboard import app as dashboard_app
+from mldr.airflow.dashboard.access import DASHBOARD_DAGS
 from mldr.airflow.dashboard.data import (
     SWITCH_STEPS,
     Dashboard,
@@ -362,6 +364,7 @@ def anonymous(source: FakeSource) -> TestClient:
 def logged_in(source: FakeSource) -> TestClient:
     app = dashboard_app.create_app(lambda: source)  # type: ignore[arg-type, return-value]
     app.dependency_overrides[dashboard_app.get_user] = lambda: {"username": "viewer"}
+    app.dependency_overrides[dashboard_app.dr_reader] = lambda: {"username": "viewer"}  # may read the DR DAGs
     return TestClient(app)
 
 
@@ -397,6 +400,66 @@ def test_accepts_the_airflow_session_cookie(source: FakeSource, monkeypatch: pyt
     assert client.get("/").status_code == 200
     client.cookies.set("_token", token[:-4] + "AAAA")
     assert client.get("/").status_code in (401, 403), "a tampered token is refused"
+
+
+class PerDagAuthManager(SimpleAuthManager):
+    """An auth manager with per-DAG read grants (as FAB or Keycloak have), for two users."""
+
+    GRANTS = {
+        "dr-oncall": set(DASHBOARD_DAGS) | {"ml_training_pipeline"},
+        "ml-team": {"ml_training_pipeline"},
+    }
+
+    def is_authorized_dag(
+        self, *, method: str, user: Any, access_entity: Any = None, details: Any = None
+    ) -> bool:
+        return method == "GET" and details is not None and details.id in self.GRANTS.get(user.username, set())
+
+
+def test_only_users_who_may_read_the_dr_dags_see_the_dashboard(
+    source: FakeSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.api_fastapi import app as airflow_app
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.models.revoked_token import RevokedToken
+
+    monkeypatch.setattr(RevokedToken, "is_revoked", classmethod(lambda cls, jti, **_: False))
+    manager = PerDagAuthManager()
+    monkeypatch.setattr(airflow_app._AuthManagerState, "instance", manager)
+    client = TestClient(dashboard_app.create_app(lambda: source))  # type: ignore[arg-type, return-value]
+
+    def bearer(username: str) -> dict[str, str]:
+        token = manager.generate_jwt(SimpleAuthManagerUser(username=username, role="viewer"))
+        return {"Authorization": f"Bearer {token}"}
+
+    for path in ("/", "/api/status", "/reports/drill/20261129T100000Z-b"):
+        assert client.get(path, headers=bearer("dr-oncall")).status_code == 200, path
+        refused = client.get(path, headers=bearer("ml-team"))
+        assert refused.status_code == 403, path
+        assert "may not read the DR DAGs" in refused.text and "dr_failover" in refused.text
+        assert "us-west-2" not in refused.text, "no DR data in the refusal"
+    # a browser gets a page saying why, not a loop back to the login it already passed
+    page = client.get("/", headers={**bearer("ml-team"), "Accept": "text/html"}, follow_redirects=False)
+    assert page.status_code == 403 and "Ask an Airflow admin" in page.text
+
+
+def test_the_simple_auth_manager_refuses_a_user_without_a_role(
+    source: FakeSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow's own simple auth manager, unpatched: a viewer may read the DR DAGs, a user the
+    manager gives no role may not."""
+    from airflow.api_fastapi.app import init_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.models.revoked_token import RevokedToken
+
+    monkeypatch.setattr(RevokedToken, "is_revoked", classmethod(lambda cls, jti, **_: False))
+    manager = init_auth_manager()
+    assert type(manager) is SimpleAuthManager
+    client = TestClient(dashboard_app.create_app(lambda: source))  # type: ignore[arg-type, return-value]
+    for role, expected in (("viewer", 200), (None, 403)):
+        token = manager.generate_jwt(SimpleAuthManagerUser(username="someone", role=role))
+        response = client.get("/api/status", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == expected, role
 
 
 def test_serves_the_page_json_and_reports_read_only(logged_in: TestClient, source: FakeSource) -> None:

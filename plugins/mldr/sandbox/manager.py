@@ -32,6 +32,7 @@ from mldr.errors import SandboxError, SandboxInputError, UnknownRegion
 from mldr.extras import install_hint, missing_modules
 from mldr.inputs import finite_number, whole_number
 from mldr.sandbox import provision as prov
+from mldr.sandbox.control import ControlClient
 from mldr.sandbox.listen import listen_socket, port_of
 from mldr.sandbox.location import ENV_FILE, sandbox_dir, write_env_file
 from mldr.sandbox.settings import FAILURE_THRESHOLD_RANGE, PORT_RANGE
@@ -493,11 +494,14 @@ class Sandbox:
             resolved = http.get(f"{state.edge_url}/resolve", timeout=1.0).json()
             dns_answer = resolved.get("answer")
             checks = resolved.get("checks", {})
+        # Served by `mldr.sandbox.serve` (docker-compose): only its process sees the processes.
+        control = ControlClient.find(self.directory)
+        owner = control.status() if control else None
+        outages = owner["outage"] if owner else self.outages()
         regions: dict[str, Any] = {}
         for region in state.regions:
             inference = procs.get(f"inference-{region}")
-            moto = procs.get(f"moto-{region}")
-            outage = bool(moto and process_stopped(moto)) or bool(inference and process_stopped(inference))
+            outage = bool(outages.get(region))
             healthy = False
             if inference and not outage:
                 with contextlib.suppress(httpx.HTTPError):
@@ -513,7 +517,7 @@ class Sandbox:
         with contextlib.suppress(httpx.HTTPError, ValueError):
             replication = http.get(f"{state.replicator_url}/stats", timeout=1.0).json()
         return {
-            "running": self.is_running(),
+            "running": owner["running"] if owner else self.is_running(),
             "edge_url": state.edge_url,
             "dns_answer": dns_answer,
             "primary": state.primary,
@@ -536,14 +540,38 @@ class Sandbox:
 
     def region_outage(self, region: str) -> None:
         """Stop the region's S3 and inference processes (SIGSTOP: clients time out, data survives)."""
-        state = self.running_state()
-        for record in self._region_processes(state, region):
-            os.kill(record.pid, signal.SIGSTOP)
+        # Served by `mldr.sandbox.serve` (docker-compose): its processes are in another PID namespace.
+        if (control := ControlClient.find(self.directory)) is not None:
+            control.fault("region-outage", region)
+        else:
+            self.signal_region(region, signal.SIGSTOP)
 
     def heal(self, region: str) -> None:
+        if (control := ControlClient.find(self.directory)) is not None:
+            control.fault("heal", region)
+        else:
+            self.signal_region(region, signal.SIGCONT)
+
+    def outages(self) -> dict[str, bool]:
+        """region -> whether its processes are stopped, as this PID namespace sees them."""
+        state = self.state
+        if state is None:
+            return {}
+        named = state.processes
+        return {
+            region: any(
+                process_stopped(p)
+                for p in (named.get(f"moto-{region}"), named.get(f"inference-{region}"))
+                if p
+            )
+            for region in state.regions
+        }
+
+    def signal_region(self, region: str, sig: signal.Signals) -> None:
+        """Signal the region's processes from this PID namespace (the control endpoint's handler)."""
         state = self.running_state()
         for record in self._region_processes(state, region):
-            os.kill(record.pid, signal.SIGCONT)
+            os.kill(record.pid, sig)
 
     def replication(self, action: str, value: str | float | None = None) -> dict[str, Any]:
         state = self.running_state()

@@ -8,6 +8,8 @@ laptop wants; a container wants a main process that lives as long as the sandbox
     python -m mldr.sandbox.serve --check    # the healthcheck: 0 when every process runs
 
 State lives in `MLDR_SANDBOX_DIR` (a volume the Airflow services mount to read `airflow.env`).
+While up it serves the control endpoint (`mldr.sandbox.control`), so region outages asked for from
+the Airflow containers (other PID namespaces) are applied here, by the processes' owner.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from mldr.errors import MldrError
+from mldr.sandbox.control import ControlServer
 from mldr.sandbox.manager import Sandbox
 
 log = logging.getLogger("mldr.sandbox.serve")
@@ -37,10 +40,20 @@ def serve(
     watch_seconds: float = WATCH_SECONDS,
 ) -> int:
     """Start `sandbox`, wait until `stop` is set or a process dies, then stop it. Exit status."""
+    control: ControlServer | None = None
     try:
         state, _ = sandbox.up(
             lag_seconds=lag_seconds, edge_port=edge_port, progress=lambda m: log.info("%s", m)
         )
+        control = ControlServer(
+            sandbox.directory,
+            {
+                "region-outage": lambda region: sandbox.signal_region(region, signal.SIGSTOP),
+                "heal": lambda region: sandbox.signal_region(region, signal.SIGCONT),
+            },
+            status=lambda: {"running": sandbox.is_running(), "outage": sandbox.outages()},
+        )
+        control.start()
         log.info(
             "sandbox up: edge %s, regions %s and %s; connections in %s",
             state.edge_url,
@@ -55,6 +68,8 @@ def serve(
         log.info("stop requested")
         return 0
     finally:
+        if control is not None:
+            control.stop()
         stopped = sandbox.down()
         log.info("sandbox down: stopped %d process(es)", len(stopped))
 

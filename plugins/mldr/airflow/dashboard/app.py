@@ -2,9 +2,9 @@
 
 Read-only: GET routes only, and nothing they call writes anything. Every route but the nav icon
 requires an authenticated Airflow user, through the API server's own `get_user` dependency (the
-`_token` JWT cookie the Airflow UI sets at login, or an `Authorization: Bearer` token), so whoever
-the auth manager accepts may look and nobody else. A browser without a session is sent to the
-Airflow login page and back.
+`_token` JWT cookie the Airflow UI sets at login, or an `Authorization: Bearer` token), whom the
+auth manager lets read the DR DAGs (`access.py`); anyone else gets 403. A browser without a
+session is sent to the Airflow login page and back.
 
 The topology and the cloud handle are built on the first request, not at import: the API server
 imports plugins at start-up, which must not need the topology or any AWS endpoint.
@@ -24,6 +24,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from mldr.airflow.dashboard.access import DashboardForbidden, dr_reader
 from mldr.airflow.dashboard.data import DashboardSource
 from mldr.airflow.dashboard.render import ICON_SVG, error_page, render
 from mldr.errors import ConfigurationError, MldrError
@@ -40,7 +41,8 @@ def _airflow_user_dependency() -> Callable[..., Any]:
 
 
 get_user = _airflow_user_dependency()
-User = Annotated[Any, Depends(get_user)]
+#: A signed-in user who may read the DR DAGs (403 otherwise).
+User = Annotated[Any, Depends(dr_reader)]
 
 #: Stored reports are our own HTML; still, they render data (keys, messages) from buckets, so the
 #: browser may not run scripts or load anything from them.
@@ -87,6 +89,9 @@ def create_app(source: Callable[[], DashboardSource] = default_source) -> FastAP
     async def login_first(request: Request, exc: HTTPException) -> Response:
         """A person opening the page without a session goes to the login page and comes back."""
         wants_html = "text/html" in request.headers.get("accept", "")
+        if isinstance(exc, DashboardForbidden) and wants_html:
+            # signed in, but not allowed: logging in again would not help
+            return HTMLResponse(error_page("Not allowed", str(exc.detail)), status_code=403)
         if exc.status_code in (401, 403) and wants_html and request.method == "GET":
             from airflow.api_fastapi.app import get_auth_manager
 
