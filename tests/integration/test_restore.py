@@ -224,7 +224,7 @@ def test_a_crashed_restore_resumes_and_blocks_a_failover_meanwhile(
     ctx = open_operation(
         topology, cloud, _params(topology, RestoreTarget(dataset=DATASET, at=moment, prefix=prefix))
     )
-    os.environ[CRASH_AFTER_ENV] = "restore_lease"
+    os.environ[CRASH_AFTER_ENV] = "in_place_lease"
     try:
         with pytest.raises(SimulatedCrash):
             execute(ctx)
