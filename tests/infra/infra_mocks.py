@@ -104,6 +104,11 @@ class Mocks(pulumi.runtime.Mocks):
             out["arn"] = f"arn:aws:route53:::healthcheck/{rid}"
         elif typ == "aws:route53/record:Record":
             out["fqdn"] = inputs.get("name")
+        elif typ == "aws:backup/vault:Vault":
+            rid = inputs.get("name") or physical
+            out.update(name=rid, arn=f"arn:aws:backup:{region}:{ACCOUNT}:backup-vault:{rid}")
+        elif typ == "aws:backup/plan:Plan":
+            out["arn"] = f"arn:aws:backup:{region}:{ACCOUNT}:backup-plan:{physical}"
         return rid, out
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
