@@ -93,3 +93,15 @@ def test_the_backup_window_is_what_aws_backup_keeps() -> None:
         config.load({"dnsName": "inference.example.com", "continuousBackupDays": 36})
     (problem,) = failure.value.problems
     assert problem.startswith("continuousBackupDays:") and "35" in problem
+
+
+def test_object_lock_of_a_dataset_reaches_the_topology_verification_reads(deployed: Deployed) -> None:
+    """A dataset under Object Lock (the warm config's models: 30 days) says so in the exported
+    topology, so the nightly verification can check both buckets' default retention."""
+    from mldr.topology import parse_topology
+
+    d, cfg = deployed.result, deployed.cfg
+    topology = parse_topology(d.outputs["topology"], source=f"topology of {deployed.label}")
+    exported = {ds.name: ds.retention.object_lock_days for ds in topology.datasets}
+    assert exported == {ds.name: ds.object_lock_days for ds in cfg.datasets}
+    assert deployed.label == "default" or exported["models"] == 30

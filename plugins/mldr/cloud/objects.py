@@ -315,6 +315,11 @@ class ObjectStore(Protocol):
 
     def versioning(self, bucket: str) -> Versioning: ...
 
+    def object_lock_days(self, bucket: str) -> int | None:
+        """The bucket's Object Lock default retention in days (a year as 365); None: no Object
+        Lock, or no default retention (a version is then locked only if written with one)."""
+        ...
+
     def lifecycle_rules(self, bucket: str) -> list[Mapping[str, Any]]:
         """The bucket's lifecycle rules in the store's document form ([]: none)."""
         ...
