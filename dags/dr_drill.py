@@ -1,4 +1,5 @@
-"""Weekly DR drill: fail over under a measured fault, fail back, report RTO, RPO and parity.
+"""Weekly DR drill: fail over under a measured fault, fail back, report RTO, RPO and parity
+(or, `logical-corruption`: restore data and model from their history, report what came back).
 
 Thin: `preflight` (setup: undo leftovers, validate, check readiness) -> `drill` (the whole
 drill, `mldr.runbooks.drill`; keeps the report, emits the report asset) -> `judge` (fails the
@@ -15,6 +16,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 from mldr.airflow import drill_tasks as drill
+from mldr.runbooks.drill.scenarios import Scenario
 
 RUNBOOK = Path(__file__).parents[1] / "runbooks" / "dr-drill.md"
 REGION = "^[a-z]{2}(-gov)?-[a-z]+-\\d+$"
@@ -35,10 +37,11 @@ REGION = "^[a-z]{2}(-gov)?-[a-z]+-\\d+$"
         "scenario": Param(
             "region-outage",
             type="string",
-            enum=["region-outage", "replication-stall", "planned-switchover"],
+            enum=[s.value for s in Scenario],
             title="Scenario",
             description="region-outage: the primary stops answering; replication-stall: replication stops "
-            "before the outage (measures data lost); planned-switchover: graceful move and back",
+            "before the outage (measures data lost); planned-switchover: graceful move and back; "
+            "logical-corruption: a bad run damages data and the model, a point-in-time restore undoes it",
         ),
         "target_region": Param(
             None,

@@ -82,6 +82,7 @@ DEFAULTS: dict[str, Any] = {
     "airflowPrincipalArns": [],  # empty: the deploying account's root, i.e. IAM decides who may assume
     "primaryVpcCidr": "10.10.0.0/16",
     "secondaryVpcCidr": "10.20.0.0/16",
+    "continuousBackupDays": 35,  # 0: no independent copy (AWS Backup) of the datasets
 }
 
 _DATASET_FIELDS = {"name", "kind", "prefix", "rpoSeconds", "noncurrentDays", "minVersions", "objectLockDays"}
@@ -155,6 +156,9 @@ class InfraConfig:
     #: "" when the two regions are in no MRSC region set: then the table is last-writer-wins and
     #: every lease write goes to the secondary's replica (README: The control state).
     control_witness_region: str = ""
+    #: AWS Backup continuous backup of every dataset, into a vault the DR role cannot delete
+    #: from, kept this many days (1-35); 0 = none (infra/README.md: The independent copy).
+    continuous_backup_days: int = 35
 
     @property
     def control_strongly_consistent(self) -> bool:
@@ -448,6 +452,7 @@ def load(raw: Mapping[str, Any], *, default_name: str = "mldr") -> InfraConfig:
         alert_email=email or None,
         airflow_principal_arns=tuple(str(p) for p in principals),
         control_witness_region=_witness(reader, primary, secondary),
+        continuous_backup_days=reader.integer("continuousBackupDays", low=0, high=35),
     )
     if reader.problems:
         raise ConfigError(reader.problems)

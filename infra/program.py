@@ -14,6 +14,8 @@ import pulumi_aws as aws
 
 from infra import config
 from infra.components import (
+    ContinuousBackup,
+    ContinuousBackupArgs,
     ControlPlane,
     ControlPlaneArgs,
     FailoverDns,
@@ -139,6 +141,19 @@ def build(cfg: config.InfraConfig) -> dict[str, pulumi.Output[Any]]:
             tags=tags,
         ),
     )
+
+    if cfg.continuous_backup_days:
+        ContinuousBackup(
+            "datasets-backup",
+            ContinuousBackupArgs(
+                region=primary,
+                bucket_arns=[ds.primary.bucket.arn for ds in datasets.values()],
+                key_arns=[ds.primary_key.arn for ds in datasets.values()],
+                operator_role_arn=control.role.arn,
+                retention_days=cfg.continuous_backup_days,
+                tags=tags,
+            ),
+        )
 
     control.grant_runbooks(
         RunbookTargets(

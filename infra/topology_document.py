@@ -76,7 +76,11 @@ def topology_document(cfg: InfraConfig, resolved: StackOutputs) -> dict[str, Any
                 "buckets": dict(resolved.dataset_buckets[d.name]),
                 "prefix": d.prefix,
                 "rpo_seconds": d.rpo_seconds,
-                "retention": {"noncurrent_days": d.noncurrent_days, "min_versions": d.min_versions},
+                "retention": {
+                    "noncurrent_days": d.noncurrent_days,
+                    "min_versions": d.min_versions,
+                    "object_lock_days": d.object_lock_days,
+                },
                 # What the runbooks need to write infra's rule in either direction: the rule id
                 # the alarms watch, the role, and each region's key (the other's replica key).
                 "replication": {

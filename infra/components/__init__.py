@@ -1,5 +1,6 @@
 """The program's building blocks, one concern each."""
 
+from infra.components.continuous_backup import ContinuousBackup, ContinuousBackupArgs
 from infra.components.control_plane import ControlPlane, ControlPlaneArgs, RunbookTargets
 from infra.components.failover_dns import FailoverDns, FailoverDnsArgs, FailoverEndpoint, FailoverRole
 from infra.components.naming import short_region
@@ -9,6 +10,8 @@ from infra.components.replicated_bucket import ReplicatedBucket, ReplicatedBucke
 from infra.components.secure_bucket import SecureBucket, SecureBucketArgs
 
 __all__ = [
+    "ContinuousBackup",
+    "ContinuousBackupArgs",
     "ControlPlane",
     "ControlPlaneArgs",
     "FailoverDns",

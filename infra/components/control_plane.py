@@ -200,6 +200,8 @@ class ControlPlane(pulumi.ComponentResource):
                     "s3:ListBucket",
                     "s3:ListBucketVersions",
                     "s3:GetBucketVersioning",
+                    # verification: a dataset under Object Lock has its default retention checked
+                    "s3:GetBucketObjectLockConfiguration",
                     "s3:GetReplicationConfiguration",
                     "s3:PutReplicationConfiguration",
                     "s3:GetBucketPolicy",

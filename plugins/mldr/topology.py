@@ -60,6 +60,11 @@ class Retention(_Model):
     min_versions: int = Field(
         default=1, ge=1, description="versions per key that must be restorable (current included)"
     )
+    object_lock_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="S3 Object Lock: the default retention (days) both buckets must have; none when unset",
+    )
 
 
 class ReplicationSide(_Model):

@@ -36,6 +36,7 @@ def test_dr_drill_follows_the_house_rules(dagbag: Any) -> None:
         "region-outage",
         "replication-stall",
         "planned-switchover",
+        "logical-corruption",
     ]
     assert (
         params.get_param("hold_seconds").schema["minimum"],

@@ -32,6 +32,7 @@ WARM_RAW: dict[str, Any] = {
     "rtoSeconds": "300",
     "rpoSeconds": "600",
     "airflowPrincipalArns": '["arn:aws:iam::123456789012:role/airflow-worker"]',
+    "continuousBackupDays": "7",
     "datasets": [
         {"name": "features", "kind": "features", "rpoSeconds": 600, "prefix": "online/"},
         {

@@ -114,6 +114,11 @@ class Mocks(pulumi.runtime.Mocks):
                     "resourceRecordValue": "_validation.acm-validations.aws.",
                 }
             ]
+        elif typ == "aws:backup/vault:Vault":
+            rid = inputs.get("name") or physical
+            out.update(name=rid, arn=f"arn:aws:backup:{region}:{ACCOUNT}:backup-vault:{rid}")
+        elif typ == "aws:backup/plan:Plan":
+            out["arn"] = f"arn:aws:backup:{region}:{ACCOUNT}:backup-plan:{physical}"
         return rid, out
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:

@@ -4,6 +4,7 @@ nothing deleted for good; undone by restoring to the moment before; beside the l
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import time
@@ -224,7 +225,7 @@ def test_a_crashed_restore_resumes_and_blocks_a_failover_meanwhile(
     ctx = open_operation(
         topology, cloud, _params(topology, RestoreTarget(dataset=DATASET, at=moment, prefix=prefix))
     )
-    os.environ[CRASH_AFTER_ENV] = "restore_lease"
+    os.environ[CRASH_AFTER_ENV] = "in_place_lease"
     try:
         with pytest.raises(SimulatedCrash):
             execute(ctx)
@@ -336,3 +337,36 @@ def test_a_model_rollback_serves_the_version_of_before_with_its_recovery_point_b
         while digests(r) != expected:
             assert time.monotonic() < deadline, f"the recovery point of {good} is not whole in {r}"
             time.sleep(0.5)
+
+
+def test_versions_come_back_into_a_bucket_under_object_lock(
+    topology: Topology, factory: ClientFactory
+) -> None:
+    """Model artifacts under Object Lock (a default retention on the bucket): the restore's and the
+    rollback's server-side copies and delete markers are new versions, which S3 accepts there -
+    CopyObject carries no body, so no Content-MD5 - and the lock is read from the bucket."""
+    region = topology.primary_region
+    s3 = factory.client("s3", region)
+    bucket = f"mldr-locked-{uuid.uuid4().hex[:8]}"
+    kwargs: dict[str, Any] = {"Bucket": bucket, "ObjectLockEnabledForBucket": True}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**kwargs)
+    s3.put_object_lock_configuration(
+        Bucket=bucket,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}},
+        },
+    )
+    store = AwsCloud(factory).objects(region)
+    assert store.object_lock_days(bucket) == 1
+    good = b"the good model"
+    first = store.put(bucket, "models/m/model.pkl", good)
+    store.put(bucket, "models/m/model.pkl", b"a bad run's model")
+    assert first is not None
+    copied = store.copy_version(bucket, "models/m/model.pkl", first, to_key="models/m/model.pkl")
+    assert copied.sha256 == base64.b64encode(hashlib.sha256(good).digest()).decode()
+    assert store.get(bucket, "models/m/model.pkl").body == good
+    store.delete(bucket, "models/m/model.pkl")  # a delete marker: allowed under a lock
+    assert len(list(store.versions(bucket, prefix="models/"))) == 4, "every version kept"

@@ -11,7 +11,6 @@ reported as a failure, never counted as restored.
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import threading
 import time
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from mldr.checks.point_in_time import KeyChange, RestorePlan
 from mldr.cloud import Cloud
 from mldr.cloud.calls import TRANSFER_TIMEOUTS
-from mldr.cloud.objects import ObjectStore
+from mldr.cloud.objects import ObjectStore, streamed_sha256
 from mldr.errors import MldrError
 from mldr.progress import Progress
 
@@ -59,10 +58,7 @@ def _expected_sha256(store: ObjectStore, bucket: str, change: KeyChange) -> str:
     head = store.head(bucket, change.key, version_id=change.version_id, checksum=True)
     if head.sha256 and head.checksum_type in (None, "FULL_OBJECT"):
         return head.sha256
-    digest = hashlib.sha256()
-    for chunk in store.stream(bucket, change.key, version_id=change.version_id):
-        digest.update(chunk)
-    return base64.b64encode(digest.digest()).decode()
+    return base64.b64encode(streamed_sha256(store, bucket, change.key, version_id=change.version_id)).decode()
 
 
 def _is_md5(etag: str) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 
 from mldr.checks.point_in_time import _histories, _state_at
 from mldr.cloud import Cloud
-from mldr.cloud.objects import ObjectStore
+from mldr.cloud.objects import ObjectStore, ObjectVersion
 from mldr.errors import ConfigurationError, MldrError, NotFound
 from mldr.ml.registry import (
     ARTIFACTS_DATASET,
@@ -68,14 +68,23 @@ def _json_at(store: ObjectStore, bucket: str, key: str, version_id: str | None =
     return json.loads(store.get(bucket, key, version_id=version_id).body)
 
 
+def _history(store: ObjectStore, bucket: str, key: str) -> list[ObjectVersion]:
+    """Every version and delete marker of exactly `key` (not of keys it is a prefix of), newest first."""
+    return next((h for k, h in _histories(store.versions(bucket, prefix=key)) if k == key), [])
+
+
+def _newest_kept(store: ObjectStore, bucket: str, key: str) -> ObjectVersion | None:
+    """The newest version of `key` that is not a delete marker: what a bad run's delete left."""
+    return next((v for v in _history(store, bucket, key) if not v.deleted), None)
+
+
 def version_at(cloud: Cloud, topology: Topology, *, region: str, model: str, at: float) -> str:
     """The version CURRENT named at `at`, from the pointer's own history."""
     bucket = topology.dataset(ARTIFACTS_DATASET).buckets[region]
     store = cloud.objects(region)
-    for _, history in _histories(store.versions(bucket, prefix=current_key(model))):
-        then = _state_at([v for v in history if v.key == current_key(model)], at)
-        if then is not None:
-            return str(_json_at(store, bucket, then.key, then.version_id)["version"])
+    then = _state_at(_history(store, bucket, current_key(model)), at)
+    if then is not None:
+        return str(_json_at(store, bucket, then.key, then.version_id)["version"])
     raise ConfigurationError(f"{model} had no CURRENT version at that time: nothing was served then")
 
 
@@ -84,7 +93,7 @@ def _revert_for(
 ) -> KeyRevert | None:
     """None when the key's current bytes are the recorded ones; else the newest version that has
     them. `good_etag`: for documents with no recorded SHA-256, the version known good (by its id)."""
-    history = next((h for k, h in _histories(store.versions(bucket, prefix=key)) if k == key), [])
+    history = _history(store, bucket, key)
     current = next((v for v in history if v.latest and not v.deleted), None)
     for version in history:
         if version.deleted:
@@ -133,15 +142,7 @@ def plan_model_rollback(
     except NotFound:
         serving = None
     # The manifest itself may be what the bad run deleted: its newest version in the history.
-    manifest_history = next(
-        (
-            h
-            for k, h in _histories(store.versions(bucket, prefix=manifest_key(model, target)))
-            if k == manifest_key(model, target)
-        ),
-        [],
-    )
-    manifest_version = next((v for v in manifest_history if not v.deleted), None)
+    manifest_version = _newest_kept(store, bucket, manifest_key(model, target))
     if manifest_version is None:
         raise ConfigurationError(f"{model} has no recovery point for version {target!r} in {region}")
     manifest = RecoveryPointManifest.from_dict(
@@ -149,8 +150,7 @@ def plan_model_rollback(
     )
     reverts = []
     for key in (manifest_key(model, target), metadata_key(model, target)):
-        history = next((h for k, h in _histories(store.versions(bucket, prefix=key)) if k == key), [])
-        good = next((v for v in history if not v.deleted), None)
+        good = _newest_kept(store, bucket, key)
         if good is None:
             raise MldrError(f"{bucket}/{key}: no version left to restore the recovery point from")
         found = _revert_for(

@@ -13,7 +13,6 @@ another prefix) instead of over it. This module only reads; `mldr.actions.restor
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from itertools import groupby
 from typing import Literal
 
 from mldr.cloud import Cloud
-from mldr.cloud.objects import ObjectStore, ObjectVersion, Versioning
+from mldr.cloud.objects import ObjectStore, ObjectVersion, Versioning, streamed_sha256
 from mldr.errors import ConfigurationError, MldrError
 from mldr.topology import Topology
 
@@ -141,14 +140,10 @@ def _same_bytes(store: ObjectStore, bucket: str, a: ObjectVersion, b: ObjectVers
     second = store.head(bucket, b.key, version_id=b.version_id, checksum=True).sha256
     if first is not None and second is not None:
         return first == second
-    return _digest(store, bucket, a) == _digest(store, bucket, b)  # no stored checksum: read the bytes
-
-
-def _digest(store: ObjectStore, bucket: str, version: ObjectVersion) -> str:
-    digest = hashlib.sha256()
-    for chunk in store.stream(bucket, version.key, version_id=version.version_id):
-        digest.update(chunk)
-    return digest.hexdigest()
+    # no stored checksum: read the bytes
+    return streamed_sha256(store, bucket, a.key, version_id=a.version_id) == streamed_sha256(
+        store, bucket, b.key, version_id=b.version_id
+    )
 
 
 def _histories(versions: Iterable[ObjectVersion]) -> Iterator[tuple[str, list[ObjectVersion]]]:

@@ -13,6 +13,7 @@ conditional copy or read found the object changed), `RegionUnreachable` (no answ
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -314,6 +315,21 @@ class ObjectStore(Protocol):
 
     def versioning(self, bucket: str) -> Versioning: ...
 
+    def object_lock_days(self, bucket: str) -> int | None:
+        """The bucket's Object Lock default retention in days (a year as 365); None: no Object
+        Lock, or no default retention (a version is then locked only if written with one)."""
+        ...
+
     def lifecycle_rules(self, bucket: str) -> list[Mapping[str, Any]]:
         """The bucket's lifecycle rules in the store's document form ([]: none)."""
         ...
+
+
+def streamed_sha256(store: ObjectStore, bucket: str, key: str, *, version_id: str | None = None) -> bytes:
+    """The SHA-256 of an object's bytes (one version's, with `version_id`), read in chunks: for
+    versions stored without a checksum, and big ones that must not sit in memory whole.
+    The raw digest: `.hex()` compares with a recorded hex digest, base64 with a stored checksum."""
+    digest = hashlib.sha256()
+    for chunk in store.stream(bucket, key, version_id=version_id):
+        digest.update(chunk)
+    return digest.digest()

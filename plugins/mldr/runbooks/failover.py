@@ -8,10 +8,8 @@ versions were not replicated.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,7 +19,7 @@ from mldr.checks.fence_duty import pending_fence_duties
 from mldr.checks.health import region_health, s3_reachable
 from mldr.checks.replication_status import BacklogItem, status_source
 from mldr.cloud.control import Operation, now_iso
-from mldr.cloud.objects import ReplicationState
+from mldr.cloud.objects import ReplicationState, streamed_sha256
 from mldr.errors import (
     AlreadyDone,
     FailoverPreconditionFailed,
@@ -208,13 +206,6 @@ class NotDrained:
     data_at_risk: DataAtRisk | RiskUnknown
 
 
-def _sha256_of(chunks: Iterable[bytes]) -> str:
-    digest = hashlib.sha256()
-    for chunk in chunks:
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _carried_across(
     ctx: Context, item: BacklogItem, target_bucket: str, settled: dict[tuple[str, str, str], bool]
 ) -> bool:
@@ -242,9 +233,9 @@ def _carried_across(
                 if mine.sha256 is not None and theirs.sha256 is not None:
                     settled[marker] = mine.sha256 == theirs.sha256
                 else:  # no stored checksum on a side: the bytes decide (few versions get here)
-                    settled[marker] = _sha256_of(
-                        source.stream(item.bucket, item.key, version_id=item.version_id)
-                    ) == (_sha256_of(target.stream(target_bucket, item.key)))
+                    settled[marker] = streamed_sha256(
+                        source, item.bucket, item.key, version_id=item.version_id
+                    ) == streamed_sha256(target, target_bucket, item.key)
         except NotFound:
             settled[marker] = item.is_delete_marker
         except MldrError:

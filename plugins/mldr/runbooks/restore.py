@@ -1,6 +1,6 @@
 """Point-in-time restore: bring a dataset (or a prefix of it) back to its state at a time.
 
-restore_preflight -> approval -> restore_lease -> restore_apply -> restore_verify -> restore_record.
+restore_preflight -> approval -> in_place_lease -> restore_apply -> restore_verify -> restore_record.
 It runs in the active region and replicates onward like any write. It is an operation under the
 DR lease, so it is refused while a failover runs (and a failover while it runs), audited step by
 step, and resumable: a rerun plans again from the bucket's history, so keys already restored
@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from mldr.actions import fencing
 from mldr.actions.restore import apply_restore
 from mldr.checks.point_in_time import RestorePlan, iso, plan_restore
-from mldr.cloud.control import Operation, now_iso
-from mldr.errors import ConfigurationError, LeaseHeld, MldrError
+from mldr.cloud.control import now_iso
+from mldr.errors import ConfigurationError, MldrError
 from mldr.runbooks.engine import Context, Runbook, step
 from mldr.runbooks.params import RestoreTarget
-from mldr.runbooks.shared_steps import RecordResult, approval
+from mldr.runbooks.shared_steps import RecordResult, approval, in_place_lease, refuse_if_leased
 
 #: Changes listed in the record and the approval (all of them are counted).
 LISTED = 20
@@ -101,9 +101,7 @@ def _planned(plan: RestorePlan, token: int) -> RestorePlanResult:
 
 @step("plan the restore in the active region: keys to revert, to delete, to leave", holds_lease=False)
 def restore_preflight(ctx: Context) -> RestorePlanResult:
-    lease = ctx.control.read_lease()
-    if lease.operation is not None and lease.operation.id != ctx.record.id:
-        raise LeaseHeld(f"the DR lease is held by {fencing.describe_holder(lease.operation)}")
+    lease = refuse_if_leased(ctx)
     if ctx.params.target_region != lease.active_region:
         raise ConfigurationError(
             f"a restore runs in the active region ({lease.active_region}), not {ctx.params.target_region}"
@@ -115,34 +113,6 @@ def restore_preflight(ctx: Context) -> RestorePlanResult:
     if len(plan.changes) > LISTED:
         ctx.say(f"    ... and {len(plan.changes) - LISTED} more")
     return _planned(plan, lease.fencing_token)
-
-
-@dataclass(frozen=True, kw_only=True)
-class RestoreLeaseResult:
-    fencing_token: int
-
-
-@step("take the DR lease (token + 1): no failover while the restore writes", holds_lease=False)
-def restore_lease(ctx: Context) -> RestoreLeaseResult:
-    region = ctx.result(restore_preflight).region
-    p = ctx.params
-    lease = fencing.take(
-        ctx.control,
-        Operation(
-            id=ctx.record.id,
-            kind="restore",
-            source=region,
-            target=region,
-            mode="restore",
-            started_by=p.requested_by,
-            reason=p.reason,
-            started_at=ctx.record.created_at,
-            step="restore_lease",
-        ),
-    )
-    if lease.active_region != region:
-        raise MldrError(f"the active region changed to {lease.active_region} since the plan; plan again")
-    return RestoreLeaseResult(fencing_token=lease.fencing_token)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -218,6 +188,6 @@ def _started(ctx: Context) -> float:
 
 RUNBOOK = Runbook(
     kind="restore",
-    steps=(restore_preflight, approval, restore_lease, restore_apply, restore_verify, restore_record),
+    steps=(restore_preflight, approval, in_place_lease, restore_apply, restore_verify, restore_record),
 )
 STEPS = RUNBOOK.steps

@@ -1,6 +1,6 @@
 """Model rollback: serve an earlier model version again, with its recovery point restored.
 
-rollback_preflight -> approval -> rollback_lease -> rollback_apply -> rollback_verify -> rollback_record.
+rollback_preflight -> approval -> in_place_lease -> rollback_apply -> rollback_verify -> rollback_record.
 For a broken model a bad run registered (CURRENT moved to it) and the objects of the good
 version it overwrote or deleted: the version to serve is named, or is the one CURRENT named at a
 time; its recovery point's objects come back from the version history (checked by SHA-256), then
@@ -20,11 +20,11 @@ from mldr import http
 from mldr.actions import fencing
 from mldr.actions.model_rollback import apply_model_rollback
 from mldr.checks.model_rollback import ModelRollbackPlan, plan_model_rollback
-from mldr.cloud.control import Operation, now_iso
-from mldr.errors import ConfigurationError, LeaseHeld, MldrError
+from mldr.cloud.control import now_iso
+from mldr.errors import ConfigurationError, MldrError
 from mldr.runbooks.engine import Context, Runbook, step
 from mldr.runbooks.params import RollbackTarget
-from mldr.runbooks.shared_steps import RecordResult, approval
+from mldr.runbooks.shared_steps import RecordResult, approval, in_place_lease, refuse_if_leased
 
 #: How long the inference servers get to load the version (they re-read CURRENT every few
 #: seconds; the standby's copy arrives by replication first).
@@ -60,9 +60,7 @@ class RollbackPlanResult:
 
 @step("find the version to serve and what of its recovery point must come back", holds_lease=False)
 def rollback_preflight(ctx: Context) -> RollbackPlanResult:
-    lease = ctx.control.read_lease()
-    if lease.operation is not None and lease.operation.id != ctx.record.id:
-        raise LeaseHeld(f"the DR lease is held by {fencing.describe_holder(lease.operation)}")
+    lease = refuse_if_leased(ctx)
     plan = _plan(ctx, lease.active_region)
     ctx.say(f"  {plan.summary()}")
     return RollbackPlanResult(
@@ -72,33 +70,6 @@ def rollback_preflight(ctx: Context) -> RollbackPlanResult:
         bring_back=tuple(f"{r.dataset}/{r.key}" for r in plan.reverts),
         summary=plan.summary(),
     )
-
-
-@dataclass(frozen=True, kw_only=True)
-class RollbackLeaseResult:
-    fencing_token: int
-
-
-@step("take the DR lease (token + 1): no failover while the model changes", holds_lease=False)
-def rollback_lease(ctx: Context) -> RollbackLeaseResult:
-    region, p = ctx.result(rollback_preflight).region, ctx.params
-    lease = fencing.take(
-        ctx.control,
-        Operation(
-            id=ctx.record.id,
-            kind="rollback",
-            source=region,
-            target=region,
-            mode="rollback",
-            started_by=p.requested_by,
-            reason=p.reason,
-            started_at=ctx.record.created_at,
-            step="rollback_lease",
-        ),
-    )
-    if lease.active_region != region:
-        raise MldrError(f"the active region changed to {lease.active_region} since the plan; plan again")
-    return RollbackLeaseResult(fencing_token=lease.fencing_token)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,6 +147,6 @@ def rollback_record(ctx: Context) -> RecordResult:
 
 RUNBOOK = Runbook(
     kind="rollback",
-    steps=(rollback_preflight, approval, rollback_lease, rollback_apply, rollback_verify, rollback_record),
+    steps=(rollback_preflight, approval, in_place_lease, rollback_apply, rollback_verify, rollback_record),
 )
 STEPS = RUNBOOK.steps

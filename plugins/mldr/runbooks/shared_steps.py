@@ -1,15 +1,17 @@
-"""The steps failover and failback both run, and the result types both runbooks return.
+"""The steps more than one runbook runs, and the result types they share.
 
-A step that does the same thing in both runbooks is one function here, so its name (the DAG
-task id, the record's key) means one piece of code.
+A step that does the same thing in failover and failback, or in restore and rollback, is one
+function here, so its name (the DAG task id, the record's key) means one piece of code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from mldr.actions import compute, fencing
 from mldr.checks.health import region_health
+from mldr.cloud.control import Lease, Operation
 from mldr.errors import (
     ApprovalRequired,
     ConfigurationError,
@@ -92,6 +94,52 @@ def revalidate_preflight(
             f"which changed since: {'; '.join(changed)}. Nothing was changed; start a new "
             f"{ctx.record.kind} (its preflight and approval see the state as it is now)"
         )
+
+
+def refuse_if_leased(ctx: Context) -> Lease:
+    """A change in place (restore, rollback) plans only while no other operation holds the DR
+    lease: a failover in progress moves the active region under it. Returns the lease read."""
+    lease = ctx.control.read_lease()
+    if lease.operation is not None and lease.operation.id != ctx.record.id:
+        raise LeaseHeld(f"the DR lease is held by {fencing.describe_holder(lease.operation)}")
+    return lease
+
+
+class InPlacePlan(Protocol):
+    """What a restore's or rollback's preflight found: the region the change is made in."""
+
+    @property
+    def region(self) -> str: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class InPlaceLeaseResult:
+    fencing_token: int
+
+
+@step("take the DR lease (token + 1): no failover while the change is made", holds_lease=False)
+def in_place_lease(ctx: Context) -> InPlaceLeaseResult:
+    """The lease of a change made in the active region (restore, rollback): the mode and kind are
+    the runbook's, source and target the region its preflight planned in."""
+    planned: InPlacePlan = ctx.result(ctx.runbook.preflight)
+    region, p = planned.region, ctx.params
+    lease = fencing.take(
+        ctx.control,
+        Operation(
+            id=ctx.record.id,
+            kind=ctx.record.kind,
+            source=region,
+            target=region,
+            mode=ctx.record.kind,
+            started_by=p.requested_by,
+            reason=p.reason,
+            started_at=ctx.record.created_at,
+            step="in_place_lease",
+        ),
+    )
+    if lease.active_region != region:
+        raise MldrError(f"the active region changed to {lease.active_region} since the plan; plan again")
+    return InPlaceLeaseResult(fencing_token=lease.fencing_token)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,7 +23,9 @@ moto's WSGI app with a thin middleware that adds:
 - **a checksum sent without naming its algorithm is kept**: S3 stores the `x-amz-checksum-sha256`
   (or CRC32, CRC32C, SHA-1, CRC64NVME) a writer sends; moto only when the SDK also names the
   algorithm (`x-amz-sdk-checksum-algorithm`), so verification would find no stored checksum for
-  what mldr's own writers (`ChecksumSHA256=` alone) wrote (`_name_the_checksum_algorithm`).
+  what mldr's own writers (`ChecksumSHA256=` alone) wrote (`_name_the_checksum_algorithm`);
+  likewise a CopyObject's `x-amz-checksum-algorithm`, without which moto refuses a copy into a
+  bucket with an Object Lock default retention (S3 does not: a copy has no body to checksum).
 - **cross-region CopyObject**: S3 copies an object from a bucket in another region when asked
   (`x-amz-copy-source`); moto only knows its own buckets. A copy whose source bucket is not
   here is read from the peer region's server (`--peer`, its `/_mldr/object`) and written into
@@ -227,8 +229,14 @@ _CHECKSUM_HEADERS = {
 
 def _name_the_checksum_algorithm(environ: dict[str, Any]) -> None:
     """A write with `x-amz-checksum-<algorithm>` but no `x-amz-sdk-checksum-algorithm`: name it,
-    so moto stores the checksum as S3 does."""
+    so moto stores the checksum as S3 does. A CopyObject names the copy's algorithm with
+    `x-amz-checksum-algorithm`: named too, as moto otherwise refuses a copy into a bucket with an
+    Object Lock default retention for want of a Content-MD5, which a CopyObject (no body) never
+    carries and S3 does not ask of it."""
     if "HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM" in environ:
+        return
+    if "HTTP_X_AMZ_COPY_SOURCE" in environ and environ.get("HTTP_X_AMZ_CHECKSUM_ALGORITHM"):
+        environ["HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM"] = environ["HTTP_X_AMZ_CHECKSUM_ALGORITHM"]
         return
     for header, algorithm in _CHECKSUM_HEADERS.items():
         if environ.get(header):

@@ -145,6 +145,26 @@ def lifecycle_problems(rules: list[Mapping[str, Any]], dataset: Dataset, bucket:
     return problems
 
 
+def object_lock_problems(lock_days: int | None, dataset: Dataset, bucket: str) -> list[str]:
+    """A dataset the topology puts under Object Lock whose bucket has no default retention, or a
+    shorter one: its new versions (a bad run's victims' history) could be deleted."""
+    required = dataset.retention.object_lock_days
+    if required is None:
+        return []
+    if lock_days is None:
+        return [
+            f"s3://{bucket}: no Object Lock default retention; the topology requires {required} days "
+            "(Object Lock is set when a bucket is created: recreate it with Object Lock, or add the "
+            "default retention with put-object-lock-configuration)"
+        ]
+    if lock_days < required:
+        return [
+            f"s3://{bucket}: Object Lock default retention is {lock_days} days; the topology requires "
+            f"{required}"
+        ]
+    return []
+
+
 @dataclass(frozen=True)
 class VersionEntry:
     last_modified: float

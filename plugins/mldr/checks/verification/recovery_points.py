@@ -26,6 +26,7 @@ from mldr.checks.verification.compare import (
     checksum_verdict,
     is_content_etag,
     lifecycle_problems,
+    object_lock_problems,
     required_versions,
 )
 from mldr.checks.verification.model import (
@@ -122,6 +123,8 @@ class RecoveryPointChecks(ObjectReads):
             if versioning is not Versioning.ENABLED:
                 problems.append(f"s3://{bucket}: versioning is {versioning}; no point-in-time restore")
             problems += lifecycle_problems(store.lifecycle_rules(bucket), self.dataset, bucket)
+            if self.dataset.retention.object_lock_days is not None:
+                problems += object_lock_problems(store.object_lock_days(bucket), self.dataset, bucket)
         short: list[dict[str, Any]] = []
         checked = policy.min_versions > 1
         if checked:

@@ -61,6 +61,7 @@ _BY_CODE: dict[str, type[AwsError]] = {
             "NoSuchUpload",
             "ReplicationConfigurationNotFoundError",
             "ServerSideEncryptionConfigurationNotFoundError",
+            "ObjectLockConfigurationNotFoundError",
             "ResourceNotFoundException",
             "ResourceNotFound",
             "NoSuchHostedZone",

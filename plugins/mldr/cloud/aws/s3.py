@@ -441,6 +441,22 @@ class S3ObjectStore:
             status = self.client.get_bucket_versioning(Bucket=bucket).get("Status")
         return Versioning(status) if status else Versioning.OFF
 
+    def object_lock_days(self, bucket: str) -> int | None:
+        # The bucket's default, not each version's retention: it is what every new version gets,
+        # and one read per bucket (GetObjectRetention per version is not in every S3, moto's included).
+        try:
+            with self._call(bucket):
+                config = self.client.get_object_lock_configuration(Bucket=bucket)
+        except NotFound as exc:
+            if error_code(exc) != "ObjectLockConfigurationNotFoundError":
+                raise
+            return None
+        lock = config.get("ObjectLockConfiguration", {})
+        default = (lock.get("Rule") or {}).get("DefaultRetention") or {}
+        if lock.get("ObjectLockEnabled") != "Enabled" or not default:
+            return None
+        return int(default.get("Days") or 0) or int(default.get("Years") or 0) * 365 or None
+
     def lifecycle_rules(self, bucket: str) -> list[Mapping[str, Any]]:
         try:
             with self._call(bucket):

@@ -37,6 +37,7 @@ SUMMARY_FIELDS = (
     "duration_seconds",
     "report",
     "reports",
+    "restore",  # a logical-corruption drill's measures
 )
 
 

@@ -161,10 +161,14 @@ def _recover(
         if op.kind == "failback":
             wait_healthy(topology, op.target)  # its remaining steps need the primary answering
         say(f"finishing the drill's interrupted {op.kind} {op.id} ({op.source} -> {op.target})")
+        interrupted = OperationStore(control).load(op.id)
         run_operation(
             topology,
             cloud,
-            operation_params(op.kind, op.target, Mode(op.mode), op.reason, op.started_by),
+            # resumed with the params it was started with (a restore's dataset and time too)
+            interrupted.params
+            if interrupted is not None
+            else operation_params(op.kind, op.target, Mode(op.mode), op.reason, op.started_by),
             say,
             drill_id=lock.drill_id,
             resume=op.id,
@@ -207,6 +211,9 @@ def _recover(
             drill_id=lock.drill_id,
         )
         done.append(f"failed back to {primary} ({record.id})")
+    from mldr.runbooks.drill.corruption import undo_damage  # imports this module
+
+    done += undo_damage(topology, cloud, state, say=say)
     removed = cleanup_canaries(topology, cloud, state.drill_id)
     if removed:
         done.append(f"removed {removed} canary object(s)")

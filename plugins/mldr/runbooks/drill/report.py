@@ -383,6 +383,10 @@ def _parity_rows(detail: Mapping[str, Any]) -> list[list[Any]]:
 
 def render_html(document: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]] = ()) -> str:
     """The report page (templates/drill_report.html); the plots are drawn here and passed in."""
+    if document.get("restore") is not None:
+        from mldr.runbooks.drill.corruption_report import render_restore_html
+
+        return render_restore_html(document)
     doc = document
     verdict = str(doc.get("verdict", "fail"))
     t0 = float((doc.get("timeline") or {}).get("t0") or 0.0)
@@ -418,6 +422,10 @@ def render_html(document: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]
 
 def format_summary(summary: Mapping[str, Any]) -> str:
     """The table `mldr drill` and `make demo` print."""
+    if summary.get("restore") is not None:
+        from mldr.runbooks.drill.corruption_report import format_restore_summary
+
+        return format_restore_summary(summary)
     obj = summary.get("objectives") or {}
     det = summary.get("detection") or {}
     failed = " ".join(str(f) for f in summary.get("failed_criteria") or []) or str(

@@ -522,4 +522,8 @@ def run_drill(
     say: Callable[[str], None] = log.info,
 ) -> dict[str, Any]:
     """Run one drill end to end and return its result document (not yet stored)."""
+    if not params.scenario.fails_over:
+        from mldr.runbooks.drill.corruption import CorruptionDrill
+
+        return CorruptionDrill(topology, cloud, params, say=say).run()
     return Drill(topology, cloud, params, faults=faults, say=say).run()

@@ -30,6 +30,7 @@ class Phase(StrEnum):
     HOLD = "hold"
     HEALED = "healed"
     FAILBACK = "failback"
+    RESTORE = "restore"  # logical-corruption: the point-in-time restore and model rollback
     CHECK = "check"
     DONE = "done"
     FAILED = "failed"  # stopped at an error; its own recovery ran (see message)
@@ -54,6 +55,8 @@ class DrillState:
     fault_region: str | None = None  # set *before* the outage is injected
     replication_paused: bool = False  # set *before* replication is paused
     operations: dict[str, str] = field(default_factory=dict)  # kind -> operation id
+    restore_to: float | None = None  # logical-corruption: the recovery point's time (epoch seconds)
+    damaged: bool = False  # logical-corruption: set *before* the bad run writes
     message: str = ""
 
     def to_json(self) -> str:
