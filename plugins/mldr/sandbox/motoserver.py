@@ -31,6 +31,10 @@ moto's WSGI app with a thin middleware that adds:
   fence, the change feed and the replication status like any other write - and answered with
   S3's `CopyObjectResult`.
 
+- **IAM enforced** (with `--principals FILE`): every request is authorised against its caller's
+  identity policies from the first one on, as AWS does (`mldr.sandbox.iam`); what each principal
+  was allowed is at `GET /_mldr/authorized`.
+
 Run as `python -m mldr.sandbox.motoserver --port P --name us-east-1`; binds 127.0.0.1 only.
 A region outage in the sandbox is this process receiving SIGSTOP.
 """
@@ -42,6 +46,7 @@ import fnmatch
 import html
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -54,7 +59,7 @@ from urllib.parse import parse_qs, unquote
 
 from werkzeug.serving import make_server
 
-from mldr.sandbox import crossregion
+from mldr.sandbox import crossregion, iam
 from mldr.sandbox.crossregion import CopySource, parse_copy_source
 from mldr.sandbox.listen import HOST, add_listen_arguments, port_of, server_socket
 
@@ -467,6 +472,8 @@ class SandboxS3Middleware:
             status, headers, body = crossregion.serve_object(environ.get("QUERY_STRING", ""))
             start_response(_status_line(status), [*headers, ("Content-Length", str(len(body)))])
             return [body]
+        elif path == "/_mldr/authorized":
+            payload = iam.authorized()
         elif path == "/_mldr/ping":
             payload = {
                 "name": self.name,
@@ -540,6 +547,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--peer", action="append", default=[], help="another region's server, for cross-region copies"
     )
+    parser.add_argument(
+        "--principals", help="JSON file of the sandbox's IAM principals: install them and enforce IAM"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # One access-log line per S3 request cost ~5% of the server's CPU and buried the sandbox's
@@ -547,11 +557,16 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
+    app = build_app(args.name, args.replicator_url, args.peer)
+    if args.principals:
+        with open(args.principals) as file:
+            iam.install(iam.principals_from_json(json.load(file)))
+        iam.enforce(audit_only=os.environ.get(iam.AUDIT_ENV) == "1")
     sock = server_socket(args)
     server = make_server(
         HOST,
         port_of(sock),
-        build_app(args.name, args.replicator_url, args.peer),
+        app,
         threaded=True,
         request_handler=MotoRequestHandler,
         fd=sock.fileno(),
