@@ -254,12 +254,9 @@ class ControlPlane(pulumi.ComponentResource):
                 "Sid": "ControlState",
                 "Effect": "Allow",
                 "Action": [
-                    "dynamodb:DescribeTable",
                     "dynamodb:GetItem",
                     "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
                     "dynamodb:DeleteItem",
-                    "dynamodb:ConditionCheckItem",
                     # `mldr history` and the dashboard list past operations
                     "dynamodb:Scan",
                 ],
@@ -281,7 +278,6 @@ class ControlPlane(pulumi.ComponentResource):
                 "Sid": "SwitchTraffic",
                 "Effect": "Allow",
                 "Action": [
-                    "route53:GetHostedZone",
                     "route53:ListResourceRecordSets",
                     "route53:ChangeResourceRecordSets",
                 ],
@@ -293,8 +289,6 @@ class ControlPlane(pulumi.ComponentResource):
                 "Action": [
                     "route53:GetHealthCheck",
                     "route53:GetHealthCheckStatus",
-                    "route53:UpdateHealthCheck",
-                    "route53:ListTagsForResource",
                 ],
                 "Resource": list(targets.health_check_arns),
             },

@@ -37,6 +37,8 @@ OPERATOR = "dr-operator"
 #: The keys every sandbox process and test client used before IAM was enforced: the admin's.
 ADMIN_KEYS = ("testing", "testing")
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+#: moto names an action by the service's signing name; IAM by its own prefix where they differ.
+IAM_PREFIXES = {"monitoring": "cloudwatch"}
 #: Services answering in JSON: a denial is `AccessDeniedException` in a JSON body, as AWS's.
 JSON_SERVICES = frozenset({"dynamodb", "ecs", "kms", "logs"})
 #: Set to 1 in a moto server's environment: denials are recorded, not enforced (`enforce`).
@@ -96,6 +98,7 @@ def install(principals: dict[str, Principal]) -> None:
 AUTHORIZED: Counter[tuple[str, str, str]] = Counter()
 DENIED: Counter[tuple[str, str, str]] = Counter()
 _authorized_lock = threading.Lock()
+_audit_only = False
 
 #: S3 requests moto names wrongly (by query parameter, the first present wins) - IAM's names.
 _S3_BUCKET_ACTIONS = {
@@ -208,6 +211,8 @@ def enforce(*, audit_only: bool = False) -> None:
     from moto.iam.access_control import IAMRequest, IAMRequestBase, S3IAMRequest
     from moto.s3.exceptions import S3ClientError
 
+    global _audit_only
+    _audit_only = audit_only
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
     _complete_s3_action_names()
 
@@ -224,6 +229,8 @@ def enforce(*, audit_only: bool = False) -> None:
     checked = IAMRequestBase.check_action_permitted
 
     def check_action_permitted(self: Any, resource: str) -> None:
+        service, _, name = self._action.partition(":")
+        self._action = f"{IAM_PREFIXES.get(service, service)}:{name}"
         self._mldr_resource = resource
         request = (self._access_key.arn, self._action, resource)
         try:
@@ -269,6 +276,37 @@ def enforce(*, audit_only: bool = False) -> None:
     IAMRequestBase.check_signature = lambda self: None  # type: ignore[method-assign]
     IAMRequest._raise_access_denied = deny  # type: ignore[method-assign]
     S3IAMRequest._raise_access_denied = deny_s3  # type: ignore[method-assign]
+
+
+def refusal(headers: Any, action: str, resource: str) -> str | None:
+    """Authorise a request the sandbox answers itself (moto's check never sees it): None if the
+    caller's identity policies allow `action` on `resource`, else AWS's denial message. Decided
+    and recorded as moto's checks are; nothing is refused while IAM is not enforced."""
+    from moto import settings
+    from moto.iam.access_control import (
+        CreateAccessKeyFailure,
+        IAMPolicy,
+        IAMUserAccessKey,
+        PermissionResult,
+    )
+
+    if settings.INITIAL_NO_AUTH_ACTION_COUNT != 0:
+        return None
+    key_id = str(headers.get("Authorization", "")).partition("Credential=")[2].partition("/")[0]
+    try:
+        caller = IAMUserAccessKey(ACCOUNT_ID, "aws", key_id, {})
+    except CreateAccessKeyFailure:
+        return f"The AWS access key id {key_id!r} does not exist in our records."
+    results = [IAMPolicy(p).is_action_permitted(action, resource) for p in caller.collect_policies()]
+    allowed = PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
+    with _authorized_lock:
+        (AUTHORIZED if allowed or _audit_only else DENIED)[(caller.arn, action, resource)] += 1
+    if allowed or _audit_only:
+        return None
+    return (
+        f"User: {caller.arn} is not authorized to perform: {action} on resource: {resource} "
+        f"because no identity-based policy allows the {action} action"
+    )
 
 
 def authorized() -> dict[str, list[dict[str, Any]]]:

@@ -422,6 +422,13 @@ class SandboxS3Middleware:
 
         bucket, key = _split_path(environ.get("PATH_INFO", ""))
         assert bucket is not None and key is not None
+        # moto never sees this request: the caller's policies are checked here, as S3 checks them
+        # (read the source, write the destination)
+        read = "s3:GetObjectVersion" if source.version_id else "s3:GetObject"
+        for action, arn in ((read, f"{source.bucket}/{source.key}"), ("s3:PutObject", f"{bucket}/{key}")):
+            refused = iam.refusal(EnvironHeaders(environ), action, f"arn:aws:s3:::{arn}")
+            if refused:
+                return _xml_error(start_response, "403 Forbidden", "AccessDenied", html.escape(refused))
         try:
             fetched = crossregion.fetch(self.peers, source)
         except crossregion.CopyFailed as exc:
