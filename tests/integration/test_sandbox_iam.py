@@ -87,7 +87,7 @@ def test_status_lists_the_principals_and_the_connections_carry_the_operators_key
 
 
 def test_the_operator_never_destroys_history_not_even_through_a_bucket_policy_it_writes(
-    sandbox_state: SandboxState, topology: Topology
+    sandbox_state: SandboxState, topology: Topology, declared_policy: dict[str, Any]
 ) -> None:
     region = topology.primary_region
     bucket = topology.datasets[0].buckets[region]
@@ -136,11 +136,18 @@ def test_the_operator_never_destroys_history_not_even_through_a_bucket_policy_it
         for action, attempt in attempts.items():
             with pytest.raises(s3.exceptions.ClientError, match=f"AccessDenied.*{action} on resource"):
                 attempt()
+        admin = _client("s3", sandbox_state.moto[region], region, ADMIN_KEYS)
+        assert admin.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read() == b"kept"
+        assert admin.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+
+        # Without the role's explicit Deny, that bucket policy would have let it: the grant is real.
+        allows_only = [st for st in declared_policy["Statement"] if st["Effect"] == "Allow"]
+        _put_operator_policy(sandbox_state, {**declared_policy, "Statement": allows_only})
+        s3.delete_object(Bucket=bucket, Key=key, VersionId=version)
+        with pytest.raises(admin.exceptions.ClientError, match=r"NoSuchVersion|404"):
+            admin.get_object(Bucket=bucket, Key=key, VersionId=version)
     finally:
         s3.delete_bucket_policy(Bucket=bucket)
-    admin = _client("s3", sandbox_state.moto[region], region, ADMIN_KEYS)
-    assert admin.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read() == b"kept"
-    assert admin.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
 
 
 def test_a_permission_removed_from_the_role_fails_the_step_that_needs_it_by_name(

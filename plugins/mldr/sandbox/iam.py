@@ -9,6 +9,8 @@ same keys (`install`). What moto leaves out is added here, in the server's proce
   so no policy naming a table, topic, health check or service would ever allow them);
 - the S3 actions moto does not name (GetBucketEncryption is `s3:GetEncryptionConfiguration`, not
   `s3:ListBucket`; replication, Object Lock and a version's HEAD likewise);
+- a bucket policy's grant: in one account a bucket policy naming a principal grants it what it
+  says, unless the principal's own policies deny it (moto reads identity policies only);
 - a denial naming the principal, the action and the resource, as AWS's own message does;
 - a record of which principal was allowed which action on which resource
   (`GET /_mldr/authorized`), so tests hold a role's policy to what the runbooks use.
@@ -199,6 +201,43 @@ def _scope(headers: Any) -> tuple[str, str]:
     return (scope[2], scope[3]) if len(scope) > 3 else ("us-east-1", "")
 
 
+def _granted_by_bucket_policy(caller: Any, action: str, resource: str) -> bool:
+    """In one account a bucket policy alone grants what it names to a principal it names (moto
+    reads only identity policies) - unless the caller's own policies deny it explicitly."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if not resource.startswith("arn:aws:s3:::") or not action.startswith("s3:"):
+        return False
+    from mldr.sandbox import crossregion
+
+    bucket = crossregion.store().buckets.get(resource.removeprefix("arn:aws:s3:::").split("/", 1)[0])
+    if bucket is None or not bucket.policy:
+        return False
+    statements = json.loads(bucket.policy).get("Statement", [])
+    grants = [
+        s
+        for s in (statements if isinstance(statements, list) else [statements])
+        if s.get("Effect") == "Allow" and not s.get("Condition") and _names(s.get("Principal"), caller.arn)
+    ]
+    if not grants:
+        return False
+    policy = IAMPolicy(
+        json.dumps({"Version": "2012-10-17", "Statement": [{**g, "Principal": None} for g in grants]})
+    )
+    if policy.is_action_permitted(action, resource) != PermissionResult.PERMITTED:
+        return False
+    own = [IAMPolicy(p).is_action_permitted(action, resource) for p in caller.collect_policies()]
+    return PermissionResult.DENIED not in own
+
+
+def _names(principal: Any, arn: str) -> bool:
+    """Does a bucket policy's `Principal` name this caller (its ARN, or anyone)?"""
+    if principal == "*":
+        return True
+    listed = principal.get("AWS") if isinstance(principal, dict) else None
+    return listed == "*" or listed == arn or (isinstance(listed, list) and arn in listed)
+
+
 def enforce(*, audit_only: bool = False) -> None:
     """Authorise every request from the first one on, as described in the module docstring.
 
@@ -207,9 +246,10 @@ def enforce(*, audit_only: bool = False) -> None:
     """
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.core.exceptions import AccessDeniedError, JsonRESTError
+    from moto.core.exceptions import AccessDeniedError, JsonRESTError, ServiceException
     from moto.iam.access_control import IAMRequest, IAMRequestBase, S3IAMRequest
     from moto.s3.exceptions import S3ClientError
+    from werkzeug.exceptions import HTTPException
 
     global _audit_only
     _audit_only = audit_only
@@ -235,11 +275,12 @@ def enforce(*, audit_only: bool = False) -> None:
         request = (self._access_key.arn, self._action, resource)
         try:
             checked(self, resource)
-        except Exception:
-            with _authorized_lock:
-                DENIED[request] += 1
-            if not audit_only:
-                raise
+        except (HTTPException, ServiceException):  # moto's denials (S3's are ServiceExceptions)
+            if not _granted_by_bucket_policy(self._access_key, self._action, resource):
+                with _authorized_lock:
+                    DENIED[request] += 1
+                if not audit_only:
+                    raise
         with _authorized_lock:
             AUTHORIZED[request] += 1
 
