@@ -29,6 +29,16 @@ from infra.components.secure_bucket import SecureBucket, SecureBucketArgs
 CONTROL_TABLE_KEY = "pk"
 #: The lease item's key (mldr.cloud.aws.dynamodb.LEASE_KEY; tests/infra checks the two agree).
 LEASE_KEY = "lease"
+#: What the DR operator role may never do to a dataset or ops bucket, whatever a bucket policy says.
+DESTRUCTIVE_ACTIONS = (
+    "s3:DeleteObjectVersion",
+    "s3:DeleteBucket",
+    "s3:PutBucketVersioning",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:BypassGovernanceRetention",
+    "s3:PutEncryptionConfiguration",
+)
 #: Reports and audit events are evidence for the DR owner; keep overwritten versions a year.
 OPS_NONCURRENT_DAYS = 365
 
@@ -186,6 +196,7 @@ class ControlPlane(pulumi.ComponentResource):
             raise ValueError(f"{self._name}: runbook permissions are already granted")
         dataset_objects = [objects(arn) for arn in targets.dataset_bucket_arns]
         ops_arns = [b.bucket.arn for b in self.ops_buckets.values()]
+        ops_objects = [objects(arn) for arn in ops_arns]
         tables = pulumi.Output.all(self.table.arn, self.replica_table_arns).apply(
             lambda arns: [arns[0], *arns[1]]
         )
@@ -202,6 +213,10 @@ class ControlPlane(pulumi.ComponentResource):
                     "s3:GetBucketVersioning",
                     # verification: a dataset under Object Lock has its default retention checked
                     "s3:GetBucketObjectLockConfiguration",
+                    # Verification fails closed on a bucket whose encryption it cannot read, and
+                    # checks that retention keeps noncurrent versions long enough.
+                    "s3:GetEncryptionConfiguration",
+                    "s3:GetLifecycleConfiguration",
                     "s3:GetReplicationConfiguration",
                     "s3:PutReplicationConfiguration",
                     "s3:GetBucketPolicy",
@@ -240,18 +255,17 @@ class ControlPlane(pulumi.ComponentResource):
                 "Sid": "OpsReportsAndAudit",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:PutObject"],
-                "Resource": [objects(arn) for arn in ops_arns],
+                "Resource": ops_objects,
             },
             {
                 "Sid": "ControlState",
                 "Effect": "Allow",
                 "Action": [
-                    "dynamodb:DescribeTable",
                     "dynamodb:GetItem",
                     "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
                     "dynamodb:DeleteItem",
-                    "dynamodb:ConditionCheckItem",
+                    # `mldr history` and the dashboard list past operations
+                    "dynamodb:Scan",
                 ],
                 "Resource": tables,
             },
@@ -271,7 +285,6 @@ class ControlPlane(pulumi.ComponentResource):
                 "Sid": "SwitchTraffic",
                 "Effect": "Allow",
                 "Action": [
-                    "route53:GetHostedZone",
                     "route53:ListResourceRecordSets",
                     "route53:ChangeResourceRecordSets",
                 ],
@@ -283,8 +296,6 @@ class ControlPlane(pulumi.ComponentResource):
                 "Action": [
                     "route53:GetHealthCheck",
                     "route53:GetHealthCheckStatus",
-                    "route53:UpdateHealthCheck",
-                    "route53:ListTagsForResource",
                 ],
                 "Resource": list(targets.health_check_arns),
             },
@@ -297,12 +308,31 @@ class ControlPlane(pulumi.ComponentResource):
                 "Resource": ["*"],
             },
             {
+                # The drill's and verification's figures, and the dashboard's. CloudWatch names no
+                # resource for either: "*" is the only grant IAM accepts (as for TestDNSAnswer).
+                "Sid": "Metrics",
+                "Effect": "Allow",
+                "Action": ["cloudwatch:PutMetricData", "cloudwatch:GetMetricData"],
+                "Resource": ["*"],
+            },
+            {
                 # Confirming a record change is INSYNC; change ids are only known after the change,
                 # and `change/*` is the narrowest resource Route 53 offers for GetChange.
                 "Sid": "ConfirmTrafficSwitch",
                 "Effect": "Allow",
                 "Action": ["route53:GetChange"],
                 "Resource": [pulumi.Output.concat("arn:", partition, ":route53:::change/*")],
+            },
+            {
+                # The role may write bucket policies (the write fence), and in one account a bucket
+                # policy alone grants what it names - the role could grant itself anything. An
+                # explicit Deny here wins over any bucket policy's Allow: whatever a policy it
+                # writes says, the role never destroys versions, turns versioning or Object Lock
+                # off, shortens retention or deletes a bucket.
+                "Sid": "NeverDestroyHistory",
+                "Effect": "Deny",
+                "Action": list(DESTRUCTIVE_ACTIONS),
+                "Resource": [*targets.dataset_bucket_arns, *dataset_objects, *ops_arns, *ops_objects],
             },
         ]
         self.runbook_policy = aws.iam.RolePolicy(

@@ -31,6 +31,7 @@ from mldr import http
 from mldr.errors import SandboxError, SandboxInputError, UnknownRegion
 from mldr.extras import install_hint, missing_modules
 from mldr.inputs import finite_number, whole_number
+from mldr.sandbox import iam
 from mldr.sandbox import provision as prov
 from mldr.sandbox.control import ControlClient
 from mldr.sandbox.listen import listen_socket, port_of
@@ -66,6 +67,8 @@ class SandboxState:
     topology_path: str = ""
     env_path: str = ""
     ready: bool = False
+    #: IAM users every moto server knows: name -> access_key_id, secret_access_key
+    principals: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def regions(self) -> list[str]:
@@ -319,12 +322,18 @@ class Sandbox:
         inference_ports = {r: port_of(sock) for r, sock in inference_sockets.items()}
         edge_socket = listen_socket(edge_port or 0)
         edge_port = port_of(edge_socket)
+        principals = iam.new_principals()
+        state.principals = {name: asdict(p) for name, p in principals.items()}
+        principals_path = d / "principals.json"
+        principals_path.write_text(json.dumps(state.principals))
+        principals_path.chmod(0o600)
         for name in ("global", *state.regions):
             port = ports[name]
             observe = [] if name == "global" else ["--replicator-url", state.replicator_url]
             # each region's server reads the others' objects, for cross-region CopyObject
             peers = [r for r in state.regions if r != name] if name != "global" else []
             observe += [arg for r in peers for arg in ("--peer", f"http://127.0.0.1:{ports[r]}")]
+            observe += ["--principals", str(principals_path)]
             add(
                 _spawn(
                     d,
@@ -405,6 +414,7 @@ class Sandbox:
             )
         progress("provisioning buckets, replication rules, Route 53 failover records, control state")
         topology = prov.provision(layout)
+        prov.grant_principals(layout, topology, principals)
         add(
             _spawn(
                 d,
@@ -426,7 +436,7 @@ class Sandbox:
         topology_path.write_text(topology.to_json())
         state.topology_path = str(topology_path)
         env_path = d / ENV_FILE
-        write_env_file(env_path, prov.airflow_env(layout, str(topology_path)))
+        write_env_file(env_path, prov.airflow_env(layout, str(topology_path), principals[iam.OPERATOR]))
         state.env_path = str(env_path)
         state.save(d)
 
@@ -526,6 +536,9 @@ class Sandbox:
             "replication": {"settings": replication.get("settings"), "counts": replication.get("counts")},
             "topology": state.topology_path,
             "airflow_env": state.env_path,
+            "principals": {
+                name: iam.Principal(**keys).as_status() for name, keys in state.principals.items()
+            },
             "processes": {
                 n: {"pid": p.pid, "port": p.port, "alive": process_alive(p)} for n, p in procs.items()
             },

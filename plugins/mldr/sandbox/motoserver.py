@@ -33,6 +33,10 @@ moto's WSGI app with a thin middleware that adds:
   fence, the change feed and the replication status like any other write - and answered with
   S3's `CopyObjectResult`.
 
+- **IAM enforced** (with `--principals FILE`): every request is authorised against its caller's
+  identity policies from the first one on, as AWS does (`mldr.sandbox.iam`); what each principal
+  was allowed is at `GET /_mldr/authorized`.
+
 Run as `python -m mldr.sandbox.motoserver --port P --name us-east-1`; binds 127.0.0.1 only.
 A region outage in the sandbox is this process receiving SIGSTOP.
 """
@@ -44,6 +48,7 @@ import fnmatch
 import html
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -56,7 +61,7 @@ from urllib.parse import parse_qs, unquote
 
 from werkzeug.serving import make_server
 
-from mldr.sandbox import crossregion
+from mldr.sandbox import crossregion, iam
 from mldr.sandbox.crossregion import CopySource, parse_copy_source
 from mldr.sandbox.listen import HOST, add_listen_arguments, port_of, server_socket
 
@@ -425,6 +430,13 @@ class SandboxS3Middleware:
 
         bucket, key = _split_path(environ.get("PATH_INFO", ""))
         assert bucket is not None and key is not None
+        # moto never sees this request: the caller's policies are checked here, as S3 checks them
+        # (read the source, write the destination)
+        read = "s3:GetObjectVersion" if source.version_id else "s3:GetObject"
+        for action, arn in ((read, f"{source.bucket}/{source.key}"), ("s3:PutObject", f"{bucket}/{key}")):
+            refused = iam.refusal(EnvironHeaders(environ), action, f"arn:aws:s3:::{arn}")
+            if refused:
+                return _xml_error(start_response, "403 Forbidden", "AccessDenied", html.escape(refused))
         try:
             fetched = crossregion.fetch(self.peers, source)
         except crossregion.CopyFailed as exc:
@@ -475,6 +487,8 @@ class SandboxS3Middleware:
             status, headers, body = crossregion.serve_object(environ.get("QUERY_STRING", ""))
             start_response(_status_line(status), [*headers, ("Content-Length", str(len(body)))])
             return [body]
+        elif path == "/_mldr/authorized":
+            payload = iam.authorized()
         elif path == "/_mldr/ping":
             payload = {
                 "name": self.name,
@@ -548,6 +562,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--peer", action="append", default=[], help="another region's server, for cross-region copies"
     )
+    parser.add_argument(
+        "--principals", help="JSON file of the sandbox's IAM principals: install them and enforce IAM"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # One access-log line per S3 request cost ~5% of the server's CPU and buried the sandbox's
@@ -555,11 +572,16 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
+    app = build_app(args.name, args.replicator_url, args.peer)
+    if args.principals:
+        with open(args.principals) as file:
+            iam.install(iam.principals_from_json(json.load(file)))
+        iam.enforce(audit_only=os.environ.get(iam.AUDIT_ENV) == "1")
     sock = server_socket(args)
     server = make_server(
         HOST,
         port_of(sock),
-        build_app(args.name, args.replicator_url, args.peer),
+        app,
         threaded=True,
         request_handler=MotoRequestHandler,
         fd=sock.fileno(),

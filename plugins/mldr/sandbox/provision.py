@@ -20,6 +20,7 @@ import boto3
 from botocore.config import Config
 
 from mldr.cloud.aws.replication_rule import replication_rule_id
+from mldr.sandbox.iam import ADMIN_KEYS, OPERATOR, POLICY_NAME, Principal
 from mldr.topology import SCHEMA_VERSION, Topology, parse_topology
 
 ACCOUNT_ID = "123456789012"
@@ -89,8 +90,9 @@ def client(service: str, endpoint: str, region: str) -> Any:
         service,
         endpoint_url=endpoint,
         region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        # the admin's: provisioning is what `pulumi up` does, not the runbooks
+        aws_access_key_id=ADMIN_KEYS[0],
+        aws_secret_access_key=ADMIN_KEYS[1],
         config=Config(
             connect_timeout=2, read_timeout=10, retries={"mode": "standard"}, s3={"addressing_style": "path"}
         ),
@@ -355,15 +357,28 @@ def provision(layout: SandboxLayout) -> Topology:
     return topology
 
 
-def airflow_env(layout: SandboxLayout, topology_path: str) -> dict[str, str]:
-    """`AIRFLOW_CONN_*` for every sandbox connection, plus `MLDR_TOPOLOGY`."""
+def grant_principals(layout: SandboxLayout, topology: Topology, principals: dict[str, Principal]) -> None:
+    """Give the DR operator the role's policy as infra/ declares it, on every moto server (each
+    has its own IAM), now that the resources it names exist."""
+    from mldr.sandbox.declared import operator_policy
+
+    policy = json.dumps(operator_policy(json.loads(topology.to_json())))
+    for endpoint in layout.moto.values():
+        client("iam", endpoint, "us-east-1").put_user_policy(
+            UserName=principals[OPERATOR].name, PolicyName=POLICY_NAME, PolicyDocument=policy
+        )
+
+
+def airflow_env(layout: SandboxLayout, topology_path: str, operator: Principal) -> dict[str, str]:
+    """`AIRFLOW_CONN_*` for every sandbox connection, with the DR operator's keys (what the CLI
+    and the DAG tasks run as), plus `MLDR_TOPOLOGY`."""
 
     def conn(endpoint: str, region: str) -> str:
         return json.dumps(
             {
                 "conn_type": "aws",
-                "login": "testing",
-                "password": "testing",
+                "login": operator.access_key_id,
+                "password": operator.secret_access_key,
                 "extra": {"endpoint_url": endpoint, "region_name": region},
             }
         )

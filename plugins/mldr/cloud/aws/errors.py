@@ -103,6 +103,11 @@ _BY_CODE: dict[str, type[AwsError]] = {
         AlreadyExists,
     ),
 }
+#: Calls answered without a body (HEAD): the IAM action a 403 to them means was denied.
+_BODILESS = {
+    "HeadBucket": "s3:ListBucket",
+    "HeadObject": "s3:GetObject (s3:GetObjectVersion for a given version)",
+}
 # When the code says nothing precise (a signed answer without a body: "HTTP404").
 _BY_STATUS: dict[int, type[AwsError]] = {404: NotFound, 403: AccessDenied, 412: PreconditionFailed}
 
@@ -127,7 +132,11 @@ def translate(exc: BaseException, *, resource: str, region: str | None = None) -
         code = str(error.get("Code", "Error"))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         kind = _BY_CODE.get(code) or _BY_STATUS.get(status if isinstance(status, int) else 0, AwsError)
-        return kind(f"{code}: {error.get('Message') or exc}", resource=resource, region=region)
+        message = error.get("Message") or str(exc)
+        if kind is AccessDenied and exc.operation_name in _BODILESS:
+            # A HEAD answer has no body to name what was denied: name the permission it needs.
+            message += f" ({exc.operation_name} needs {_BODILESS[exc.operation_name]})"
+        return kind(f"{code}: {message}", resource=resource, region=region)
     if isinstance(exc, BotoCoreError):
         return AwsError(str(exc), resource=resource, region=region)
     return exc
