@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._iam import policy_document, service_trust_policy
+from infra.components._iam import key_policy, policy_document, service_trust_policy
 
 #: AWS Backup keeps continuous backups of S3 for at most 35 days.
 MAX_CONTINUOUS_DAYS = 35
@@ -66,9 +66,14 @@ class ContinuousBackup(pulumi.ComponentResource):
         region = args.region
 
         # A key of its own: the DR operator role's KMS grants (the dataset keys) do not reach it.
+        # Its policy declared (the policy pack's rule), as the dataset keys': IAM decides who uses it.
+        me = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        account_root = pulumi.Output.concat("arn:", partition, ":iam::", me.account_id, ":root")
         self.key = aws.kms.Key(
             f"{name}-vault-key",
             region=region,
+            policy=key_policy(account_root),
             description=f"AWS Backup vault {name}: the independent copy of the datasets",
             enable_key_rotation=True,
             deletion_window_in_days=30,

@@ -84,13 +84,14 @@ def test_no_one_deletes_a_recovery_point_and_the_dr_role_cannot_unprotect_the_va
     assert vault_key not in json.dumps(json.loads(grant.inputs["policy"])), f"{grant} reaches the vault key"
 
 
+#: The keys without a default (an image is required since the image is built here).
+BASE = {"dnsName": "inference.example.com", "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mldr:1"}
+
+
 def test_the_backup_window_is_what_aws_backup_keeps() -> None:
-    assert (
-        config.load({"dnsName": "inference.example.com", "continuousBackupDays": "0"}).continuous_backup_days
-        == 0
-    )
+    assert config.load({**BASE, "continuousBackupDays": "0"}).continuous_backup_days == 0
     with pytest.raises(config.ConfigError) as failure:
-        config.load({"dnsName": "inference.example.com", "continuousBackupDays": 36})
+        config.load({**BASE, "continuousBackupDays": 36})
     (problem,) = failure.value.problems
     assert problem.startswith("continuousBackupDays:") and "35" in problem
 

@@ -258,6 +258,8 @@ def test_the_operator_policy_allows_exactly_what_the_runbooks_use(
     cloud = AwsCloud(factory)
     cloud.traffic().detection_window(primary)
     metric_series(cloud, topology, primary)
+    # what verification reads of a dataset under Object Lock (the sandbox's datasets are not)
+    cloud.objects(primary).object_lock_days(topology.datasets[-1].buckets[primary])
     expected = {**before, **during}
     for region in (primary, secondary):
         wait_replicated(factory, topology, expected, region)
