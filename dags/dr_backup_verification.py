@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 from mldr.airflow import tasks as dr
+from mldr.airflow.alerts import DrAlertNotifier
 
 RUNBOOK = Path(__file__).parents[1] / "runbooks" / "backup-verification-failed.md"
 
@@ -34,6 +35,7 @@ RUNBOOK = Path(__file__).parents[1] / "runbooks" / "backup-verification-failed.m
         "retries": 1,
         "retry_delay": timedelta(minutes=5),
         "retry_policy": dr.RETRY_POLICY,
+        "on_failure_callback": DrAlertNotifier(runbook=f"runbooks/{RUNBOOK.name}"),
         "execution_timeout": timedelta(hours=3),
     },
     params={

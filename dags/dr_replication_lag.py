@@ -16,6 +16,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 from mldr.airflow import tasks as dr
+from mldr.airflow.alerts import DrAlertNotifier
 
 RUNBOOK = Path(__file__).parents[1] / "runbooks" / "replication-lag.md"
 
@@ -35,6 +36,7 @@ RUNBOOK = Path(__file__).parents[1] / "runbooks" / "replication-lag.md"
         "retries": 1,
         "retry_delay": timedelta(seconds=30),
         "retry_policy": dr.RETRY_POLICY,
+        "on_failure_callback": DrAlertNotifier(runbook=f"runbooks/{RUNBOOK.name}"),
         "execution_timeout": timedelta(minutes=4),
     },
     params={
