@@ -14,7 +14,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 from mldr.airflow import tasks as dr
-from mldr.airflow.alerts import DrAlertNotifier
+from mldr.airflow.alerts import DrAlertNotifier, late_run_alert
 
 RUNBOOK = Path(__file__).parents[1] / "runbooks" / "backup-verification-failed.md"
 
@@ -29,6 +29,10 @@ RUNBOOK = Path(__file__).parents[1] / "runbooks" / "backup-verification-failed.m
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=4),
+    # warned an hour before the run is killed, while there is time to look
+    deadline=late_run_alert(
+        window=timedelta(hours=3), what="its 3-hour window", runbook=f"runbooks/{RUNBOOK.name}"
+    ),
     tags=["mldr", "dr", "data-protection", "read-only"],
     default_args={
         "owner": "ml-platform",

@@ -22,10 +22,12 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseNotifier
+from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +156,16 @@ class DrAlertNotifier(BaseNotifier):
     async def async_notify(self, context: Any) -> None:
         # In the triggerer: the blocking SNS calls go to a thread, not the event loop.
         await asyncio.to_thread(self.notify, context)
+
+
+def late_run_alert(*, window: timedelta, what: str, runbook: str) -> DeadlineAlert:
+    """A deadline alert: on-call hears of a run still going `window` after it was queued.
+
+    The callback runs in the triggerer (an `AsyncCallback`, Airflow's recommended path), so it
+    fires even while the run's own tasks hang; the run itself goes on (a deadline only tells).
+    """
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=window,
+        callback=AsyncCallback(DrAlertNotifier, kwargs={"runbook": runbook, "deadline": what}),
+    )
