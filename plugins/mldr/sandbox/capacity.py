@@ -81,7 +81,7 @@ class TasksWatcher:
     """Follows one ECS service from a background thread; `problem()` is what the server answers."""
 
     def __init__(
-        self, *, region: str, ecs_client: Any, cluster: str, service: str, poll_seconds: float = 0.25
+        self, *, region: str, ecs_client: Any, cluster: str, service: str, poll_seconds: float = 0.5
     ) -> None:
         self.region = region
         self.ecs = ecs_client
