@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 from mldr.airflow import tasks as dr
+from mldr.airflow.alerts import DrAlertNotifier, late_run_alert
 
 RUNBOOK = Path(__file__).parents[1] / "runbooks" / "backup-verification-failed.md"
 
@@ -28,12 +29,17 @@ RUNBOOK = Path(__file__).parents[1] / "runbooks" / "backup-verification-failed.m
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=4),
+    # warned an hour before the run is killed, while there is time to look
+    deadline=late_run_alert(
+        window=timedelta(hours=3), what="its 3-hour window", runbook=f"runbooks/{RUNBOOK.name}"
+    ),
     tags=["mldr", "dr", "data-protection", "read-only"],
     default_args={
         "owner": "ml-platform",
         "retries": 1,
         "retry_delay": timedelta(minutes=5),
         "retry_policy": dr.RETRY_POLICY,
+        "on_failure_callback": DrAlertNotifier(runbook=f"runbooks/{RUNBOOK.name}"),
         "execution_timeout": timedelta(hours=3),
     },
     params={

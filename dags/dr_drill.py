@@ -16,6 +16,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 from mldr.airflow import drill_tasks as drill
+from mldr.airflow.alerts import DrAlertNotifier
 from mldr.runbooks.drill.scenarios import Scenario
 
 RUNBOOK = Path(__file__).parents[1] / "runbooks" / "dr-drill.md"
@@ -32,7 +33,11 @@ REGION = "^[a-z]{2}(-gov)?-[a-z]+-\\d+$"
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
     tags=["mldr", "dr", "drill"],
-    default_args={"owner": "dr-owner", "retries": 0},  # a drill is not retried: it is rerun on purpose
+    default_args={
+        "owner": "dr-owner",
+        "retries": 0,  # a drill is not retried: it is rerun on purpose
+        "on_failure_callback": DrAlertNotifier(runbook=f"runbooks/{RUNBOOK.name}"),
+    },
     params={
         "scenario": Param(
             "region-outage",

@@ -14,6 +14,7 @@ dag = build_runbook_dag(
     runbook=failback.RUNBOOK,
     description="Return to the primary region: resync both ways, freeze writes, switch DNS back",
     doc_md=runbook_doc("failback.md"),
+    alert_runbook="runbooks/failback.md",
     params={
         "reason": Param(type="string", minLength=10, title="Reason", description="why (audited)"),
         "dry_run": Param(False, type="boolean", title="Dry run", description="preflight and plan only"),

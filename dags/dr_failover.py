@@ -15,6 +15,7 @@ dag = build_runbook_dag(
     runbook=failover.RUNBOOK,
     description="Move inference and data to another region: fence, drain, scale, switch DNS, protect, verify",
     doc_md=runbook_doc("region-outage.md", "planned-switchover.md"),
+    alert_runbook="runbooks/region-outage.md",
     params={
         "target_region": Param(
             type="string", title="Target region", description="the region to move to", **region_param_schema()

@@ -16,6 +16,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 from mldr.airflow import tasks as dr
+from mldr.airflow.alerts import DrAlertNotifier, late_run_alert
 
 RUNBOOK = Path(__file__).parents[1] / "runbooks" / "replication-lag.md"
 
@@ -29,12 +30,17 @@ RUNBOOK = Path(__file__).parents[1] / "runbooks" / "replication-lag.md"
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=10),
+    # a lag check still running when the next one is due leaves the RPO unwatched: say so
+    deadline=late_run_alert(
+        window=timedelta(minutes=5), what="its 5-minute window", runbook=f"runbooks/{RUNBOOK.name}"
+    ),
     tags=["mldr", "dr", "data-protection"],
     default_args={
         "owner": "dr-oncall",
         "retries": 1,
         "retry_delay": timedelta(seconds=30),
         "retry_policy": dr.RETRY_POLICY,
+        "on_failure_callback": DrAlertNotifier(runbook=f"runbooks/{RUNBOOK.name}"),
         "execution_timeout": timedelta(minutes=4),
     },
     params={

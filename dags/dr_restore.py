@@ -14,6 +14,7 @@ dag = build_runbook_dag(
     runbook=restore.RUNBOOK,
     description="Point-in-time restore of a dataset from its version history, in the active region",
     doc_md=runbook_doc("logical-corruption.md"),
+    alert_runbook="runbooks/logical-corruption.md",
     params={
         "dataset": Param(
             type="string", minLength=1, title="Dataset", description="a dataset of the topology"

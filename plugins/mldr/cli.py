@@ -131,6 +131,8 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
         probe_interval=args.probe_interval,
         failure_threshold=args.failure_threshold,
         edge_port=args.edge_port,
+        standby_capacity=args.standby_capacity,
+        scale_up_seconds=args.scale_up_seconds,
         progress=_progress,
     )
     if args.json:
@@ -287,6 +289,19 @@ def _register_sandbox(sub: Any) -> None:
         type=whole(minimum=PORT_RANGE[0], maximum=PORT_RANGE[1]),
         default=None,
         help="fixed port for the edge (default: a free one)",
+    )
+    up.add_argument(
+        "--standby-capacity",
+        type=whole(minimum=0, maximum=2),
+        default=1,
+        help="tasks in the standby region (default 1, a warm standby; 0 = pilot light: it answers "
+        "nothing until a failover scales it up)",
+    )
+    up.add_argument(
+        "--scale-up-seconds",
+        type=number(minimum=0),
+        default=10.0,
+        help="how long new tasks take to serve after a scale-up from 0 tasks (default 10)",
     )
     up.set_defaults(handler=cmd_sandbox_up)
     add_command(

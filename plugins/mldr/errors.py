@@ -13,6 +13,9 @@ class MldrError(Exception):
 
     #: Exit code the CLI uses for this error.
     exit_code: int = 1
+    #: Set when whoever raised it already paged on-call with the details: Airflow's failure
+    #: notifier (`mldr.airflow.alerts`) then does not page a second time.
+    alert_sent: bool = False
 
 
 class ConfigurationError(MldrError):

@@ -88,6 +88,17 @@ def test_dags_follow_the_house_rules(dagbag: Any) -> None:
     assert dagbag.dags["dr_replication_lag"].timetable.expression == "*/5 * * * *"
 
 
+def listen_on_alerts(factory: ClientFactory, topology: Topology, region: str) -> tuple[Any, str]:
+    """(sqs client, queue url): a fresh queue subscribed to the region's alert topic, as on-call's pager."""
+    sqs, sns = factory.client("sqs", region), factory.client("sns", region)
+    queue_url = sqs.create_queue(QueueName=f"alerts-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topology.region(region).alert_topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    return sqs, queue_url
+
+
 def test_healthy_sandbox_both_dags_succeed(
     sandbox: Sandbox, dagbag: Any, topology: Topology, factory: ClientFactory
 ) -> None:
@@ -169,6 +180,7 @@ def test_bad_input_fails_clearly_and_writes_nothing(
 
     dag = dagbag.dags["dr_backup_verification"]
     before = ops_keys(factory, topology)
+    pagers = {region: listen_on_alerts(factory, topology, region) for region in topology.region_names}
     with pytest.raises(ParamValidationError, match="sample_size"):
         dag.test(run_conf={"sample_size": -1})
     with pytest.raises(ParamValidationError, match="mode"):
@@ -178,6 +190,16 @@ def test_bad_input_fails_clearly_and_writes_nothing(
     assert str(run.state) == "failed"
     assert states[("select_datasets", -1)] == "failed"
     assert ops_keys(factory, topology) == before, "nothing was checked, so no report either"
+    # the DAG's failure notifier pages on-call in every region: DAG, task, run, error, runbook
+    for region, (sqs, queue_url) in pagers.items():
+        received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=2)
+        [alert] = [json.loads(m["Body"]) for m in received.get("Messages", [])]
+        assert alert["Subject"] == "[mldr] dr_backup_verification FAILED at select_datasets", region
+        body = alert["Message"]
+        assert "DAG dr_backup_verification: task select_datasets FAILED" in body
+        assert f"run: {run.run_id}" in body
+        assert "no-such-dataset" in body, "the error says what was wrong"
+        assert "what to do: runbooks/backup-verification-failed.md" in body
     with pytest.raises(ParamValidationError, match="threshold_seconds"):
         dagbag.dags["dr_replication_lag"].test(run_conf={"threshold_seconds": 0})
 

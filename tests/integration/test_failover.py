@@ -567,3 +567,89 @@ def test_bad_input_changes_nothing(
     s3 = factory.client("s3", primary)
     with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
         s3.get_bucket_policy(Bucket=topology.datasets[0].buckets[primary])
+
+
+def _pilot_light(topology: Topology) -> Topology:
+    """The same topology with standby capacity 0 in both regions: a pilot light."""
+    regions = {
+        name: region.model_copy(update={"compute": region.compute.model_copy(update={"standby_capacity": 0})})
+        for name, region in topology.regions.items()
+    }
+    return topology.model_copy(update={"regions": regions})
+
+
+def _set_scale_up(factory: ClientFactory, topology: Topology, seconds: dict[str, str]) -> dict[str, str]:
+    """Set regions' start-up time (the sandbox's ECS service tag); returns the values they had."""
+    from mldr.sandbox.capacity import SCALE_UP_TAG
+
+    before = {}
+    for region, value in seconds.items():
+        compute, ecs = topology.region(region).compute, factory.client("ecs", region)
+        (service,) = ecs.describe_services(
+            cluster=compute.cluster, services=[compute.service], include=["TAGS"]
+        )["services"]
+        before[region] = next((t["value"] for t in service.get("tags", []) if t["key"] == SCALE_UP_TAG), "0")
+        ecs.tag_resource(resourceArn=service["serviceArn"], tags=[{"key": SCALE_UP_TAG, "value": value}])
+    return before
+
+
+def _healthz(topology: Topology, region: str) -> tuple[int, str]:
+    response = http.get(topology.region(region).endpoint_url.rstrip("/") + topology.inference.health_path)
+    return response.status_code, response.text
+
+
+def _until(what: str, condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def test_a_failover_to_a_pilot_light_waits_for_the_started_tasks_and_loses_nothing(
+    topology: Topology, factory: ClientFactory, sandbox_state: SandboxState, on_primary: None
+) -> None:
+    """A standby at 0 tasks answers nothing; the failover scales it up and is not done (nor its
+    RTO measured) until the new tasks serve, the configured start-up time later."""
+    primary, secondary = topology.primary_region, topology.secondary_region
+    pilot = _pilot_light(topology)
+    scale_up = 2.0
+    original = _set_scale_up(factory, topology, dict.fromkeys(topology.region_names, f"{scale_up:g}"))
+    cloud = AwsCloud(factory)
+    try:
+        cloud.compute(secondary).set_desired(0)
+        _until("the standby falls silent", lambda: _healthz(topology, secondary)[0] == 503)
+        assert "pilot light" in _healthz(topology, secondary)[1]
+        written = write(factory, topology, primary, f"pilot-{uuid.uuid4().hex[:8]}", 12)
+        before = snapshot(factory, topology, primary)
+
+        record = run(pilot, factory, "failover", secondary, "planned")
+
+        assert record.status is OperationStatus.COMPLETED, record.message
+        assert "pilot light" in record.result(failover.preflight).target_health
+        assert record.result(failover.scale).seconds >= scale_up
+        assert record.step_seconds()["scale"] >= scale_up, "the failover's timings include the start-up"
+        assert record.result(failover.verify).served_by == secondary
+        after = snapshot(factory, topology, secondary)
+        assert len(before) >= len(written) and {k: after.get(k) for k in before} == before
+        # the old primary went to the pilot light's standby capacity: it answers nothing now
+        _until("the old primary falls silent", lambda: _healthz(topology, primary)[0] == 503)
+
+        back = run(pilot, factory, "failback", primary)
+        assert back.status is OperationStatus.COMPLETED, back.message
+        assert back.step_seconds()["scale"] >= scale_up, "the failback waited for the primary's new tasks"
+        assert dns_answer(sandbox_state) == primary
+        wait_replicated(factory, topology, before, primary)
+        p = snapshot(factory, topology, primary)
+        assert {k: p.get(k) for k in before} == before
+    finally:
+        # back to the sandbox's warm standby, serving and seen healthy by the edge, for later tests
+        cloud.compute(secondary).set_desired(topology.region(secondary).compute.standby_capacity)
+        _until("the standby serves again", lambda: _healthz(topology, secondary)[0] == 200)
+        _until(
+            "the edge sees both regions healthy",
+            lambda: all(
+                c["healthy"] for c in http.get(f"{sandbox_state.edge_url}/resolve").json()["checks"].values()
+            ),
+        )
+        _set_scale_up(factory, topology, original)

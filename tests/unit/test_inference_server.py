@@ -231,3 +231,60 @@ def test_a_broken_rollout_keeps_the_previous_model_serving(s3: S3Stub, served: T
     assert "still serving v1" in loader.problem
     assert served.get("/healthz").json()["model_version"] == "v1"
     assert served.post("/predict", json={"instances": golden_set()}).json()["model_version"] == "v1"
+
+
+def test_next_tasks_follow_the_services_desired_count() -> None:
+    from mldr.sandbox.capacity import Tasks, next_tasks, tasks_problem
+
+    first = next_tasks(None, 2, now=100.0, scale_up_seconds=30)
+    assert first == Tasks(2, 100.0) and tasks_problem(first, now=100.0) is None, "started with its tasks"
+    pilot = next_tasks(first, 0, now=101.0, scale_up_seconds=30)
+    assert "0 tasks running" in (tasks_problem(pilot, now=1e9) or ""), "0 tasks never answer"
+    scaled = next_tasks(pilot, 2, now=110.0, scale_up_seconds=30)
+    assert scaled.ready_at == 140.0
+    assert "serving in 5.0s" in (tasks_problem(scaled, now=135.0) or "")
+    assert tasks_problem(next_tasks(scaled, 2, now=139.0, scale_up_seconds=30), now=140.0) is None
+    warm = next_tasks(Tasks(1, 50.0), 2, now=200.0, scale_up_seconds=30)
+    assert tasks_problem(warm, now=200.0) is None, "a warm standby serves while it grows"
+    assert tasks_problem(None, now=0.0) is None, "a service not read yet does not silence the server"
+
+
+def test_a_pilot_light_answers_nothing_until_scaled_up_and_its_tasks_started(s3: S3Stub) -> None:
+    from mldr.sandbox.capacity import SCALE_UP_TAG, TasksWatcher
+
+    ecs: Any = boto3.client("ecs", region_name=REGION)
+    ecs.create_cluster(clusterName="mldr-inference")
+    ecs.register_task_definition(
+        family="mldr-inference", containerDefinitions=[{"name": "i", "image": "x", "memory": 512}]
+    )
+    scale_up = 2.0
+    ecs.create_service(
+        cluster="mldr-inference",
+        serviceName="inference",
+        taskDefinition="mldr-inference",
+        desiredCount=0,
+        tags=[{"key": SCALE_UP_TAG, "value": str(scale_up)}],
+    )
+    watcher = TasksWatcher(
+        region=REGION, ecs_client=ecs, cluster="mldr-inference", service="inference", poll_seconds=0.05
+    )
+    app = create_app(region=REGION, s3_client=s3, bucket=ARTIFACTS, reload_seconds=0.1, tasks=watcher)
+    with TestClient(app) as client:
+        wait_for(lambda: watcher.tasks is not None)
+        for response in (
+            client.get("/healthz"),
+            client.post("/predict", json={"instances": golden_set()}),
+            client.get("/model"),
+        ):
+            assert response.status_code == 503 and "pilot light" in response.json()["error"]
+            assert response.headers[REGION_HEADER] == REGION
+
+        # (no model is rolled out here: once the tasks serve, /healthz itself answers, with its reason)
+        ecs.update_service(cluster="mldr-inference", service="inference", desiredCount=2)
+        scaled_at = time.monotonic()
+        wait_for(lambda: "status" in client.get("/healthz").json())
+        assert time.monotonic() - scaled_at >= scale_up, "new tasks take the configured start-up time"
+        assert "does not exist yet" in client.get("/healthz").json()["reason"]
+
+        ecs.update_service(cluster="mldr-inference", service="inference", desiredCount=0)
+        wait_for(lambda: "pilot light" in client.get("/healthz").json().get("error", ""))

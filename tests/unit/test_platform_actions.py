@@ -130,3 +130,36 @@ def test_an_alert_reaches_every_region_that_answers_and_skips_a_silent_one() -> 
     assert notify(cloud, TOPOLOGY, subject="s", message="m") == [SECONDARY]  # type: ignore[arg-type]
     assert cloud.alert_attempts.count(PRIMARY) == 1, "found silent once, not asked again moments later"
     assert cloud.sent == [(SECONDARY, "s", "m"), (SECONDARY, "s", "m")]
+
+
+def test_a_pilot_light_target_is_healthy_for_preflight_but_a_silent_warm_standby_is_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """0 tasks by design (standby capacity 0) is not a reason to refuse a failover: its scale step
+    starts them. A standby that should have tasks and does not answer is."""
+    from mldr.checks import health
+
+    monkeypatch.setattr(health, "s3_reachable", lambda cloud, topology, region: (True, "ok"))
+    monkeypatch.setattr(health, "endpoint_healthy", lambda topology, region: (False, "HTTP 503 0 tasks"))
+    region = TOPOLOGY.regions[SECONDARY]
+    pilot = TOPOLOGY.model_copy(
+        update={
+            "regions": {
+                **TOPOLOGY.regions,
+                SECONDARY: region.model_copy(
+                    update={"compute": region.compute.model_copy(update={"standby_capacity": 0})}
+                ),
+            }
+        }
+    )
+
+    seen = health.region_health(FakeCloud(pools={SECONDARY: FakePool(desired=0)}), pilot, SECONDARY)  # type: ignore[arg-type]
+    assert seen.healthy and seen.pilot_light and seen.problems == []
+    assert "pilot light" in seen.summary()
+
+    warm = health.region_health(FakeCloud(pools={SECONDARY: FakePool(desired=1)}), TOPOLOGY, SECONDARY)  # type: ignore[arg-type]
+    assert not warm.healthy and warm.problems == ["endpoint: HTTP 503 0 tasks"]
+    scaled_to_zero = health.region_health(
+        FakeCloud(pools={SECONDARY: FakePool(desired=0)}), TOPOLOGY, SECONDARY
+    )  # type: ignore[arg-type]
+    assert not scaled_to_zero.healthy, "0 tasks where the topology wants a warm standby is a problem"

@@ -104,7 +104,9 @@ def judge(result: Mapping[str, Any]) -> None:
     message = "\n".join(lines)
     topology, cloud = _context()
     notify(cloud, topology, subject=f"[mldr] DR drill FAILED: {result.get('scenario')}", message=message)
-    raise DrillFailed(message)
+    error = DrillFailed(message)
+    error.alert_sent = True
+    raise error
 
 
 def revert(*, run_id: str | None = None) -> list[str]:

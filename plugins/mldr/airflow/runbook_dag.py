@@ -17,6 +17,7 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import DAG, Param, TriggerRule, task
 
+from mldr.airflow.alerts import DrAlertNotifier
 from mldr.airflow.runbook_tasks import approval_body, approver_from_hitl, run_step
 from mldr.runbooks.engine import Runbook, StepFn, step_name
 from mldr.runbooks.shared_steps import approval
@@ -62,9 +63,18 @@ def _approval_subject(kind: str) -> str:
 
 
 def build_runbook_dag(
-    *, dag_id: str, runbook: Runbook, params: dict[str, Param], doc_md: str, description: str
+    *,
+    dag_id: str,
+    runbook: Runbook,
+    params: dict[str, Param],
+    doc_md: str,
+    description: str,
+    alert_runbook: str,
 ) -> DAG:
-    """One task per step function of the runbook, its task id the function's name, in order."""
+    """One task per step function of the runbook, its task id the function's name, in order.
+
+    `alert_runbook`: the runbook (path under runbooks/) a failure alert tells on-call to follow.
+    """
     kind = runbook.kind
     defaults = _declared_defaults(params)
     preflight_id = step_name(runbook.preflight)
@@ -78,7 +88,11 @@ def build_runbook_dag(
         max_active_runs=1,
         params=params,
         tags=["mldr", "dr", kind],
-        default_args={"owner": "dr-oncall", "retries": 0},
+        default_args={
+            "owner": "dr-oncall",
+            "retries": 0,
+            "on_failure_callback": DrAlertNotifier(runbook=alert_runbook),
+        },
         render_template_as_native_obj=False,
     ) as dag:
 

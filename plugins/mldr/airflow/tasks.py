@@ -151,7 +151,9 @@ def assert_verified(summary: Mapping[str, Any]) -> None:
         return
     message = _actionable(summary, what="Backup verification FAILED", runbook=VERIFICATION_RUNBOOK)
     _alert(f"[mldr] backup verification FAILED: {summary['name']}", message)
-    raise VerificationFailed(message)
+    error = VerificationFailed(message)
+    error.alert_sent = True
+    raise error
 
 
 def complete_fence_duties(*, run_id: str | None = None) -> list[dict[str, Any]]:
@@ -214,4 +216,6 @@ def assert_lag_within_threshold(summary: Mapping[str, Any]) -> None:
         return
     message = _actionable(summary, what="Replication lag over the threshold", runbook=LAG_RUNBOOK)
     _alert(f"[mldr] replication lag BREACH: {summary['name']}", message)
-    raise ReplicationLagExceeded(message)
+    error = ReplicationLagExceeded(message)
+    error.alert_sent = True
+    raise error

@@ -20,13 +20,18 @@ class RegionHealth:
     endpoint_healthy: bool = False
     compute_desired: int | None = None
     compute_running: int | None = None
+    #: A pilot-light standby: 0 tasks by design, so a silent endpoint is expected; the failover's
+    #: scale step starts the tasks and waits for them to serve.
+    pilot_light: bool = False
     problems: list[str] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
-        return self.s3_reachable and self.endpoint_healthy
+        return self.s3_reachable and (self.endpoint_healthy or self.pilot_light)
 
     def summary(self) -> str:
+        if self.healthy and self.pilot_light:
+            return f"{self.region}: healthy (pilot light: 0 tasks until scaled up)"
         if self.healthy:
             return f"{self.region}: healthy"
         return f"{self.region}: UNHEALTHY ({'; '.join(self.problems)})"
@@ -64,12 +69,16 @@ def region_health(cloud: Cloud, topology: Topology, region: str) -> RegionHealth
     health.s3_reachable, why = s3_reachable(cloud, topology, region)
     if not health.s3_reachable:
         health.problems.append(f"S3: {why}")
-    health.endpoint_healthy, why = endpoint_healthy(topology, region)
-    if not health.endpoint_healthy:
-        health.problems.append(f"endpoint: {why}")
+    health.endpoint_healthy, endpoint_why = endpoint_healthy(topology, region)
     try:
         counts = cloud.compute(region, timeouts=PROBE_TIMEOUTS).counts()
         health.compute_desired, health.compute_running = counts.desired, counts.running
     except MldrError as exc:
         health.problems.append(f"compute: {exc}")
+    if not health.endpoint_healthy:
+        health.pilot_light = (
+            health.compute_desired == 0 and topology.region(region).compute.standby_capacity == 0
+        )
+        if not health.pilot_light:
+            health.problems.append(f"endpoint: {endpoint_why}")
     return health

@@ -10,6 +10,10 @@ restart.
 and the region's S3 answers, so a region whose storage is down is failed away from even though
 this process still runs. `/predict` speaks KServe v1 (`{"instances": [[...], ...]}`).
 
+Given the region's ECS service (`--ecs-endpoint`), it answers like the service's tasks would
+(`mldr.sandbox.capacity`): every route is 503 while the desired count is 0 (a pilot light) and
+for the configured start-up time after a scale-up.
+
 Run: `python -m mldr.sandbox.inference --region R --port P --s3-endpoint URL --bucket B`.
 """
 
@@ -36,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mldr.cloud.aws.clients import Timeouts, aws_call, botocore_config
 from mldr.errors import MldrError
 from mldr.ml.registry import DEFAULT_MODEL_NAME, ModelMetadata, load_estimator, read_current, read_metadata
+from mldr.sandbox.capacity import TasksWatcher
 from mldr.sandbox.listen import add_listen_arguments, server_socket
 
 log = logging.getLogger(__name__)
@@ -254,8 +259,10 @@ def create_app(
     model_name: str = DEFAULT_MODEL_NAME,
     reload_seconds: float = 2.0,
     health_cache_seconds: float = 0.5,
+    tasks: TasksWatcher | None = None,
 ) -> FastAPI:
-    """The inference app for one region. The loader runs while the app's lifespan does."""
+    """The inference app for one region. The loader (and the tasks watcher) run while the app's
+    lifespan does; without a watcher the region always has tasks."""
     loader = ModelLoader(
         region=region,
         s3_client=s3_client,
@@ -271,14 +278,28 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         log.info("[%s] inference server starting: model %s from s3://%s", region, model_name, bucket)
         loader.start()
+        if tasks is not None:
+            tasks.start()
         try:
             yield
         finally:
             loader.stop()
+            if tasks is not None:
+                tasks.stop()
 
     app = FastAPI(title=f"mldr inference ({region})", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.loader = loader
     app.state.storage = storage
+    app.state.tasks = tasks
+
+    @app.middleware("http")
+    async def no_tasks_no_answer(request: Request, call_next: Any) -> Any:
+        # What a load balancer with no healthy target answers: nothing behind it serves.
+        problem = tasks.problem() if tasks is not None else None
+        if problem is not None:
+            return JSONResponse({"error": problem, "region": region}, status_code=503)
+        return await call_next(request)
+
     app.add_middleware(RegionHeaderMiddleware, region=region)
 
     def no_model() -> JSONResponse:
@@ -337,8 +358,8 @@ def create_app(
     return app
 
 
-def make_s3_client(*, region: str, endpoint_url: str) -> Any:
-    """A client for the region's (sandbox) S3 with short timeouts, so a stopped region fails fast."""
+def make_client(service: str, *, region: str, endpoint_url: str) -> Any:
+    """A client for the region's (sandbox) S3 or ECS with short timeouts, so a stopped region fails fast."""
     session = boto3.session.Session(
         # The sandbox's moto accepts any keys; real ones from the environment win.
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
@@ -346,7 +367,9 @@ def make_s3_client(*, region: str, endpoint_url: str) -> Any:
         aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),
         region_name=region,
     )
-    return session.client("s3", endpoint_url=endpoint_url, config=botocore_config(S3_TIMEOUTS))
+    return session.client(  # type: ignore[call-overload]
+        service, endpoint_url=endpoint_url, config=botocore_config(S3_TIMEOUTS)
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -359,6 +382,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bucket", required=True, help="the region's model-artifacts bucket")
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
     parser.add_argument("--reload-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--ecs-endpoint", help="the region's ECS endpoint: answer only while the service has tasks"
+    )
+    parser.add_argument("--cluster", help="the ECS cluster of the inference service")
+    parser.add_argument("--service", help="the ECS service whose tasks this server plays")
     args = parser.parse_args(argv)
 
     # The first unpickle would import scikit-learn (seconds on a small machine) while a rollout
@@ -369,12 +397,21 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    tasks = None
+    if args.ecs_endpoint:
+        tasks = TasksWatcher(
+            region=args.region,
+            ecs_client=make_client("ecs", region=args.region, endpoint_url=args.ecs_endpoint),
+            cluster=args.cluster,
+            service=args.service,
+        )
     app = create_app(
         region=args.region,
-        s3_client=make_s3_client(region=args.region, endpoint_url=args.s3_endpoint),
+        s3_client=make_client("s3", region=args.region, endpoint_url=args.s3_endpoint),
         bucket=args.bucket,
         model_name=args.model_name,
         reload_seconds=args.reload_seconds,
+        tasks=tasks,
     )
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[server_socket(args)])

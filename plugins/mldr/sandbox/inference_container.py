@@ -73,10 +73,10 @@ def settings_from_env(env: Mapping[str, str]) -> ContainerSettings:
 
 def s3_client(settings: ContainerSettings) -> Any:
     """AWS's S3 with the task role's credentials; a given endpoint (moto) uses the sandbox's client."""
-    from mldr.sandbox.inference import S3_TIMEOUTS, make_s3_client
+    from mldr.sandbox.inference import S3_TIMEOUTS, make_client
 
     if settings.s3_endpoint:
-        return make_s3_client(region=settings.region, endpoint_url=settings.s3_endpoint)
+        return make_client("s3", region=settings.region, endpoint_url=settings.s3_endpoint)
     import boto3
 
     from mldr.cloud.aws.clients import botocore_config

@@ -91,9 +91,22 @@ class SandboxState:
 
 
 def _check_settings(
-    lag_seconds: float, probe_interval: float, failure_threshold: int, edge_port: int | None
+    lag_seconds: float,
+    probe_interval: float,
+    failure_threshold: int,
+    edge_port: int | None,
+    standby_capacity: int = 1,
+    scale_up_seconds: float = 0.0,
 ) -> None:
     """Refuse impossible settings before anything starts (a traceback from a child otherwise)."""
+    whole_number(
+        "standby capacity (tasks)",
+        standby_capacity,
+        minimum=0,
+        maximum=prov.SandboxLayout.active_capacity,
+        error=SandboxInputError,
+    )
+    finite_number("scale-up time (seconds)", scale_up_seconds, minimum=0, error=SandboxInputError)
     finite_number("replication lag (seconds)", lag_seconds, minimum=0, error=SandboxInputError)
     finite_number(
         "health-check probe interval (seconds)",
@@ -261,9 +274,15 @@ class Sandbox:
         probe_interval: float = 1.0,
         failure_threshold: int = 3,
         edge_port: int | None = None,
+        standby_capacity: int = 1,
+        scale_up_seconds: float = 10.0,
         progress: Callable[[str], None] = lambda _m: None,
     ) -> tuple[SandboxState, bool]:
-        """Start the sandbox. Returns (state, started); started is False if it was running."""
+        """Start the sandbox. Returns (state, started); started is False if it was running.
+
+        `standby_capacity` 0 makes the standby a pilot light: its inference answers 503 until a
+        failover scales it up, and then only `scale_up_seconds` later (new tasks starting).
+        """
         if self.is_running():
             state = self.state
             assert state is not None
@@ -276,12 +295,15 @@ class Sandbox:
             raise SandboxError(f"missing dependencies: {', '.join(missing)}; {install_hint('sandbox')}")
         if primary == secondary:
             raise SandboxInputError(f"the two sandbox regions must differ (both are {primary})")
-        _check_settings(lag_seconds, probe_interval, failure_threshold, edge_port)
+        _check_settings(
+            lag_seconds, probe_interval, failure_threshold, edge_port, standby_capacity, scale_up_seconds
+        )
         self.directory.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         state = SandboxState(primary=primary, secondary=secondary, started_at=time.time())
         try:
-            self._start(state, lag_seconds, probe_interval, failure_threshold, edge_port, progress)
+            capacity = (standby_capacity, scale_up_seconds)
+            self._start(state, lag_seconds, probe_interval, failure_threshold, edge_port, capacity, progress)
         except BaseException:
             state.save(self.directory)
             self.down()
@@ -298,9 +320,11 @@ class Sandbox:
         probe_interval: float,
         failure_threshold: int,
         edge_port: int | None,
+        capacity: tuple[int, float],
         progress: Callable[[str], None],
     ) -> None:
         d = self.directory
+        standby_capacity, scale_up_seconds = capacity
         procs = state.processes
 
         def add(record: ProcessRecord) -> ProcessRecord:
@@ -385,6 +409,13 @@ class Sandbox:
                         prov.bucket_name("model-artifacts", region),
                         "--reload-seconds",
                         "1.0",
+                        # it answers like the region's ECS service's tasks: none at desired count 0
+                        "--ecs-endpoint",
+                        state.moto[region],
+                        "--cluster",
+                        prov.CLUSTER,
+                        "--service",
+                        prov.SERVICE,
                     ],
                     inference_sockets[region],
                     region,
@@ -400,6 +431,8 @@ class Sandbox:
             replicator_url=state.replicator_url,
             probe_interval_seconds=probe_interval,
             failure_threshold=failure_threshold,
+            standby_capacity=standby_capacity,
+            scale_up_seconds=scale_up_seconds,
         )
         progress(
             "starting moto servers (global, " + ", ".join(state.regions) + "), replicator, inference servers"
@@ -456,8 +489,10 @@ class Sandbox:
             artifacts_bucket=prov.bucket_name("model-artifacts", state.primary),
             region=state.primary,
         )
-        progress("waiting for both inference servers to load the model and the edge to answer")
-        for region in state.regions:
+        # A pilot-light standby has no task: it stays unhealthy until a failover scales it up.
+        serving = [r for r in state.regions if r == state.primary or standby_capacity > 0]
+        progress(f"waiting for the inference server(s) of {', '.join(serving)} and the edge to answer")
+        for region in serving:
             record = procs[f"inference-{region}"]
             _wait_until(
                 f"inference-{region} healthy",

@@ -20,6 +20,7 @@ import boto3
 from botocore.config import Config
 
 from mldr.cloud.aws.replication_rule import replication_rule_id
+from mldr.sandbox.capacity import SCALE_UP_TAG
 from mldr.sandbox.iam import ADMIN_KEYS, OPERATOR, POLICY_NAME, Principal
 from mldr.topology import SCHEMA_VERSION, Topology, parse_topology
 
@@ -63,7 +64,10 @@ class SandboxLayout:
     probe_interval_seconds: float = 1.0
     failure_threshold: int = 3
     active_capacity: int = 2
+    #: 0 = pilot light: the standby answers nothing until a failover scales it up.
     standby_capacity: int = 1
+    #: How long new tasks take to serve after a scale-up from 0 (the ECS service's tag).
+    scale_up_seconds: float = 0.0
 
     @property
     def regions(self) -> list[str]:
@@ -167,6 +171,7 @@ def _provision_region(layout: SandboxLayout, region: str) -> dict[str, Any]:
         taskDefinition="mldr-inference",
         desiredCount=layout.active_capacity if active else layout.standby_capacity,
         launchType="FARGATE",
+        tags=[{"key": SCALE_UP_TAG, "value": f"{layout.scale_up_seconds:g}"}],
     )
     return {"topic_arn": topic_arn, "kms_keys": keys}
 

@@ -1,0 +1,73 @@
+"""Alerts wired into the DR DAGs: every task of every DR DAG has the failure notifier, and the
+deadline alerts reach the notifier through the triggerer's own code (`CallbackTrigger`).
+
+The failure path end to end (a task failing under `dag.test()`, an SQS queue subscribed to the
+topic) is in test_data_protection_dags.py; the notifier's messages in tests/unit/test_alerts.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from mldr.airflow import alerts
+from mldr.airflow.alerts import Alert, DrAlertNotifier
+
+DR_DAGS = (
+    "dr_backup_verification",
+    "dr_replication_lag",
+    "dr_drill",
+    "dr_failover",
+    "dr_failback",
+    "dr_restore",
+)
+WINDOWS = {
+    "dr_replication_lag": timedelta(minutes=5),
+    "dr_backup_verification": timedelta(hours=3),
+}
+
+
+def test_every_task_of_every_dr_dag_pages_on_failure_with_its_runbook(dagbag: Any) -> None:
+    for dag_id in DR_DAGS:
+        dag = dagbag.dags[dag_id]
+        for task in dag.tasks:
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            notifiers = [c for c in callbacks if isinstance(c, DrAlertNotifier)]
+            assert len(notifiers) == 1, f"{dag_id}.{task.task_id} has no failure notifier"
+            assert notifiers[0].runbook.startswith("runbooks/") and notifiers[0].deadline is None
+
+
+@pytest.mark.parametrize("dag_id", sorted(WINDOWS))
+def test_a_late_check_fires_its_deadline_alert_in_the_triggerer(
+    dagbag: Any, dag_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.models.callback import CallbackState
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.triggers.callback import CallbackTrigger
+
+    dag = dagbag.dags[dag_id]
+    # what the scheduler stores and reads back (a deadline that does not serialize never fires)
+    assert DagSerialization.to_dict(dag)["dag"]["deadline"]
+    [deadline] = dag.deadline
+    assert deadline.interval == WINDOWS[dag_id]
+    assert deadline.reference.reference_name == "DagRunQueuedAtDeadline"
+
+    sent: list[Alert] = []
+    monkeypatch.setattr(alerts, "publish", lambda alert: sent.append(alert) or ["us-east-1"])
+    # the simple context `Deadline.handle_miss` adds for the triggerer
+    context = {"dag_run": {"dag_id": dag_id, "run_id": "scheduled__late", "state": "running"}, "deadline": {}}
+    trigger = CallbackTrigger(deadline.callback.path, {**deadline.callback.kwargs, "context": context})
+
+    async def events() -> list[Any]:
+        return [event.payload async for event in trigger.run()]
+
+    states = [e["state"] for e in asyncio.run(events())]
+    assert states == [CallbackState.RUNNING, CallbackState.SUCCESS]
+    [alert] = sent
+    assert alert.subject.startswith(f"[mldr] {dag_id} past its deadline")
+    assert "run scheduled__late has not finished within" in alert.message
+    assert "what to do: runbooks/" in alert.message
