@@ -63,6 +63,8 @@ class ReplicatedBucket(pulumi.ComponentResource):
                     noncurrent_days=args.noncurrent_days,
                     min_versions=args.min_versions,
                     object_lock_days=args.object_lock_days,
+                    # mldr's canaries and drill data (RESERVED_PREFIX in plugins/mldr)
+                    scratch_prefix=f"{args.prefix}_mldr/",
                     tags={**tags, "mldr:bucket-role": role},
                 ),
                 opts=child,

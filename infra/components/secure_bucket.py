@@ -10,6 +10,9 @@ import pulumi_aws as aws
 
 from infra.components._iam import objects, policy_document
 
+#: Days the history of mldr's own scratch objects (canaries) is kept.
+SCRATCH_DAYS = 1
+
 
 @dataclass(frozen=True)
 class SecureBucketArgs:
@@ -22,6 +25,9 @@ class SecureBucketArgs:
     min_versions: int = 1
     #: Object Lock retention in COMPLIANCE mode; None = no Object Lock.
     object_lock_days: int | None = None
+    #: Where mldr writes its own short-lived objects (replication canaries, drill data) - a
+    #: dataset's `<prefix>_mldr/`: their history expires after SCRATCH_DAYS. None = no such rule.
+    scratch_prefix: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -131,11 +137,29 @@ class SecureBucket(pulumi.ComponentResource):
                 days_after_initiation=7
             ),
         )
+        rules = [rule]
+        if args.scratch_prefix is not None:
+            # The DR operator role deletes its canaries with delete markers only (it may not
+            # destroy history): their versions and the markers left alone expire here, so a lag
+            # check every few minutes does not grow the bucket's history for ever.
+            rules.append(
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="mldr-scratch",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=args.scratch_prefix),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=SCRATCH_DAYS
+                    ),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                        expired_object_delete_marker=True
+                    ),
+                )
+            )
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=self.bucket.id,
             region=region,
-            rules=[rule],
+            rules=rules,
             # Noncurrent-version rules mean nothing until versioning is on.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]),
         )

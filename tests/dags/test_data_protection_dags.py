@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from mldr.cloud.aws.clients import ClientFactory
-from mldr.sandbox.manager import Sandbox
+from mldr.sandbox.manager import Sandbox, SandboxState
 from mldr.topology import Topology, load_topology
 from tests.dp_support import ops_keys, wait_quiet
+from tests.pager import listen_on_alerts
 
 RUNBOOKS = Path(__file__).parents[2] / "runbooks"
 DAGS = {"dr_backup_verification": "backup-verification-failed.md", "dr_replication_lag": "replication-lag.md"}
@@ -88,17 +89,6 @@ def test_dags_follow_the_house_rules(dagbag: Any) -> None:
     assert dagbag.dags["dr_replication_lag"].timetable.expression == "*/5 * * * *"
 
 
-def listen_on_alerts(factory: ClientFactory, topology: Topology, region: str) -> tuple[Any, str]:
-    """(sqs client, queue url): a fresh queue subscribed to the region's alert topic, as on-call's pager."""
-    sqs, sns = factory.client("sqs", region), factory.client("sns", region)
-    queue_url = sqs.create_queue(QueueName=f"alerts-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(TopicArn=topology.region(region).alert_topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    return sqs, queue_url
-
-
 def test_healthy_sandbox_both_dags_succeed(
     sandbox: Sandbox, dagbag: Any, topology: Topology, factory: ClientFactory
 ) -> None:
@@ -128,16 +118,11 @@ def test_healthy_sandbox_both_dags_succeed(
 
 
 def test_a_breach_fails_the_run_alerts_and_keeps_the_report(
-    sandbox: Sandbox, dagbag: Any, topology: Topology, factory: ClientFactory
+    sandbox: Sandbox, sandbox_state: SandboxState, dagbag: Any, topology: Topology, factory: ClientFactory
 ) -> None:
     primary, secondary = topology.primary_region, topology.secondary_region
     # listen on the alert topic: an SQS queue subscribed to it receives what on-call would
-    sqs, sns = factory.client("sqs", primary), factory.client("sns", primary)
-    queue_url = sqs.create_queue(QueueName=f"alerts-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(TopicArn=topology.region(primary).alert_topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    sqs, queue_url = listen_on_alerts(sandbox_state, topology, primary)
 
     features = topology.dataset("features")
     extra = f"dp-dag-{uuid.uuid4().hex[:8]}/only-in-standby.csv"
@@ -174,13 +159,13 @@ def test_a_breach_fails_the_run_alerts_and_keeps_the_report(
 
 
 def test_bad_input_fails_clearly_and_writes_nothing(
-    sandbox: Sandbox, dagbag: Any, topology: Topology, factory: ClientFactory
+    sandbox: Sandbox, sandbox_state: SandboxState, dagbag: Any, topology: Topology, factory: ClientFactory
 ) -> None:
     from airflow.sdk.exceptions import ParamValidationError
 
     dag = dagbag.dags["dr_backup_verification"]
     before = ops_keys(factory, topology)
-    pagers = {region: listen_on_alerts(factory, topology, region) for region in topology.region_names}
+    pagers = {region: listen_on_alerts(sandbox_state, topology, region) for region in topology.region_names}
     with pytest.raises(ParamValidationError, match="sample_size"):
         dag.test(run_conf={"sample_size": -1})
     with pytest.raises(ParamValidationError, match="mode"):

@@ -303,10 +303,16 @@ def test_lifecycle_keeps_noncurrent_versions_for_the_configured_retention(deploy
     for dataset in cfg.datasets:
         for bucket in dataset_buckets(d, dataset.name):
             lifecycle = attached(d, bucket, LIFECYCLE)
-            (rule,) = lifecycle.inputs["rules"]
-            expiration = rule["noncurrentVersionExpiration"]
+            rules = {r["id"]: r for r in lifecycle.inputs["rules"]}
+            assert set(rules) == {"noncurrent-versions", "mldr-scratch"}, f"{lifecycle}: {sorted(rules)}"
+            expiration = rules["noncurrent-versions"]["noncurrentVersionExpiration"]
             assert expiration["noncurrentDays"] == dataset.noncurrent_days, f"{lifecycle}: {expiration}"
             assert expiration.get("newerNoncurrentVersions", 0) == dataset.min_versions - 1, f"{lifecycle}"
+            # the canaries the DR role deletes with markers only (it may not destroy history)
+            scratch = rules["mldr-scratch"]
+            assert scratch["filter"]["prefix"] == f"{dataset.prefix}_mldr/", f"{lifecycle}: {scratch}"
+            assert scratch["noncurrentVersionExpiration"]["noncurrentDays"] == 1, f"{lifecycle}: {scratch}"
+            assert scratch["expiration"]["expiredObjectDeleteMarker"] is True, f"{lifecycle}: {scratch}"
 
 
 def test_object_lock_only_where_configured(deployed: Deployed) -> None:

@@ -279,26 +279,28 @@ def measure_canary(
 def clean_canaries(
     cloud: Cloud, dataset: Dataset, *, regions: list[str], older_than: float = CANARY_KEEP_SECONDS
 ) -> int:
-    """Delete every version of canaries older than `older_than` seconds, in each bucket.
+    """Delete the canaries older than `older_than` seconds, in each bucket; returns how many.
 
-    Deleting a specific version is never replicated (S3 semantics), so each side is cleaned
-    on its own. Returns the number of versions removed.
+    A delete marker, never a version for good: the DR operator role may not destroy history (its
+    explicit Deny on `s3:DeleteObjectVersion`), so the versions stay for the dataset bucket's
+    lifecycle rule for `_mldr/`, which expires them after a day (infra/README.md). Each side is
+    cleaned on its own: a region may be down, or its replication paused.
     """
     cutoff = time.time() - older_than
     removed = 0
     for region in regions:
         bucket = dataset.buckets[region]
         store = cloud.objects(region)
-        doomed: list[tuple[str, str]] = []
-        for version in store.versions(bucket, prefix=f"{dataset.prefix}{CANARY_PREFIX}"):
-            if version.modified < cutoff:
-                doomed.append((version.key, version.version_id))
+        doomed: list[str] = []
+        for listed in store.list_objects(bucket, prefix=f"{dataset.prefix}{CANARY_PREFIX}"):
+            if datetime.fromisoformat(listed.modified.replace("Z", "+00:00")).timestamp() < cutoff:
+                doomed.append(listed.key)
                 if len(doomed) >= CANARY_CLEANUP_LIMIT:
                     break
-        store.delete_versions(bucket, doomed)
+        store.delete_keys(bucket, doomed)
         removed += len(doomed)
     if removed:
-        log.info("lag %s: removed %d old canary version(s)", dataset.name, removed)
+        log.info("lag %s: deleted %d old canary(ies)", dataset.name, removed)
     return removed
 
 

@@ -257,8 +257,9 @@ class ObjectStore(Protocol):
         """Delete the current object (a versioned bucket keeps its history under a delete marker)."""
         ...
 
-    def delete_versions(self, bucket: str, versions: Iterable[tuple[str, str]]) -> None:
-        """Delete exactly these (key, version id) pairs, for good."""
+    def delete_keys(self, bucket: str, keys: Iterable[str]) -> None:
+        """Delete the current objects of these keys (delete markers; the history stays, for the
+        bucket's lifecycle to expire). Raises naming the keys S3 did not delete."""
         ...
 
     def copy_in(

@@ -43,7 +43,7 @@ from mldr.cloud.objects import (
     StoredObject,
     Versioning,
 )
-from mldr.errors import AccessDenied, MldrError, NotFound
+from mldr.errors import AccessDenied, AwsError, MldrError, NotFound
 
 FENCE_SID = WRITE_FENCE
 FENCED_ACTIONS = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
@@ -285,13 +285,22 @@ class S3ObjectStore:
         with self._call(bucket, key), self._writing():
             self.client.delete_object(Bucket=bucket, Key=key)
 
-    def delete_versions(self, bucket: str, versions: Iterable[tuple[str, str]]) -> None:
-        doomed = [{"Key": key, "VersionId": version} for key, version in versions]
-        with self._call(bucket):
+    def delete_keys(self, bucket: str, keys: Iterable[str]) -> None:
+        doomed = [{"Key": key} for key in keys]
+        failed: list[str] = []
+        with self._call(bucket), self._writing():
             for start in range(0, len(doomed), 1000):  # S3's limit per DeleteObjects
-                self.client.delete_objects(
+                answer = self.client.delete_objects(
                     Bucket=bucket, Delete={"Objects": doomed[start : start + 1000], "Quiet": True}
                 )
+                # DeleteObjects answers 200 and reports each key it refused (AccessDenied, ...)
+                failed += [f"{e.get('Key')} ({e.get('Code')})" for e in answer.get("Errors", [])]
+        if failed:
+            raise AwsError(
+                f"S3 did not delete {len(failed)} key(s): {', '.join(failed[:5])}",
+                resource=f"bucket {bucket}",
+                region=self._region,
+            )
 
     def copy_in(
         self, *, source_bucket: str, bucket: str, key: str, etag: str, version_id: str | None = None

@@ -265,9 +265,10 @@ def read_canaries(
 
 
 def delete_canaries(cloud: Cloud, *, region: str, bucket: str, prefix: str) -> int:
-    """Remove every version of the drill's canaries in one bucket (deleting versions by id
-    replicates nowhere, so each region is cleaned on its own)."""
+    """Delete the drill's canaries in one bucket (delete markers: the DR operator role may not
+    destroy history; the bucket's lifecycle rule for `_mldr/` expires the versions). Each region
+    is cleaned on its own: replication may be paused or reversed after a drill's failure."""
     store = cloud.objects(region)
-    doomed = [(v.key, v.version_id) for v in store.versions(bucket, prefix=prefix)]
-    store.delete_versions(bucket, doomed)
+    doomed = [listed.key for listed in store.list_objects(bucket, prefix=prefix)]
+    store.delete_keys(bucket, doomed)
     return len(doomed)
