@@ -140,15 +140,17 @@ def heartbeat(
 
 def dns_inference(topology: Topology, *, requests: int = DNS_REQUESTS) -> Observation:
     url = topology.inference.client_url.rstrip("/") + topology.inference.health_path
-    errors: list[str] = []
-    for _ in range(requests):
+
+    def one(_: int) -> str | None:
         try:
             response = http.get(url, timeout=PROBE_TIMEOUTS.read)
         except httpx.HTTPError as exc:
-            errors.append(type(exc).__name__)
-            continue
-        if response.status_code >= 500:
-            errors.append(f"HTTP {response.status_code}")
+            return type(exc).__name__
+        return f"HTTP {response.status_code}" if response.status_code >= 500 else None
+
+    # at once, as clients come: a dead path costs one timeout, not one per request
+    with ThreadPoolExecutor(max_workers=requests, thread_name_prefix="dns-probe") as pool:
+        errors = [e for e in pool.map(one, range(requests)) if e is not None]
     rate = len(errors) / requests
     detail = f"{len(errors)}/{requests} requests through {url} failed" + (
         f" ({', '.join(sorted(set(errors)))})" if errors else ""
@@ -157,20 +159,27 @@ def dns_inference(topology: Topology, *, requests: int = DNS_REQUESTS) -> Observ
 
 
 def observe(
-    cloud: Cloud, topology: Topology, region: str, *, heartbeat_written: str | None, serving: bool = True
+    cloud: Cloud,
+    topology: Topology,
+    region: str,
+    *,
+    send_heartbeat: Callable[[], str | None],
+    serving: bool = True,
 ) -> tuple[Observation, ...]:
     """Every observer's view of `region`, looked at concurrently: a dead region makes several of
     them wait for a timeout, and an evaluation must not take the sum of those.
 
     `serving=False` (the region is failed away from, fenced: it takes no heartbeat and the DNS
-    name leads elsewhere): only the views of the region itself, Route 53's checkers and the probe."""
+    name leads elsewhere): only the views of the region itself, Route 53's checkers and the probe.
+    `send_heartbeat` writes the heartbeat this look reads (the one write, made by the caller's
+    action) and returns its key, or None when the region did not take it."""
     looks: list[Callable[[], Observation]] = [
         lambda: route53_checkers(cloud, topology, region),
         lambda: standby_probe(topology, region),
     ]
     if serving:
         looks += [
-            lambda: heartbeat(cloud, topology, region, written=heartbeat_written),
+            lambda: heartbeat(cloud, topology, region, written=send_heartbeat()),
             lambda: dns_inference(topology),
         ]
     with ThreadPoolExecutor(max_workers=len(looks), thread_name_prefix="observer") as pool:

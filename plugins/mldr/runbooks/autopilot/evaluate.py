@@ -111,8 +111,13 @@ def _situation(topology: Topology, lease: Lease, cloud: Cloud, state: State, now
 def _look(cloud: Cloud, topology: Topology, lease: Lease) -> Round:
     region = topology.primary_region
     serving = lease.active_region == region
-    written = write_heartbeat(cloud, topology, region) if serving else None
-    observations = observe(cloud, topology, region, heartbeat_written=written, serving=serving)
+    observations = observe(
+        cloud,
+        topology,
+        region,
+        send_heartbeat=lambda: write_heartbeat(cloud, topology, region),
+        serving=serving,
+    )
     return Round(at=time.time(), region=region, observations=observations)
 
 
@@ -169,10 +174,14 @@ def evaluate(cloud: Cloud, topology: Topology) -> Evaluation:
     decision = decide(policy.policy, state.rounds, _situation(topology, lease, cloud, state, now))
     changed = state.last is None or state.last.verdict is not decision.verdict
     state.last, state.decided_at = decision, now_iso()
-    save_state(control, state)
     alerted: tuple[str, ...] = ()
-    if changed and decision.verdict in ALERTING:
+    if decision.verdict not in ALERTING:
+        state.alerted = ""
+    elif state.alerted != decision.verdict.value:
+        # Sent once per verdict, not every minute; but an alert no topic took is sent again.
         alerted = _alert(cloud, topology, decision, seen)
+        state.alerted = decision.verdict.value if alerted else ""
+    save_state(control, state)
     op_id = op_status = None
     op_message = ""
     if decision.verdict is Verdict.FAILOVER:
@@ -180,5 +189,7 @@ def evaluate(cloud: Cloud, topology: Topology) -> Evaluation:
         log.warning("autopilot failover %s: %s. %s", op_id or "-", op_status, op_message)
     result = Evaluation(policy, seen, decision, changed, alerted, op_id or None, op_status, op_message)
     if changed or op_status:
-        AuditLog(cloud, topology, control).record(AUDIT_ID, "evaluation", by=AUTOPILOT, **result.public())
+        fields = result.public()
+        fields["failover_operation_id"] = fields.pop("operation_id")  # the audit's own key names the log
+        AuditLog(cloud, topology, control).record(AUDIT_ID, "evaluation", by=AUTOPILOT, **fields)
     return result

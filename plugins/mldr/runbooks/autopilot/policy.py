@@ -152,6 +152,8 @@ class State:
     last: Decision | None = None
     decided_at: str = ""
     failovers: list[float] = field(default_factory=list)  # when autopilot started its failovers
+    #: the alerting verdict whose alert reached a topic: until one does, every evaluation tries again
+    alerted: str = ""
 
     def add(self, new: Round) -> None:
         self.rounds = [*self.rounds, new][-MAX_ROUNDS:]
@@ -184,6 +186,7 @@ def read_state(control: ControlStore) -> State:
         last=Decision(Verdict(last["verdict"]), last["why"], last.get("command")) if last else None,
         decided_at=str(item.get("decided_at", "")),
         failovers=[float(t) for t in json.loads(str(item.get("failovers", "[]")))],
+        alerted=str(item.get("alerted", "")),
     )
 
 
@@ -195,6 +198,7 @@ def save_state(control: ControlStore, state: State) -> None:
             "last": json.dumps(state.last.public() if state.last else None),
             "decided_at": state.decided_at,
             "failovers": json.dumps(state.failovers),
+            "alerted": state.alerted,
         },
     )
 
