@@ -123,7 +123,14 @@ def heartbeat(
         }
     except MldrError as exc:
         return Observation(ObserverName.HEARTBEAT, False, _short(f"heartbeats not listed: {exc}"))
-    late = sorted(k for k, at in sent.items() if k not in arrived and now - at > dataset.rpo_seconds)
+    # Only heartbeats sent after the newest that arrived: one orphaned by an earlier outage (taken
+    # by the primary as it stopped, never replicated) must not keep this observer failing.
+    newest = max((at for k, at in sent.items() if k in arrived), default=None)
+    late = sorted(
+        k
+        for k, at in sent.items()
+        if k not in arrived and now - at > dataset.rpo_seconds and (newest is None or at > newest)
+    )
     if late:
         oldest = now - min(sent[k] for k in late)
         return Observation(
@@ -133,7 +140,6 @@ def heartbeat(
                 f"{len(late)} heartbeat(s) not in {standby} after {oldest:.0f}s (RPO {dataset.rpo_seconds}s)"
             ),
         )
-    newest = max((at for k, at in sent.items() if k in arrived), default=None)
     age = "none arrived yet" if newest is None else f"newest arrived is {now - newest:.0f}s old"
     return Observation(ObserverName.HEARTBEAT, True, f"primary takes heartbeats; {age}")
 
