@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO / "plugins"))
 from mldr import http  # noqa: E402
 from mldr.cloud.aws.clients import ClientFactory  # noqa: E402
 from mldr.cloud.aws.cloud import AwsCloud  # noqa: E402
+from mldr.cloud.traffic import DetectionWindow  # noqa: E402
 from mldr.ml.golden import golden_set  # noqa: E402
 from mldr.runbooks.autopilot.decision import Verdict  # noqa: E402
 from mldr.runbooks.autopilot.evaluate import evaluate  # noqa: E402
@@ -154,6 +155,12 @@ def main() -> None:
     parser.add_argument("--blips", type=int, default=50, help="blips that must not fail over (default 50)")
     parser.add_argument("--for-seconds", type=int, default=5, help="autopilot's for_seconds (default 5)")
     parser.add_argument("--every", type=float, default=1.0, help="seconds between evaluations (default 1)")
+    parser.add_argument(
+        "--probe-interval", type=float, default=1.0, help="the edge's probe interval (default 1)"
+    )
+    parser.add_argument(
+        "--failure-threshold", type=int, default=3, help="failed probes to unhealthy (default 3)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
     args = parser.parse_args()
 
@@ -161,11 +168,13 @@ def main() -> None:
     os.environ["MLDR_SANDBOX_DIR"] = str(directory)
     sandbox = Sandbox(directory)
     try:
-        state, _ = sandbox.up()
+        state, _ = sandbox.up(probe_interval=args.probe_interval, failure_threshold=args.failure_threshold)
         _env(state.env_path)
         topology = load_topology(use_airflow=False)
         factory = ClientFactory.from_environment(topology)
-        window = AwsCloud(factory).traffic().detection_window(topology.primary_region)
+        # The sandbox's health checks probe faster than the API's 10 s minimum (a tag says how
+        # fast), so the window is the edge's own settings, not the health check's RequestInterval.
+        window = DetectionWindow(args.probe_interval, args.failure_threshold)
         change_policy(
             AwsCloud(factory),
             topology,
