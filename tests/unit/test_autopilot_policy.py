@@ -71,7 +71,7 @@ def test_the_memory_stays_bounded_and_round_trips() -> None:
     long = "x" * (MAX_DETAIL * 3)
     for i in range(store.MAX_ROUNDS * 3):  # far more rounds than are kept
         observations = tuple(Observation(o, i % 2 == 0, long[:MAX_DETAIL]) for o in ObserverName)
-        state.add(Round(at=1000.0 + i, region="us-east-1", observations=observations))
+        state.add(Round(at=1000.0 + i, region="us-east-1", observations=observations), required=3)
     state.last = Decision(Verdict.SUSPECT, "why " * 100, None)
     state.failovers = [1000.0]
     store.save_state(control, state)  # type: ignore[arg-type]
@@ -80,3 +80,27 @@ def test_the_memory_stays_bounded_and_round_trips() -> None:
     assert back.rounds == state.rounds and back.last == state.last and back.failovers == [1000.0]
     size = sum(len(str(v).encode()) for v in control.items[store.STATE_KEY].values())
     assert size < ITEM_LIMIT / 2, f"well under 400 KB: {size} bytes"
+
+
+def test_rounds_every_second_still_prove_a_long_for_seconds() -> None:
+    """Far more rounds than are kept (an evaluation a second, for_seconds 600): the thinned
+    history still shows the whole streak, and a healthy round inside it still breaks it."""
+    from mldr.runbooks.autopilot.decision import Situation, decide
+
+    p = Policy(AutopilotMode.ACT, 3, 600.0, 0.0, 1)
+    failing = tuple(Observation(o, False, "down") for o in ObserverName)
+    healthy = tuple(Observation(o, True, "ok") for o in ObserverName)
+
+    def run(healthy_at: int | None) -> Verdict:
+        state = store.State()
+        for i in range(700):
+            seen = healthy if i == healthy_at else failing
+            state.add(Round(at=1000.0 + i, region="us-east-1", observations=seen), required=3)
+        assert len(state.rounds) == store.MAX_ROUNDS
+        now = Situation(
+            now=1699.0, primary_region="us-east-1", standby_region="us-west-2", active_region="us-east-1"
+        )
+        return decide(p, state.rounds, now).verdict
+
+    assert run(None) is Verdict.FAILOVER
+    assert run(200) is Verdict.SUSPECT, "the healthy round at 200 s is kept: only 499 s of agreement"

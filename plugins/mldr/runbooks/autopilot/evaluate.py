@@ -168,7 +168,7 @@ def evaluate(cloud: Cloud, topology: Topology) -> Evaluation:
     seen: Round | None = None
     if policy.policy.mode is not AutopilotMode.OFF and lease.operation is None:
         seen = _look(cloud, topology, lease)
-        state.add(seen)
+        state.add(seen, required=policy.policy.observers_required)
     now = time.time()
     state.keep_recent(now, horizon=policy.policy.for_seconds + 2 * MAX_ROUND_GAP)
     decision = decide(policy.policy, state.rounds, _situation(topology, lease, cloud, state, now))

@@ -155,8 +155,18 @@ class State:
     #: the alerting verdict whose alert reached a topic: until one does, every evaluation tries again
     alerted: str = ""
 
-    def add(self, new: Round) -> None:
-        self.rounds = [*self.rounds, new][-MAX_ROUNDS:]
+    def add(self, new: Round, *, required: int) -> None:
+        """Keep `new`; over `MAX_ROUNDS`, thin out the middle of runs alike (each round with
+        `required` failing observers or not, as its neighbours): no streak's start or end
+        moves, so rounds evaluated every second still prove `for_seconds` of agreement."""
+        rounds = [*self.rounds, new]
+        while len(rounds) > MAX_ROUNDS:
+            dead = [len(r.failing) >= required for r in rounds]
+            alike = next(
+                (i for i in range(1, len(rounds) - 1) if dead[i - 1] == dead[i] == dead[i + 1]), None
+            )
+            del rounds[alike if alike is not None else 0]
+        self.rounds = rounds
 
     def keep_recent(self, now: float, horizon: float) -> None:
         self.rounds = [r for r in self.rounds if now - r.at <= horizon]
