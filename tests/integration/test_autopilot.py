@@ -166,7 +166,12 @@ class ServedBy:
 
 
 def test_real_blips_do_not_fail_over(
-    topology: Topology, factory: ClientFactory, sandbox: Sandbox, alerts: Alerts, autopilot_env: None
+    topology: Topology,
+    factory: ClientFactory,
+    sandbox: Sandbox,
+    alerts: Alerts,
+    autopilot_env: None,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The primary stopped for one evaluation, then healed: never `for_seconds` of agreement.
     (Twenty blips of every shape are in tests/unit/test_autopilot_decision.py.)"""
@@ -187,6 +192,31 @@ def test_real_blips_do_not_fail_over(
         assert e.operation_id is None
     assert (lease(factory).active_region, lease(factory).fencing_token) == (primary, token)
     assert alerts.autopilot() == [], "a blip alerts nobody"
+
+    # the CLI shows it; a setting out of bounds is refused (exit 2) and changes nothing
+    from mldr.cli import main
+
+    with pytest.raises(SystemExit) as refused:
+        main(["autopilot", "enable", "--mode", "act", "--observers-required", "1", "--json"])
+    assert refused.value.code == 2
+    capsys.readouterr()
+    assert main(["autopilot", "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["policy"]["mode"] == "act" and status["policy"]["observers_required"] == 3
+    assert status["policy"]["changed_by"] == "pytest" and status["policy"]["source"] == "control store"
+    assert status["last_decision"]["verdict"] in ("healthy", "suspect")
+    assert {o["observer"] for o in status["observations"]} == {
+        "route53",
+        "standby_probe",
+        "heartbeat",
+        "dns_inference",
+    }
+    changes = [
+        e
+        for e in AuditLog(cloud(factory), topology, cloud(factory).control()).events(primary, AUDIT_ID)
+        if e["event"] == "policy-changed"
+    ]
+    assert changes[-1]["by"] == "pytest" and changes[-1]["after"]["mode"] == "act", "the change is audited"
 
 
 def test_recommend_then_act_fail_over_a_dead_primary_and_a_second_outage_is_blocked(

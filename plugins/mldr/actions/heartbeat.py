@@ -29,10 +29,14 @@ def write_heartbeat(cloud: Cloud, topology: Topology, region: str) -> str | None
     key = f"{heartbeat_prefix(topology)}{now.strftime('%Y%m%dT%H%M%S.%fZ')}-{uuid.uuid4().hex[:8]}.json"
     body = json.dumps({"written_at": now.isoformat(), "purpose": "mldr autopilot heartbeat"}).encode()
     try:
-        cloud.objects(region, timeouts=PROBE_TIMEOUTS).put(
-            heartbeat_dataset(topology).buckets[region], key, body, content_type="application/json"
-        )
+        # A region that does not answer is marked silent: the alert, the audit and the failover's
+        # own steps that follow in this evaluation skip it instead of waiting for it again.
+        with cloud.silent.watch(region):
+            cloud.objects(region, timeouts=PROBE_TIMEOUTS).put(
+                heartbeat_dataset(topology).buckets[region], key, body, content_type="application/json"
+            )
     except MldrError as exc:
         log.info("autopilot heartbeat not written to %s: %s", region, exc)
         return None
+    cloud.silent.clear(region)  # it answers now: later work of this process may use it again
     return key

@@ -111,6 +111,7 @@ def _situation(topology: Topology, lease: Lease, cloud: Cloud, state: State, now
 def _look(cloud: Cloud, topology: Topology, lease: Lease) -> Round:
     region = topology.primary_region
     serving = lease.active_region == region
+    started = time.time()  # what the observers saw, they saw from here on (a timeout ends later)
     observations = observe(
         cloud,
         topology,
@@ -118,7 +119,7 @@ def _look(cloud: Cloud, topology: Topology, lease: Lease) -> Round:
         send_heartbeat=lambda: write_heartbeat(cloud, topology, region),
         serving=serving,
     )
-    return Round(at=time.time(), region=region, observations=observations)
+    return Round(at=started, region=region, observations=observations)
 
 
 def _alert(cloud: Cloud, topology: Topology, decision: Decision, seen: Round | None) -> tuple[str, ...]:
