@@ -197,3 +197,10 @@ def test_failed_over_it_never_fails_back_only_recommends_the_preflight(
 def test_decision_public_form() -> None:
     d = Decision(Verdict.HEALTHY, "fine")
     assert d.public() == {"verdict": "healthy", "why": "fine", "command": None}
+
+
+def test_one_round_is_one_observation_however_long_its_look_took() -> None:
+    """A blip that lasted one slow evaluation (timeouts on a busy machine) is seen once: never
+    `for_seconds` of agreement, whatever the clock says when the evaluation ends."""
+    decision = decide(policy(for_seconds=3), [round_at(T0, ALL)], situation(T0 + 5))
+    assert decision.verdict is Verdict.SUSPECT, decision.why

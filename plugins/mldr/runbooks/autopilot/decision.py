@@ -4,8 +4,9 @@ No clock, no cloud: `decide` is given `now` and every fact it needs, so each rul
 synthetic histories (tests/unit/test_autopilot_decision.py). The rules:
 
 - the primary is dead only when at least `observers_required` observers saw it failing in every
-  round of an unbroken streak that began at least `for_seconds` ago (a gap in the rounds longer
-  than `for_seconds` + `MAX_ROUND_GAP` breaks the streak: old rounds prove nothing about now);
+  round of an unbroken streak whose first and latest rounds are at least `for_seconds` apart
+  (a gap in the rounds longer than `for_seconds` + `MAX_ROUND_GAP` breaks the streak: old
+  rounds prove nothing about now);
 - never again within `block_after_seconds` of the last failover or failback (anti-flapping);
 - never more than `max_per_day` automatic failovers in 24 hours;
 - never while another operation holds the DR lease;
@@ -151,7 +152,9 @@ def decide(policy: Policy, rounds: Sequence[Round], situation: Situation) -> Dec
             Verdict.SUSPECT,
             f"{s.primary_region}: {seen}; {policy.observers_required} must agree to declare it dead",
         )
-    lasted = s.now - start
+    # From the first round of the streak to the latest: one round, however long its look took,
+    # is one observation, never `for_seconds` of agreement.
+    lasted = max(r.at for r in watched) - start
     if lasted < policy.for_seconds:
         return Decision(
             Verdict.SUSPECT,
