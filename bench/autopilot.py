@@ -36,6 +36,7 @@ from mldr import http  # noqa: E402
 from mldr.cloud.aws.clients import ClientFactory  # noqa: E402
 from mldr.cloud.aws.cloud import AwsCloud  # noqa: E402
 from mldr.cloud.traffic import DetectionWindow  # noqa: E402
+from mldr.errors import FailoverPreconditionFailed  # noqa: E402
 from mldr.ml.golden import golden_set  # noqa: E402
 from mldr.runbooks.autopilot.decision import Verdict  # noqa: E402
 from mldr.runbooks.autopilot.evaluate import evaluate  # noqa: E402
@@ -71,7 +72,15 @@ def failback(topology: Topology, factory: ClientFactory) -> None:
         requested_by="bench",
         require_approval=False,
     )
-    record = execute(open_operation(topology, AwsCloud(factory), params))
+    for _attempt in range(3):  # a busy machine times a healthy region out now and then
+        try:
+            record = execute(open_operation(topology, AwsCloud(factory), params))
+            break
+        except FailoverPreconditionFailed as exc:
+            print(f"failback refused ({exc}); again in 10 s", file=sys.stderr)
+            time.sleep(10)
+    else:
+        raise SystemExit("failback refused three times")
     if record.status.value != "completed":
         raise SystemExit(f"failback {record.id}: {record.status.value}: {record.message}")
 
