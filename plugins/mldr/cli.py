@@ -393,9 +393,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extra_commands_list() -> list[Callable[[Any], None]]:
-    from mldr import cli_checks, cli_drill, cli_ops, cli_restore
+    from mldr import cli_autopilot, cli_checks, cli_drill, cli_ops, cli_restore
 
-    return [cli_ops.register, cli_restore.register, cli_checks.register, cli_drill.register]
+    return [
+        cli_ops.register,
+        cli_restore.register,
+        cli_checks.register,
+        cli_drill.register,
+        cli_autopilot.register,
+    ]
 
 
 class _ProgressFormatter(logging.Formatter):

@@ -200,6 +200,50 @@ class Approval(_Model):
     )
 
 
+class AutopilotMode(StrEnum):
+    OFF = "off"
+    #: alert with the exact command to run, change nothing
+    RECOMMEND = "recommend"
+    #: start the unplanned failover itself (through the same lease and engine as `mldr failover`)
+    ACT = "act"
+
+
+#: How many independent observers autopilot has (Route 53's checkers, a probe from the standby,
+#: the replication heartbeat, inference through the DNS name): `observers_required` is out of these.
+AUTOPILOT_OBSERVERS = 4
+
+
+class Autopilot(_Model):
+    """Automated failover: the policy a topology starts with. The policy in force lives in the
+    control store (`mldr autopilot enable|disable` change it without a deploy); this seeds it."""
+
+    mode: AutopilotMode = Field(
+        default=AutopilotMode.OFF, description="off | recommend (alert with the command) | act (fail over)"
+    )
+    observers_required: int = Field(
+        default=3,
+        ge=2,
+        le=AUTOPILOT_OBSERVERS,
+        description=f"how many of the {AUTOPILOT_OBSERVERS} observers must see the primary failing "
+        "(at least 2: one probe alone never fails a region over)",
+    )
+    for_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="for how long they must agree before the primary is declared dead",
+    )
+    block_after_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=7 * 86_400,
+        description="no automatic failover within this long of the last failover or failback (anti-flapping)",
+    )
+    max_per_day: int = Field(
+        default=1, ge=1, le=24, description="at most this many automatic failovers in any 24 hours"
+    )
+
+
 class SandboxInfo(_Model):
     """Present only in the sandbox's document: where its stand-ins for AWS data planes listen."""
 
@@ -218,6 +262,7 @@ class Topology(_Model):
     control_state: ControlState
     objectives: Objectives
     approval: Approval = Field(default_factory=Approval)
+    autopilot: Autopilot = Field(default_factory=Autopilot)
     sandbox: SandboxInfo | None = None
 
     @property

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 DAGS = Path(__file__).parents[2] / "dags"
-STATE_CHANGING = {"dr_failover", "dr_failback", "dr_restore", "dr_drill", "ml_training_pipeline"}
+STATE_CHANGING = {
+    "dr_failover",
+    "dr_failback",
+    "dr_restore",
+    "dr_drill",
+    "dr_autopilot",
+    "ml_training_pipeline",
+}
 
 
 @pytest.fixture(scope="module")

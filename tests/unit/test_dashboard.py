@@ -515,3 +515,34 @@ def test_the_plot_includes_a_measurement_published_a_moment_ago() -> None:
         )
         series = metric_series(cloud, topology, region, now=published + timedelta(milliseconds=300))
     assert series[(dataset, Metric.REPLICATION_LAG_SECONDS.value)].latest == pytest.approx(1.224)
+
+
+def test_the_autopilot_section_shows_the_policy_the_verdict_the_command_and_each_observer() -> None:
+    from mldr.airflow.dashboard.autopilot_view import AutopilotView, ObserverView
+
+    command = "mldr failover --to us-west-2 --mode unplanned --reason 'autopilot: <dead>'"
+    view = AutopilotView(
+        mode="recommend",
+        observers_required=3,
+        observers=4,
+        for_seconds=60.0,
+        block_after_seconds=3600.0,
+        max_per_day=1,
+        changed_by="alice",
+        verdict="recommend-failover",
+        why="us-east-1 dead (3 of 4 observers failing for 61s)",
+        command=command,
+        decided_at="2026-11-29T11:58:00Z",
+        watched_region="us-east-1",
+        observations=(
+            ObserverView("route53", False, "0/3 checkers healthy"),
+            ObserverView("dns_inference", True, "0/4 requests failed"),
+        ),
+    )
+    page = render(dashboard(autopilot=view))
+    assert 'data-mode="recommend"' in page and "3 of 4 observers" in page
+    assert 'data-verdict="recommend-failover"' in page
+    assert "mldr failover --to us-west-2 --mode unplanned --reason &#39;autopilot: &lt;dead&gt;&#39;" in page
+    assert re.search(r'data-observer="route53">.*FAILING.*0/3 checkers healthy', page)
+    assert re.search(r'data-observer="dns_inference">.*>ok<.*0/4 requests failed', page)
+    assert 'id="autopilot"' not in render(dashboard()), "no section without an autopilot reading"

@@ -220,3 +220,27 @@ def test_cli_validate_and_schema(
     assert "datasets[1].buckets.us-west-2: missing" in capsys.readouterr().err
     assert main(["topology", "schema"]) == 0
     assert json.loads(capsys.readouterr().out)["title"] == "mldr topology document"
+
+
+def test_autopilot_defaults_off_and_bad_values_are_named(doc: dict[str, Any]) -> None:
+    from mldr.topology import AutopilotMode
+
+    assert parse_topology(doc).autopilot.mode is AutopilotMode.OFF, "autopilot is opt-in"
+    doc["autopilot"] = {"mode": "act", "observers_required": 3, "for_seconds": 30}
+    assert parse_topology(doc).autopilot.for_seconds == 30
+    doc["autopilot"] = {
+        "mode": "auto",
+        "observers_required": 1,
+        "for_seconds": 0,
+        "block_after_seconds": -1,
+        "max_per_day": 0,
+        "cooldown": 5,
+    }
+    found = problems(doc)
+    assert found[0].startswith("autopilot.mode: 'auto' is not one of 'off', 'recommend' or 'act'"), found
+    assert any(
+        p.startswith("autopilot.observers_required: ") and "greater than or equal to 2" in p for p in found
+    )
+    for field in ("for_seconds", "block_after_seconds", "max_per_day"):
+        assert any(p.startswith(f"autopilot.{field}: ") for p in found), (field, found)
+    assert "autopilot.cooldown: unknown field (remove it or check its spelling)" in found

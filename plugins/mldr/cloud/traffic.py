@@ -39,6 +39,25 @@ class DetectionWindow:
         return self.interval_seconds * self.failure_threshold
 
 
+#: Route 53 considers an endpoint healthy when more than 18% of its checkers do.
+HEALTHY_CHECKER_SHARE = 0.18
+
+
+@dataclass(frozen=True)
+class CheckerReport:
+    """One health checker's last report on a region's endpoint."""
+
+    checker: str  # where it checks from (Route 53: the checker's region)
+    healthy: bool
+    status: str  # its own words: "Success: HTTP Status Code 200" / "Failure: ..."
+
+
+def healthy_by_share(reports: list[CheckerReport]) -> bool:
+    """The endpoint's verdict from its checkers' reports, as the DNS service counts them."""
+    healthy = [r for r in reports if r.healthy]
+    return bool(reports) and len(healthy) / len(reports) > HEALTHY_CHECKER_SHARE
+
+
 class Traffic(Protocol):
     """Which region answers the service's DNS name; switch it and confirm the answer."""
 
@@ -58,6 +77,10 @@ class Traffic(Protocol):
 
     def checker_healthy(self, region: str) -> bool:
         """What the cloud's health checker thinks of `region`'s endpoint right now."""
+        ...
+
+    def checker_reports(self, region: str) -> list[CheckerReport]:
+        """Each health checker's last report on `region`'s endpoint."""
         ...
 
     def detection_window(self, region: str) -> DetectionWindow:

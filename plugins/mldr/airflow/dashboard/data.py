@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from mldr.airflow.dashboard.autopilot_view import AutopilotView, read_autopilot
 from mldr.checks.metrics import Metric, metric_id
 from mldr.cloud import Cloud
 from mldr.cloud.calls import PROBE_TIMEOUTS
@@ -200,6 +201,7 @@ class Dashboard:
     generated_at: datetime
     metrics_regions: tuple[str, ...] = ()  # the regions whose CloudWatch answered
     ages: Mapping[str, float] = field(default_factory=dict)  # source -> seconds since it was read
+    autopilot: AutopilotView | None = None
 
 
 # --- parsing recorded documents -------------------------------------------------------------
@@ -487,6 +489,7 @@ class DashboardSource:
             "verification": _Cached(records_ttl),
             "drills": _Cached(records_ttl),
             "metrics": _Cached(records_ttl),
+            "autopilot": _Cached(control_ttl),
         }
         self._readers: dict[str, Callable[[], Any]] = {
             "lease": self.control.read_lease,
@@ -495,6 +498,7 @@ class DashboardSource:
             "verification": lambda: latest_reports(cloud, topology, "verification", limit=self._per_dataset),
             "drills": lambda: latest_reports(cloud, topology, "drill", limit=12),
             "metrics": self._read_metrics,
+            "autopilot": lambda: read_autopilot(self.control, topology),
         }
         self._pool = ThreadPoolExecutor(max_workers=len(self._cache), thread_name_prefix="mldr-dashboard")
         self._refresh = ThreadPoolExecutor(max_workers=len(self._cache), thread_name_prefix="mldr-refresh")
@@ -580,6 +584,7 @@ class DashboardSource:
             generated_at=datetime.now(UTC),
             metrics_regions=metrics_regions,
             ages={name: round(age, 1) for name, (_, _, age) in results.items()},
+            autopilot=value["autopilot"],
         )
 
     def report_html(self, kind: str, name: str) -> tuple[str, str]:

@@ -27,6 +27,7 @@ DAG_LINKS = (
     ("dr_failover", "Fail over"),
     ("dr_failback", "Fail back"),
     ("dr_drill", "Drill"),
+    ("dr_autopilot", "Autopilot"),
     ("dr_backup_verification", "Backup verification"),
     ("dr_replication_lag", "Replication lag"),
     ("ml_training_pipeline", "ML training pipeline"),

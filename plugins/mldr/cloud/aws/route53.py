@@ -21,13 +21,11 @@ from typing import Any
 from mldr.cloud.aws.clients import PROBE_TIMEOUTS, ClientFactory
 from mldr.cloud.aws.errors import aws_call
 from mldr.cloud.calls import Timeouts
-from mldr.cloud.traffic import DetectionWindow, Route, RouteRole
+from mldr.cloud.traffic import CheckerReport, DetectionWindow, Route, RouteRole, healthy_by_share
 from mldr.errors import AwsError, MldrError, RegionUnreachable
 
 log = logging.getLogger(__name__)
 
-#: Route 53 considers an endpoint healthy when more than 18% of its checkers do.
-HEALTHY_CHECKER_SHARE = 0.18
 #: A load balancer's name resolves in milliseconds; a resolver that hangs must not hang the switch.
 RESOLVE_TIMEOUT = 3.0
 
@@ -163,13 +161,22 @@ class Route53Traffic:
         return True
 
     def checker_healthy(self, region: str) -> bool:
+        return healthy_by_share(self.checker_reports(region))
+
+    def checker_reports(self, region: str) -> list[CheckerReport]:
         check_id = self.topology.region(region).health_check_id
         with aws_call(f"Route 53 health check {check_id}"):
             observations = self._data_plane().get_health_check_status(HealthCheckId=check_id)[
                 "HealthCheckObservations"
             ]
-        healthy = [o for o in observations if o["StatusReport"]["Status"].startswith("Success")]
-        return bool(observations) and len(healthy) / len(observations) > HEALTHY_CHECKER_SHARE
+        return [
+            CheckerReport(
+                checker=str(o.get("Region", o.get("IPAddress", "?"))),
+                healthy=str(o["StatusReport"]["Status"]).startswith("Success"),
+                status=str(o["StatusReport"]["Status"]),
+            )
+            for o in observations
+        ]
 
     def detection_window(self, region: str) -> DetectionWindow:
         check_id = self.topology.region(region).health_check_id
