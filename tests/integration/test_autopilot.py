@@ -30,6 +30,7 @@ from mldr.runbooks.engine import OperationStatus, OperationStore
 from mldr.sandbox.manager import Sandbox, SandboxState
 from mldr.topology import AutopilotMode, Topology, load_topology
 from tests.integration.test_failover import dns_answer, lease, run, snapshot, wait_replicated, write
+from tests.pager import listen_on_alerts
 
 pytestmark = pytest.mark.sandbox
 
@@ -53,14 +54,8 @@ def cloud(factory: ClientFactory) -> AwsCloud:
 class Alerts:
     """An SQS queue subscribed to the standby's alert topic (the primary's is down in an outage)."""
 
-    def __init__(self, factory: ClientFactory, topology: Topology) -> None:
-        region = topology.secondary_region
-        self.sqs, sns = factory.client("sqs", region), factory.client("sns", region)
-        self.url = self.sqs.create_queue(QueueName=f"autopilot-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        sns.subscribe(TopicArn=topology.region(region).alert_topic_arn, Protocol="sqs", Endpoint=arn)
+    def __init__(self, state: SandboxState, topology: Topology) -> None:
+        self.sqs, self.url = listen_on_alerts(state, topology, topology.secondary_region)
 
     def autopilot(self) -> list[dict[str, str]]:
         """The autopilot alerts received since the last call."""
@@ -78,8 +73,9 @@ class Alerts:
 
 
 @pytest.fixture(scope="module")
-def alerts(factory: ClientFactory, topology: Topology) -> Alerts:
-    return Alerts(factory, topology)
+def alerts(sandbox: Sandbox, topology: Topology) -> Alerts:
+    assert sandbox.state is not None
+    return Alerts(sandbox.state, topology)
 
 
 def _reset_autopilot(factory: ClientFactory) -> None:
