@@ -8,20 +8,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import boto3
-
-from mldr.sandbox.iam import ADMIN_KEYS
 from mldr.sandbox.manager import SandboxState
 from mldr.topology import Topology
+from tests.admin import admin_client
 
 
 def listen_on_alerts(state: SandboxState, topology: Topology, region: str) -> tuple[Any, str]:
     """(sqs client, queue url): a fresh queue subscribed to the region's alert topic."""
-    session = boto3.session.Session(
-        aws_access_key_id=ADMIN_KEYS[0], aws_secret_access_key=ADMIN_KEYS[1], region_name=region
-    )
-    sqs = session.client("sqs", endpoint_url=state.moto[region])
-    sns = session.client("sns", endpoint_url=state.moto[region])
+    sqs, sns = admin_client(state, "sqs", region), admin_client(state, "sns", region)
     queue_url = sqs.create_queue(QueueName=f"alerts-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"

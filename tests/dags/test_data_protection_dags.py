@@ -13,6 +13,7 @@ import pytest
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.sandbox.manager import Sandbox, SandboxState
 from mldr.topology import Topology, load_topology
+from tests.admin import admin_client
 from tests.dp_support import ops_keys, wait_quiet
 from tests.pager import listen_on_alerts
 
@@ -133,7 +134,10 @@ def test_a_breach_fails_the_run_alerts_and_keeps_the_report(
             run_conf={"datasets": ["features"], "sample_size": 0}
         )
     finally:
-        dst.delete_object(Bucket=features.buckets[secondary], Key=extra, VersionId=written["VersionId"])
+        # undone for good, as the admin: the DR operator may not delete a version
+        admin_client(sandbox_state, "s3", secondary).delete_object(
+            Bucket=features.buckets[secondary], Key=extra, VersionId=written["VersionId"]
+        )
 
     states = mapped_states(run)
     assert str(run.state) == "failed"

@@ -96,3 +96,21 @@ def test_a_denied_head_request_names_the_permission_it_needs() -> None:
     error = translate(exc, resource="bucket b", region="us-east-1")
     assert isinstance(error, AccessDenied)
     assert "s3:ListBucket" in str(error) and "bucket b" in str(error)
+
+
+def test_delete_objects_is_authorised_key_by_key_as_s3_does() -> None:
+    """moto authorises DeleteObjects once, on the bucket: a batch delete of versions went through
+    unchecked against the role's Deny on s3:DeleteObjectVersion."""
+    from mldr.sandbox.iam import _delete_objects_batch
+
+    body = (
+        b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet>'
+        b"<Object><Key>_mldr/canary/a</Key></Object>"
+        b"<Object><Key>data/b.csv</Key><VersionId>v1</VersionId></Object></Delete>"
+    )
+    assert _delete_objects_batch("s3:DeleteObject", "arn:aws:s3:::bkt", body) == [
+        ("s3:DeleteObject", "arn:aws:s3:::bkt/_mldr/canary/a"),
+        ("s3:DeleteObjectVersion", "arn:aws:s3:::bkt/data/b.csv"),
+    ]
+    assert _delete_objects_batch("s3:DeleteObject", "arn:aws:s3:::bkt/key", b"") == [], "one DeleteObject"
+    assert _delete_objects_batch("s3:PutObject", "arn:aws:s3:::bkt", body) == []

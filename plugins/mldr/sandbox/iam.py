@@ -194,6 +194,26 @@ def _body(response: Any) -> dict[str, Any]:
     return {}
 
 
+def _delete_objects_batch(action: str, resource: str, body: Any) -> list[tuple[str, str]]:
+    """[(action, object ARN)] of a DeleteObjects request, as S3 authorises it: `s3:DeleteObject` on
+    each key, `s3:DeleteObjectVersion` on each key named with a version; [] for anything else."""
+    if action != "s3:DeleteObject" or "/" in resource.removeprefix("arn:aws:s3:::"):
+        return []
+    raw = body.encode() if isinstance(body, str) else body
+    if not isinstance(raw, bytes) or b"<Delete" not in raw:
+        return []
+    from xml.etree import ElementTree
+
+    checks = []
+    for element in ElementTree.fromstring(raw).iter():
+        if element.tag.rsplit("}", 1)[-1] != "Object":
+            continue
+        fields = {child.tag.rsplit("}", 1)[-1]: child.text or "" for child in element}
+        versioned = "s3:DeleteObjectVersion" if fields.get("VersionId") else "s3:DeleteObject"
+        checks.append((versioned, f"{resource}/{fields.get('Key', '')}"))
+    return checks
+
+
 def _scope(headers: Any) -> tuple[str, str]:
     """(region, service) from the request's SigV4 credential scope."""
     auth = str(headers.get("Authorization", ""))
@@ -271,6 +291,15 @@ def enforce(*, audit_only: bool = False) -> None:
     def check_action_permitted(self: Any, resource: str) -> None:
         service, _, name = self._action.partition(":")
         self._action = f"{IAM_PREFIXES.get(service, service)}:{name}"
+        batch = _delete_objects_batch(self._action, resource, getattr(self, "_body", b""))
+        if batch:  # S3 authorises DeleteObjects key by key; moto once, on the bucket
+            for action, key_resource in batch:
+                self._action = action
+                check_one(self, key_resource)
+            return
+        check_one(self, resource)
+
+    def check_one(self: Any, resource: str) -> None:
         self._mldr_resource = resource
         request = (self._access_key.arn, self._action, resource)
         try:
