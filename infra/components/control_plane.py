@@ -250,7 +250,14 @@ class ControlPlane(pulumi.ComponentResource):
                 "Resource": list(targets.replication_role_arns),
                 "Condition": {"StringEquals": {"iam:PassedToService": "s3.amazonaws.com"}},
             },
-            {"Sid": "OpsBuckets", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": ops_arns},
+            {
+                "Sid": "OpsBuckets",
+                "Effect": "Allow",
+                # the object store reads a bucket's encryption to choose how it copies into it
+                # (a changed-on-both-sides version is kept in the ops bucket)
+                "Action": ["s3:ListBucket", "s3:GetEncryptionConfiguration"],
+                "Resource": ops_arns,
+            },
             {
                 "Sid": "OpsReportsAndAudit",
                 "Effect": "Allow",

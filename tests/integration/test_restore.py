@@ -24,6 +24,7 @@ from mldr.runbooks.operations import execute, open_operation
 from mldr.runbooks.params import Mode, OperationParams, RestoreTarget
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Topology, load_topology
+from tests.admin import admin_factory
 
 pytestmark = pytest.mark.sandbox
 
@@ -339,13 +340,12 @@ def test_a_model_rollback_serves_the_version_of_before_with_its_recovery_point_b
             time.sleep(0.5)
 
 
-def test_versions_come_back_into_a_bucket_under_object_lock(
-    topology: Topology, factory: ClientFactory
-) -> None:
+def test_versions_come_back_into_a_bucket_under_object_lock(topology: Topology) -> None:
     """Model artifacts under Object Lock (a default retention on the bucket): the restore's and the
     rollback's server-side copies and delete markers are new versions, which S3 accepts there -
     CopyObject carries no body, so no Content-MD5 - and the lock is read from the bucket."""
     region = topology.primary_region
+    factory = admin_factory(topology)  # a bucket of the test's own, outside the DR role's policy
     s3 = factory.client("s3", region)
     bucket = f"mldr-locked-{uuid.uuid4().hex[:8]}"
     kwargs: dict[str, Any] = {"Bucket": bucket, "ObjectLockEnabledForBucket": True}

@@ -20,6 +20,7 @@ from mldr.cloud.aws.clients import ClientFactory
 from mldr.cloud.aws.cloud import AwsCloud
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import Topology, load_topology
+from tests.admin import admin_factory
 from tests.dp_support import (
     exists,
     keys_in,
@@ -53,7 +54,9 @@ def clean_faults(sandbox: Sandbox) -> Iterator[None]:
 
 
 def s3(factory: ClientFactory, region: str) -> Any:
-    return factory.client("s3", region)
+    """The test's own writes and injected faults, as the sandbox's admin (a pipeline, a bad actor):
+    only verification runs as the DR operator, whose role may not delete a version."""
+    return admin_factory(factory.topology).client("s3", region)
 
 
 def put(client: Any, bucket: str, key: str, body: bytes) -> dict[str, Any]:
