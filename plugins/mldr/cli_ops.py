@@ -246,8 +246,13 @@ def register(sub: Any) -> None:
         ],
         exit_codes=OPERATION_EXIT_CODES,
     )
-    fo.add_argument("--to", required=True, metavar="REGION")
-    fo.add_argument("--mode", required=True, choices=["planned", "unplanned"])
+    fo.add_argument("--to", required=True, metavar="REGION", help="the region to move to")
+    fo.add_argument(
+        "--mode",
+        required=True,
+        choices=["planned", "unplanned"],
+        help="planned: fence writes, drain replication (RPO 0); unplanned: the source is impaired",
+    )
     fo.add_argument("--reason", required=True, help="why (at least 10 characters; audited)")
     fo.add_argument("--dry-run", action="store_true", help="preflight and plan only; change nothing")
     fo.add_argument("--force", action="store_true", help="override a failed preflight (recorded)")
