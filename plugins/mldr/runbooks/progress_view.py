@@ -73,8 +73,9 @@ def took(record: OperationRecord) -> Took:
     steps = list(record.steps.values())
     starts = [t for s in steps if (t := _at(s.started_at)) is not None]
     ends = [t for s in steps if (t := _at(s.ended_at)) is not None]
-    if not starts or not ends:
-        return Took(None, 0.0)
+    if not starts or not ends:  # a record without step times (older, or hand-made): their sum
+        seconds = record.step_seconds()
+        return Took(round(sum(seconds.values()), 1) if seconds else None, 0.0)
     waiting = 0.0
     approval = record.steps.get(_APPROVAL)
     if steps and approval is not None:
