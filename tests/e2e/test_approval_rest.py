@@ -33,9 +33,11 @@ WAIT = 600.0  # generous: a busy 2-core machine; every wait ends as soon as its 
 class Api:
     def __init__(self, stack: AirflowStack) -> None:
         self.stack = stack
+        # One API worker on a busy machine can take tens of seconds to answer: wait, do not fail.
+        self.http = httpx.Client(timeout=180.0)
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self.stack.http.request(
+        return self.http.request(
             method,
             f"{self.stack.base}/api/v2{path}",
             headers={"Authorization": f"Bearer {self.stack.token}"},
