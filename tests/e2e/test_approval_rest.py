@@ -54,12 +54,21 @@ class Api:
         return f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/await_approval/-1/hitlDetails"
 
     def wait_for_prompt(self, dag_id: str, run_id: str) -> dict[str, Any]:
-        """Polls every 50 ms: the answer below is as quick as a bot's."""
+        """Polls every 50 ms: the answer below is as quick as a bot's. A run that ends before
+        asking (a task failed) fails the test at once, naming the task states."""
         deadline = time.monotonic() + WAIT
+        polls = 0
         while time.monotonic() < deadline:
             response = self.call("GET", self.hitl(dag_id, run_id))
             if response.status_code == 200:
                 return dict(response.json())
+            polls += 1
+            if polls % 40 == 0:
+                state = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+                if state in ("success", "failed"):
+                    raise AssertionError(
+                        f"{dag_id} {run_id} ended {state} before asking: {self.finished(dag_id, run_id)}"
+                    )
             time.sleep(0.05)
         raise AssertionError(f"{dag_id} {run_id}: no approval prompt within {WAIT:.0f}s")
 
