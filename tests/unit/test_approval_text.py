@@ -158,28 +158,3 @@ def test_a_reject_is_returned_as_the_answer_not_a_skip() -> None:
     returned = _operator().execute_complete({}, answer)
     assert returned["chosen_options"] == ["Reject"]
     assert decision("failover", returned).event == "approval-rejected"
-
-
-def test_a_retry_takes_the_answer_an_earlier_try_lost_instead_of_clearing_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Reproduced through the REST API: Approve 0.1 s after the prompt; the scheduler failed the
-    first try ("... state attribute is queued"); the retry, same task instance id, asked again
-    and the provider's upsert cleared the Approve - the run waited for an answer already given."""
-    from types import SimpleNamespace
-
-    from mldr.airflow import approval_task
-
-    given = SimpleNamespace(
-        response_received=True,
-        chosen_options=["Approve"],
-        params_input={},
-        responded_at=datetime.now(UTC),
-        responded_by_user=SimpleNamespace(model_dump=lambda: {"id": "bot", "name": "bot"}),
-    )
-    monkeypatch.setattr(approval_task, "get_hitl_detail_content_detail", lambda ti_id: given)
-    monkeypatch.setattr("mldr.topology.load_topology", lambda: SimpleNamespace(approval=SimpleNamespace()))
-    ti = SimpleNamespace(id="ti-1", try_number=2)
-    returned = _operator().execute({"ti": ti})
-    assert returned["chosen_options"] == ["Approve"]
-    assert decision("failover", returned).responder == "bot"

@@ -11,9 +11,7 @@ What it adds to the provider's operator, and why:
 - `retries`: on Airflow 3.3.2 an answer given within about a second of the park can make the
   scheduler fail the task ("Executor ... reported that the task instance ... finished with state
   success, but the task instance's state attribute is queued": the park's own exit is processed
-  after the resume; reproduced by tests/e2e/test_approval_rest.py). The retry keeps the task
-  instance's id, so it first re-reads the answer already given and returns it; only when there
-  is none does it ask again (saying why) - the provider's execute would clear that answer;
+  after the resume). A retry asks again, saying why; nothing was changed in between;
 - a Reject does not skip the tasks downstream, and a timeout does not fail the task: both are
   returned as the answer, so the approval step downstream closes the operation (rejected or
   timed out, audited) instead of leaving it `running`.
@@ -27,7 +25,6 @@ from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
 from airflow.sdk.exceptions import TaskAwaitingInput
-from airflow.sdk.execution_time.hitl import get_hitl_detail_content_detail
 
 from mldr.airflow.approval_text import approval_body, approval_subject
 
@@ -50,9 +47,6 @@ class AwaitApproval(ApprovalOperator):
 
         settings = load_topology().approval
         ti = context["ti"]
-        if int(getattr(ti, "try_number", 1) or 1) > 1 and (given := _answer_given(ti.id)) is not None:
-            self.log.info("an answer was given before this retry: %s", given["chosen_options"])
-            return HITLOperator.execute_complete(self, context=context, event=given)
         window = settings.response_window_seconds
         self.body = approval_body(
             self.kind,
@@ -84,24 +78,6 @@ class AwaitApproval(ApprovalOperator):
             return {"timed_out": True, "window_seconds": window, "chosen_options": []}
         # HITLOperator's, not ApprovalOperator's: a Reject skips nothing, the approval step closes it.
         return HITLOperator.execute_complete(self, context=context, event=event)
-
-
-def _answer_given(ti_id: Any) -> dict[str, Any] | None:
-    """The answer already recorded for this task instance (an earlier try lost it), as the event
-    execute_complete takes; None when there is none, or no prompt yet."""
-    try:
-        detail = get_hitl_detail_content_detail(ti_id)
-    except Exception:  # no prompt yet (404): nothing was answered
-        return None
-    if not detail.response_received or not detail.chosen_options:
-        return None
-    user = detail.responded_by_user
-    return {
-        "chosen_options": list(detail.chosen_options),
-        "params_input": detail.params_input or {},
-        "responded_at": detail.responded_at,
-        "responded_by_user": user.model_dump() if user is not None else None,
-    }
 
 
 def _slice(deadline: float) -> timedelta:
