@@ -187,7 +187,7 @@ def test_a_rejected_failover_changes_nothing_and_is_recorded_as_rejected(
     run_id = api.trigger("dr_failover", conf)
     api.wait_for_prompt("dr_failover", run_id)
     api.answer("dr_failover", run_id, "Reject")
-    state, tasks = api.finished("dr_failover", run_id)
+    state, tasks = api.finished("dr_failover", run_id, answer="Reject")
     assert tasks["approval"] == "skipped" and tasks["fence"] == "skipped", tasks
     assert state == "success", tasks  # a decision, not a failure
     record = _record(factory, "failover", run_id)
