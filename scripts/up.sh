@@ -108,7 +108,8 @@ cat <<EOF
 Airflow is up with the sandbox:
   UI:            http://localhost:$PORT/   (DR dashboard: "DR dashboard" in the navigation, or /mldr/)
   login:         $LOGIN / $PASSWORD
-  DAGs:          $ROOT/dags (paused at first: unpause dr_replication_lag to plot the lag every 5 min)
+  DAGs:          $ROOT/dags (scheduled ones paused at first: unpause dr_replication_lag to plot the lag every 5 min;
+                 dr_failover, dr_failback, dr_restore run when triggered; approve in Browse > Required Actions)
   sandbox:       $MLDR_SANDBOX_DIR (mldr sandbox status)
   Airflow log:   $LOG
   stop it all:   make down

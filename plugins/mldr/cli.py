@@ -178,9 +178,23 @@ def cmd_sandbox_status(args: argparse.Namespace) -> int:
     for region, info in status["regions"].items():
         state = "OUTAGE (stopped)" if info["outage"] else ("healthy" if info["healthy"] else "unhealthy")
         print(f"  {region}: {state}; s3 {info['s3_endpoint']}; inference {info['inference_url']}")
-    rep = status.get("replication") or {}
-    print(f"  replication: {rep.get('settings')} {rep.get('counts')}")
+    print(f"  replication: {replication_line(status.get('replication') or {})}")
     return EXIT_OK
+
+
+def replication_line(rep: dict[str, Any]) -> str:
+    """The replicator's settings and counts as a sentence, not two Python dicts."""
+    settings, counts = rep.get("settings"), rep.get("counts")
+    if not isinstance(settings, dict):
+        return "replicator not answering"
+    state = "PAUSED" if settings.get("paused") else "running"
+    parts = [f"{state}, lag {float(settings.get('lag_seconds') or 0):g} s"]
+    globs = settings.get("fail_globs") or []
+    parts.append(f"failing keys {', '.join(globs)}" if globs else "no keys set to fail")
+    line = "; ".join(parts)
+    if isinstance(counts, dict) and counts:
+        line += "; versions " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return line
 
 
 def cmd_sandbox_fault(args: argparse.Namespace) -> int:
@@ -236,7 +250,7 @@ def _register_topology(sub: Any) -> None:
         ],
         exit_codes={0: "the document is valid", 2: "it is not: every problem is listed by field path"},
     )
-    validate.add_argument("file")
+    validate.add_argument("file", help="the topology document (JSON) to check")
     validate.set_defaults(handler=cmd_topology_validate)
     imp = add_command(
         topo,
@@ -335,7 +349,7 @@ def _register_sandbox(sub: Any) -> None:
         examples=["mldr sandbox fault region-outage --region us-east-1"],
         exit_codes=SANDBOX_EXIT_CODES,
     )
-    outage.add_argument("--region", required=True)
+    outage.add_argument("--region", required=True, help="the sandbox region to stop")
     outage.set_defaults(handler=cmd_sandbox_fault)
     heal = add_command(
         fault,
@@ -344,7 +358,7 @@ def _register_sandbox(sub: Any) -> None:
         examples=["mldr sandbox fault heal --region us-east-1"],
         exit_codes=SANDBOX_EXIT_CODES,
     )
-    heal.add_argument("--region", required=True)
+    heal.add_argument("--region", required=True, help="the stopped sandbox region to resume")
     heal.set_defaults(handler=cmd_sandbox_fault)
     repl = add_command(
         fault,
@@ -358,9 +372,13 @@ def _register_sandbox(sub: Any) -> None:
         exit_codes=SANDBOX_EXIT_CODES,
     )
     repl.add_argument(
-        "action", choices=["pause", "resume", "lag", "fail-keys", "control-split", "control-join", "clear"]
+        "action",
+        choices=["pause", "resume", "lag", "fail-keys", "control-split", "control-join", "clear"],
+        help="what to do to the sandbox's replication",
     )
-    repl.add_argument("value", nargs="?", default=None)
+    repl.add_argument(
+        "value", nargs="?", default=None, help="lag: seconds of delay; fail-keys: a key glob (features/*)"
+    )
     repl.set_defaults(handler=cmd_sandbox_fault)
 
 

@@ -78,7 +78,12 @@ def register(sub: Any) -> None:
         },
         json_help="print the summary (or, with --recover, what was undone) as one JSON document",
     )
-    d.add_argument("--scenario", choices=[s.value for s in Scenario], default=Scenario.REGION_OUTAGE.value)
+    d.add_argument(
+        "--scenario",
+        choices=[s.value for s in Scenario],
+        default=Scenario.REGION_OUTAGE.value,
+        help=f"the fault the drill injects (default {Scenario.REGION_OUTAGE.value})",
+    )
     d.add_argument("--to", metavar="REGION", default=None, help="target region (default: the secondary)")
     d.add_argument(
         "--hold-seconds", type=number(minimum=0), default=10.0, help="stay failed over this long (default 10)"

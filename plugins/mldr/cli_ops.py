@@ -40,16 +40,23 @@ def _say(message: str) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     from mldr.checks.fence_duty import pending_fence_duties
     from mldr.runbooks.drill.lock import running_drill
+    from mldr.runbooks.engine import OperationStore
+    from mldr.runbooks.progress_view import awaiting_approval
 
     topology, cloud = _context()
     control = cloud.control()
     lease = control.read_lease()
     duties = pending_fence_duties(control, lease)
     drill = running_drill(control)
+    # Awaiting approval holds no lease (the fence takes it after the answer): found in the records.
+    waiting = [
+        r for r in OperationStore(control).history(limit=20) if awaiting_approval(r, topology) is not None
+    ]
     data = {
         **lease.public(),
         "fence_duties": [d.public() for d in duties],
         "drill": drill.describe() if drill else None,
+        "awaiting_approval": [{"operation": r.id, **vars(awaiting_approval(r, topology))} for r in waiting],
     }
     if args.json:
         print(json.dumps(data, indent=2))
@@ -62,6 +69,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if op is not None and op.run:
         doing += f", run {op.run}"  # which process runs it: a resume takes it over
     print(f"operation:      {doing}")
+    for record in waiting:
+        print(f"AWAITING:       {record.id} {record.kind} to {record.params.target_region}: ", end="")
+        print(awaiting_approval(record, topology).describe())  # type: ignore[union-attr]
     for duty in duties:
         print(f"PENDING DUTY:   {duty.describe()}")
     running = "none" if drill is None else f"{drill.describe()}: failover and failback wait for it"
@@ -181,19 +191,23 @@ def cmd_abort(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from mldr.runbooks.engine import OperationStore
+    from mldr.runbooks.progress_view import awaiting_approval, took
 
-    _, cloud = _context()
+    topology, cloud = _context()
     records = OperationStore(cloud.control()).history(limit=args.limit)
     if args.json:
         print(json.dumps([r.public() for r in records], indent=2, default=str))
         return 0
     for r in records:
-        total = sum(r.step_seconds().values())
+        waiting = awaiting_approval(r, topology)
+        status = "awaiting-approval" if waiting else r.status.value
         print(
-            f"{r.created_at}  {r.id:<44} {r.status.value:<9} to {r.params.target_region} "
-            f"({r.params.mode.value}, {total:.1f}s) by {r.params.requested_by}: "
+            f"{r.created_at}  {r.id:<44} {status:<9} to {r.params.target_region} "
+            f"({r.params.mode.value}, took {took(r).describe()}) by {r.params.requested_by}: "
             f"{r.params.reason}"
         )
+        if waiting:
+            print(f"    {waiting.describe()}")
     if not records:
         print("no operations yet")
     return 0
@@ -232,8 +246,13 @@ def register(sub: Any) -> None:
         ],
         exit_codes=OPERATION_EXIT_CODES,
     )
-    fo.add_argument("--to", required=True, metavar="REGION")
-    fo.add_argument("--mode", required=True, choices=["planned", "unplanned"])
+    fo.add_argument("--to", required=True, metavar="REGION", help="the region to move to")
+    fo.add_argument(
+        "--mode",
+        required=True,
+        choices=["planned", "unplanned"],
+        help="planned: fence writes, drain replication (RPO 0); unplanned: the source is impaired",
+    )
     fo.add_argument("--reason", required=True, help="why (at least 10 characters; audited)")
     fo.add_argument("--dry-run", action="store_true", help="preflight and plan only; change nothing")
     fo.add_argument("--force", action="store_true", help="override a failed preflight (recorded)")

@@ -198,6 +198,20 @@ class Approval(_Model):
             "require_approval=false; drills are exempt (starting a drill is the decision)"
         ),
     )
+    response_window_seconds: Seconds = Field(
+        default=3600,
+        description=(
+            "how long a DAG's await_approval task waits for an answer; then the run ends with "
+            "nothing changed and the operation is recorded as not approved (timed out)"
+        ),
+    )
+    approvers: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Airflow user ids who may answer a DAG's approval (HITL assigned users); empty: any "
+            "user allowed to act on the DAG"
+        ),
+    )
 
 
 class AutopilotMode(StrEnum):

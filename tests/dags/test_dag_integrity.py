@@ -90,3 +90,14 @@ def test_runbook_dag_tasks_are_the_step_functions_in_order(dagbag: Any) -> None:
         assert dag.get_task("await_approval").upstream_task_ids == {"approval_gate"}
         assert dag.get_task("approval_gate").upstream_task_ids == {names[0]}, "the gate follows preflight"
         assert dag.schedule is None if hasattr(dag, "schedule") else True
+
+
+def test_dags_that_only_run_when_triggered_are_not_paused_on_creation(dagbag: Any) -> None:
+    """A trigger of a paused DAG sits `queued` with no hint why (issue 16 item 6): a DAG with no
+    schedule starts unpaused; a scheduled one starts paused, until someone means it to run."""
+    for dag_id, dag in dagbag.dags.items():
+        triggered_only = getattr(dag, "timetable", None) is not None and not dag.timetable.can_be_scheduled
+        if dag_id in ("dr_failover", "dr_failback", "dr_restore"):
+            assert triggered_only, dag_id
+        if triggered_only:
+            assert dag.is_paused_upon_creation is False, f"{dag_id} only runs when triggered: not paused"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import jinja2
 import pytest
 
-from mldr.airflow.runbook_dag import _approval_subject
+from mldr.airflow.approval_text import approval_subject as _approval_subject
 
 STRICT = jinja2.Environment(undefined=jinja2.StrictUndefined)
 

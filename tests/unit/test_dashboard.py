@@ -177,6 +177,31 @@ def test_operations_from_the_cli_and_from_dag_runs_are_told_apart() -> None:
     assert dag.via_dag and dag.dag_id == "dr_failover"
 
 
+def test_an_operation_awaiting_approval_says_so_with_who_and_since_when() -> None:
+    """Issue 16 item 6: the dashboard said "No operation in progress" while a failover waited for
+    its approver (the lease is taken only after the answer)."""
+    record = OperationRecord(
+        id="failover-manual__2026-11-29T04-18-00-00-00",
+        kind="failover",
+        params=replace(FAILOVER_PARAMS, require_approval=True),
+        steps={
+            "preflight": StepRecord(
+                "preflight",
+                StepStatus.DONE,
+                started_at="2026-11-29T04:18:01+00:00",
+                ended_at="2026-11-29T04:18:03+00:00",
+                seconds=2.0,
+            )
+        },
+    )
+    view = operation_view(record, TOPOLOGY)
+    assert view.awaiting_approval is not None
+    assert view.awaiting_approval.startswith("awaiting approval since 2026-11-29T04:18:03+00:00 by ")
+    page = render(dashboard(lease=Lease(active_region="us-east-1", fencing_token=7), operations=(view,)))
+    assert "No operation in progress" not in page
+    assert "failover to us-west-2 awaiting approval since" in page and "Required Actions" in page
+
+
 def dashboard(**changes: Any) -> Dashboard:
     lag = lag_by_dataset([stored("replication-lag", "20261129T115500Z-cli", lag_doc(("features", 75.0)))])
     points = tuple((NOW.timestamp() - 300 * i, float(i)) for i in range(12, 0, -1))

@@ -168,12 +168,12 @@ def test_a_reason_is_a_sentence_not_a_document() -> None:
 def test_the_approver_reads_where_every_version_at_risk_is_listed(
     topology: Topology, monkeypatch: Any
 ) -> None:
-    from mldr.airflow.runbook_tasks import approval_body
+    from mldr.airflow.approval_text import approval_body
 
     cloud = Cloud()
     risk = measure(topology, cloud, backlog(topology, topology.primary_region, 60), monkeypatch)
     preflight = {"source": "us-east-1", "target": "us-west-2", "mode": "unplanned", "data_at_risk": risk}
     stored = json.loads(json.dumps(preflight, default=to_jsonable_python))  # as the task returns it
-    body = approval_body(stored)
-    assert "data at risk: 60 object(s)" in body
+    body = approval_body("failover", stored)
+    assert "| Data at risk | 60 object(s)" in body
     assert all(uri in body for uri in risk.full_list.uris)  # type: ignore[union-attr]

@@ -14,11 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import DAG, Param, TriggerRule, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mldr.airflow.alerts import DrAlertNotifier
-from mldr.airflow.runbook_tasks import approval_body, approver_from_hitl, run_step
+from mldr.airflow.approval_task import AwaitApproval
+from mldr.airflow.approval_text import decision
+from mldr.airflow.runbook_tasks import run_step
 from mldr.runbooks.engine import Runbook, StepFn, step_name
 from mldr.runbooks.shared_steps import approval
 
@@ -52,16 +54,6 @@ def _triggered_by(context: dict[str, Any]) -> str | None:
     return getattr(dag_run, "triggering_user_name", None) or None
 
 
-def _approval_subject(kind: str) -> str:
-    """The approver's subject line, from params every run of that DAG has (a template reading a
-    param the DAG does not declare fails the task: the failback has no target_region)."""
-    if kind == "failover":
-        return "Approve failover to {{ params.get('target_region') }}?"
-    if kind == "restore":
-        return "Approve restore of {{ params.get('dataset') }} to {{ params.get('to') }}?"
-    return f"Approve {kind} to the primary region?"
-
-
 def build_runbook_dag(
     *,
     dag_id: str,
@@ -85,6 +77,8 @@ def build_runbook_dag(
         schedule=None,  # manual only: a human decides to fail over
         start_date=datetime(2026, 1, 1),
         catchup=False,
+        # Triggered only, never scheduled: paused, a trigger would sit queued with no hint why.
+        is_paused_upon_creation=False,
         max_active_runs=1,
         params=params,
         tags=["mldr", "dr", kind],
@@ -119,27 +113,35 @@ def build_runbook_dag(
                 return "await_approval" if wanted else step_name(approval)
 
             gate = approval_gate()
-            await_approval = ApprovalOperator(
-                task_id="await_approval",
-                subject=_approval_subject(kind),
-                body=f"{{{{ ti.xcom_pull(task_ids='{preflight_id}') }}}}",
+            await_approval = AwaitApproval(
+                task_id="await_approval", kind=kind, preflight_task_id=preflight_id
             )
 
+            # A Reject and a timeout end await_approval in success (the answer is its XCom), so
+            # this task runs after them too and closes the operation instead of leaving it running.
             @task(task_id=step_name(approval), trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
             def approved(**context: Any) -> dict[str, Any]:
-                """Records who approved (the runbook's approval step) once the gate is passed."""
-                pre = context["ti"].xcom_pull(task_ids=preflight_id)
-                approver = approver_from_hitl(context["ti"].xcom_pull(task_ids="await_approval"))
-                log.info("approved by %s; preflight was:\n%s", approver, approval_body(pre))
-                return run_step(
+                """Records who approved (the runbook's approval step) once the gate is passed;
+                after a Reject or no answer, closes the operation (rejected) and stops the run."""
+                params = _run_params(defaults, context)
+                asked = bool(params.get("require_approval", True))
+                answer = decision(kind, context["ti"].xcom_pull(task_ids="await_approval")) if asked else None
+                result = run_step(
                     runbook,
                     approval,
-                    params=_run_params(defaults, context),
+                    params=params,
                     run_id=context["run_id"],
                     triggered_by=_triggered_by(context),
                     run_started=_run_started(context),
-                    approver=approver,
+                    approver=answer.responder if answer is not None and answer.approved else None,
+                    unapproved=answer if answer is not None and not answer.approved else None,
                 )
+                if answer is not None and not answer.approved:
+                    if answer.event == "approval-rejected":
+                        raise AirflowSkipException(answer.message)  # a decision, not a failure
+                    raise AirflowFailException(answer.message)
+                log.info("approval: %s", answer.message if answer is not None else "not asked")
+                return result
 
             passed = approved()
             gate >> [await_approval, passed]

@@ -16,6 +16,7 @@ from mldr.errors import AlreadyDone, ConfigurationError
 from mldr.topology import REGION_PATTERN, TOPOLOGY_ENV, load_topology_file
 
 if TYPE_CHECKING:
+    from mldr.airflow.approval_text import Decision
     from mldr.runbooks.engine import Runbook, StepFn
     from mldr.runbooks.params import OperationParams
 
@@ -91,16 +92,11 @@ def restore_params(cloud: Any, params: dict[str, Any], *, run_started: float | N
 
 def approver_from_hitl(response: Any) -> str | None:
     """Who approved, from the await_approval task's XCom (the HITL response): the responding user,
-    not the one who triggered the run. None when nobody approved (no response, or Reject)."""
-    if not isinstance(response, dict) or "Approve" not in (response.get("chosen_options") or ()):
-        return None
-    user = response.get("responded_by_user")
-    if not isinstance(user, dict):
-        return None
-    name, user_id = user.get("name"), user.get("id")
-    if name and user_id and str(name) != str(user_id):
-        return f"{name} ({user_id})"
-    return str(name or user_id) if (name or user_id) else None
+    not the one who triggered the run. None when nobody approved (no response, Reject, timeout)."""
+    from mldr.airflow.approval_text import decision
+
+    answer = decision("operation", response)
+    return answer.responder if answer.approved else None
 
 
 def run_step(
@@ -112,9 +108,11 @@ def run_step(
     triggered_by: str | None = None,
     run_started: float | None = None,
     approver: str | None = None,
+    unapproved: Decision | None = None,
 ) -> dict[str, Any]:
     """Run one runbook step for this DAG run's operation; returns the step's result as JSON (XCom).
-    `approver`: who approved in await_approval (read by the approval step)."""
+    `approver`: who approved in await_approval (read by the approval step); `unapproved`: the
+    answer was no (or none came): the operation is closed instead of running the step."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     from mldr.cloud.aws.cloud import AwsCloud
@@ -134,6 +132,13 @@ def run_step(
     refuse_unapproved(topology, human_asked=op_params.require_approval, dry_run=op_params.dry_run)
     ctx = open_operation(topology, cloud, op_params, operation_id=operation_id(kind, run_id), say=log.info)
     ctx.approver = approver
+    if unapproved is not None:
+        # Rejected, timed out or lost: close the operation (nothing was changed: the approval
+        # comes before every step that changes state), audited with who answered.
+        ctx.audit.record(ctx.record.id, unapproved.event, responder=unapproved.responder)
+        finish(ctx, OperationStatus.REJECTED, unapproved.message)
+        log.info("%s", unapproved.message)
+        return {"approved": False, "event": unapproved.event, "message": unapproved.message}
     try:
         result = result_to_json(step, run_one(ctx, step))
     except AlreadyDone as exc:
@@ -146,23 +151,3 @@ def run_step(
         raise AirflowSkipException("dry run: preflight done, nothing changed; the plan is in the log")
     log.info("%s %s: %s", kind, step_name(step), json.dumps(result, default=str)[:2000])
     return result
-
-
-def approval_body(preflight: dict[str, Any] | None) -> str:
-    """The preflight summary an approver reads before saying yes."""
-    if not preflight:
-        return "Preflight did not return a summary."
-    if "summary" in preflight:  # a restore: its plan says it all
-        return str(preflight["summary"])
-    risk = preflight.get("data_at_risk", {})
-    lines = [
-        f"**{preflight.get('source')} -> {preflight.get('target')}** ({preflight.get('mode')})",
-        f"- target: {preflight.get('target_health')}",
-        f"- source reachable: {preflight.get('source_reachable', preflight.get('active'))}",
-        f"- data at risk: {risk.get('objects', 'unknown')} object(s), {risk.get('bytes', '?')} bytes",
-    ]
-    if (full_list := risk.get("full_list")) and full_list.get("uris"):
-        lines.append(f"- every version at risk is listed in {' and '.join(full_list['uris'])}")
-    if preflight.get("forced"):
-        lines.append(f"- **preflight overridden by force**: {'; '.join(preflight.get('problems', []))}")
-    return "\n".join(lines)

@@ -129,6 +129,7 @@ class OperationStatus(StrEnum):
     PLANNED = "planned"  # a dry run: preflight done, nothing changed
     NOOP = "noop"  # nothing to do (target already active)
     ABORTED = "aborted"  # ended by `mldr abort`: fences restored, lease released; not resumable
+    REJECTED = "rejected"  # its approval was rejected, timed out or lost: nothing changed; not resumable
 
 
 @dataclass

@@ -61,10 +61,10 @@ def _check_resumable(record: OperationRecord, params: OperationParams) -> None:
             f"a dry run changes nothing, so it cannot resume operation {record.id}: "
             "drop --dry-run to resume it"
         )
-    if record.status is OperationStatus.ABORTED:
+    if record.status in (OperationStatus.ABORTED, OperationStatus.REJECTED):
         raise ConfigurationError(
-            f"operation {record.id} was aborted ({record.message}); it cannot be resumed: "
-            "start a new operation instead"
+            f"operation {record.id} was {record.status.value} ({record.message}); it cannot be "
+            "resumed: start a new operation instead"
         )
     if record.status in (OperationStatus.COMPLETED, OperationStatus.NOOP, OperationStatus.PLANNED):
         return  # nothing left to run: `execute` says so

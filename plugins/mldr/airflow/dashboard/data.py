@@ -174,6 +174,9 @@ class OperationView:
     message: str
     steps: tuple[StepView, ...]
     via_dag: bool
+    #: "awaiting approval since ... by ...: where" while a person must answer; None otherwise
+    awaiting_approval: str | None = None
+    took: str = "-"  # wall time, the approval wait apart (progress_view.took)
 
     @property
     def dag_id(self) -> str | None:
@@ -362,8 +365,12 @@ def lag_staleness(lag: LagStatus | None, *, lease: Lease | None, switch: Switch 
     return None
 
 
-def operation_view(record: OperationRecord) -> OperationView:
+def operation_view(record: OperationRecord, topology: Topology | None = None) -> OperationView:
+    from mldr.runbooks.progress_view import awaiting_approval, took
+
     steps = tuple(StepView(s.name, s.status.value, s.seconds) for s in record.steps.values())
+    waiting = awaiting_approval(record, topology) if topology is not None else None
+    spent = took(record)
     return OperationView(
         id=record.id,
         kind=record.kind,
@@ -373,10 +380,12 @@ def operation_view(record: OperationRecord) -> OperationView:
         requested_by=record.params.requested_by,
         reason=record.params.reason,
         created_at=record.created_at,
-        seconds=round(sum(record.step_seconds().values()), 1),
+        seconds=spent.wall_seconds or 0.0,
         message=record.message,
         steps=steps,
         via_dag=not _CLI_OPERATION.match(record.id),
+        awaiting_approval=waiting.describe() if waiting else None,
+        took=spent.describe(),
     )
 
 
@@ -558,7 +567,7 @@ class DashboardSource:
             )
             for d in topology.datasets
         )
-        operations = tuple(operation_view(r) for r in value["operations"] or [])
+        operations = tuple(operation_view(r, topology) for r in value["operations"] or [])
         lease: Lease | None = value["lease"]
         switch = last_switch(value["operations"] or [])
         datasets = tuple(
