@@ -27,6 +27,7 @@ from mldr.runbooks.engine import OperationStatus, OperationStore, step_name
 from mldr.runbooks.operations import open_operation
 from mldr.sandbox.manager import SandboxState
 from mldr.topology import Topology
+from tests.admin import admin_factory
 from tests.integration.test_failover import (  # noqa: F401 - fixtures, used by name
     crashed_run,
     dns_answer,
@@ -312,9 +313,12 @@ def test_only_a_store_with_the_fences_pass_writes_into_a_fenced_bucket(
     """Every way the resync writes - a put (download and upload), a delete, a cross-region
     copy - goes through a fence put with its pass; a client's write, or a stale token's, does not.
     On the ops buckets: the cross-region copy is resync's path for buckets without SSE-KMS (the
-    dataset buckets are SSE-KMS, whose copies go by download and upload, the put here)."""
+    dataset buckets are SSE-KMS, whose copies go by download and upload, the put here). As the
+    sandbox's admin: the DR role fences and deletes in dataset buckets only, and a fence denies
+    every principal but the pass."""
     primary, secondary = topology.primary_region, topology.secondary_region
     bucket, other = topology.region(primary).ops_bucket, topology.region(secondary).ops_bucket
+    factory = admin_factory(topology)
     cloud = AwsCloud(factory)
     plain, source = cloud.objects(primary), cloud.objects(secondary)
     assert not plain.default_kms_key(bucket), "the copy below needs a bucket whose ETags are MD5s"

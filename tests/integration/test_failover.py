@@ -579,12 +579,15 @@ def _pilot_light(topology: Topology) -> Topology:
 
 
 def _set_scale_up(factory: ClientFactory, topology: Topology, seconds: dict[str, str]) -> dict[str, str]:
-    """Set regions' start-up time (the sandbox's ECS service tag); returns the values they had."""
+    """Set regions' start-up time (the sandbox's ECS service tag); returns the values they had.
+    As the sandbox's admin: a setting of the sandbox, not something the DR role may change."""
     from mldr.sandbox.capacity import SCALE_UP_TAG
+    from tests.admin import admin_factory
 
     before = {}
+    admin = admin_factory(topology)
     for region, value in seconds.items():
-        compute, ecs = topology.region(region).compute, factory.client("ecs", region)
+        compute, ecs = topology.region(region).compute, admin.client("ecs", region)
         (service,) = ecs.describe_services(
             cluster=compute.cluster, services=[compute.service], include=["TAGS"]
         )["services"]

@@ -207,8 +207,12 @@ class _DatasetCheck(RecoveryPointChecks):
             src = self._head(self.source_region, self.source_bucket, a.key)
             dst = self._head(self.target_region, self.target_bucket, b.key)
             if is_content_etag(a.etag) and is_content_etag(b.etag) and not (src.kms or dst.kms):
-                # Both ETags are MD5s of the bytes after all, and they differ: final.
+                # Both ETags are MD5s of the bytes after all (objects not under SSE-KMS in a bucket
+                # whose default is KMS, or ETags that differed in the listing): they decide.
                 self._count(Basis.ETAG, a.key)
+                if a.etag.strip('"').lower() == b.etag.strip('"').lower():
+                    self._offer(b)
+                    return
                 self._difference(
                     Difference.CONTENT,
                     a,
