@@ -7,6 +7,7 @@ assert on plain data and every failure message can name the resource's URN.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -227,6 +228,12 @@ class Deployment:
 
 def start_mocks(*, stack: str = "test") -> RecordingMonitor:
     """Point the Pulumi runtime at fresh mocks; the returned monitor records what is declared."""
+    # Pulumi's runtime takes the thread's current event loop: an `asyncio.run()` earlier in this
+    # process (a test of async code) leaves none, and get_event_loop() then raises.
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = Mocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="mldr", stack=stack, preview=False, monitor=monitor)

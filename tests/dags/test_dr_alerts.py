@@ -65,7 +65,13 @@ def test_a_late_check_fires_its_deadline_alert_in_the_triggerer(
     async def events() -> list[Any]:
         return [event.payload async for event in trigger.run()]
 
-    states = [e["state"] for e in asyncio.run(events())]
+    # a loop of its own, left alone after: asyncio.run() would clear the thread's current loop,
+    # and the Pulumi mocks a later test file runs in this worker need one
+    loop = asyncio.new_event_loop()
+    try:
+        states = [e["state"] for e in loop.run_until_complete(events())]
+    finally:
+        loop.close()
     assert states == [CallbackState.RUNNING, CallbackState.SUCCESS]
     [alert] = sent
     assert alert.subject.startswith(f"[mldr] {dag_id} past its deadline")

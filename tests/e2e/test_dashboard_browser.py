@@ -22,9 +22,12 @@ import pytest
 from mldr.sandbox.location import ENV_FILE, read_env_file
 from tests.e2e.browser import Chromium, chromium_path
 
+# Heavy (~95 s: an `airflow standalone` and Chromium): `make test-heavy` runs it. What the page
+# shows and who may see it are tested without a browser in tests/unit/test_dashboard.py.
 pytestmark = [
     pytest.mark.sandbox,
     pytest.mark.slow,
+    pytest.mark.heavy,
     pytest.mark.skipif(
         chromium_path() is None,
         reason="needs Debian's chromium (apt-get install -y chromium; .ci/run installs it)",
