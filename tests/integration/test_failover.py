@@ -98,13 +98,22 @@ def crashed_run(topology: Topology, factory: ClientFactory, kind: str, target: s
 
 
 def snapshot(factory: ClientFactory, topology: Topology, region: str) -> dict[str, str]:
-    """Every current key of every dataset in a region, with the SHA-256 of its bytes."""
+    """Every current key of every dataset in a region, with the SHA-256 of its bytes.
+
+    mldr's own scratch objects under `<prefix>_mldr/` (lag canaries, drill data, autopilot
+    heartbeats) are left out, as verification leaves them out: background checks of the session
+    write and delete them (with delete markers that replicate a moment later), and they are no
+    one's data."""
+    from mldr.checks.verification.model import RESERVED_PREFIX
+
     out: dict[str, str] = {}
     s3 = factory.client("s3", region)
     for dataset in topology.datasets:
         bucket = dataset.buckets[region]
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for obj in page.get("Contents", []):
+                if obj["Key"].startswith(dataset.prefix + RESERVED_PREFIX):
+                    continue
                 body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
                 out[f"{dataset.name}/{obj['Key']}"] = hashlib.sha256(body).hexdigest()
     return out
