@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from mldr.cloud.aws.clients import aws_call
 from mldr.errors import MldrError
+from mldr.sandbox.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,7 @@ class TasksWatcher:
         self.service = service
         self.poll_seconds = poll_seconds
         self.tasks: Tasks | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic(f"tasks-{region}", self.look, lambda: self.poll_seconds)
 
     def problem(self) -> str | None:
         return tasks_problem(self.tasks, now=time.monotonic())
@@ -127,18 +126,8 @@ class TasksWatcher:
                 else "",
             )
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.look()
-            self._stop.wait(self.poll_seconds)
-
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"tasks-{self.region}", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._loop.stop()

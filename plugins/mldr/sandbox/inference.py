@@ -42,6 +42,7 @@ from mldr.errors import MldrError
 from mldr.ml.registry import DEFAULT_MODEL_NAME, ModelMetadata, load_estimator, read_current, read_metadata
 from mldr.sandbox.capacity import TasksWatcher
 from mldr.sandbox.listen import add_listen_arguments, server_socket
+from mldr.sandbox.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,7 @@ class ModelLoader:
         self.current: LoadedModel | None = None
         self.problem: str | None = "first check of CURRENT in progress"
         self._refresh_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic(f"model-loader-{region}", self.refresh, lambda: self.reload_seconds)
 
     def _report(self, problem: str | None) -> None:
         # Log changes only: a standby bucket can lack a model for minutes, and one line every
@@ -138,22 +138,11 @@ class ModelLoader:
             )
             self.problem = None
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.refresh()
-            self._stop.wait(self.reload_seconds)
-
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"model-loader-{self.region}", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            # A refresh in flight is bounded by the client's timeouts.
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._loop.stop()
 
 
 class StorageProbe:
