@@ -290,7 +290,7 @@ class RunningDrill:
         return f"drill {self.state.drill_id} (pid {self.proc.pid} on host-a, started " in message
 
 
-def test_a_drill_on_another_host_is_refused_and_the_running_drill_is_untouched(
+def test_a_running_drill_refuses_a_drill_on_another_host_and_an_operators_failover(
     topology: Topology,
     factory: ClientFactory,
     sandbox: Sandbox,
@@ -299,9 +299,13 @@ def test_a_drill_on_another_host_is_refused_and_the_running_drill_is_untouched(
     capsys: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """One drill from host-a, held in its replication stall, meets both who would fight it: a drill
+    started on host-b (the lock lives in the control store, not on a host) and an operator's
+    failover or failback. Each is refused naming the drill; nothing of the drill's is touched.
+    (One running drill serves both: starting and reverting a drill is most of this test's time.)"""
     from mldr.cli import main
 
-    primary = topology.primary_region
+    primary, secondary = topology.primary_region, topology.secondary_region
     data = user_data(factory, topology, primary)
     # This process plays host-b (the hostname too, so that code reading it sees another host).
     monkeypatch.setenv(HOST_ENV, "host-b")
@@ -309,38 +313,16 @@ def test_a_drill_on_another_host_is_refused_and_the_running_drill_is_untouched(
     drills = DrillStateStore(AwsCloud(factory).control())
     with drill_stalling(topology, factory, tmp_path) as drill_a:
         lease_before = lease(factory)
+        history = OperationStore(AwsCloud(factory).control()).history(limit=1000)
         capsys.readouterr()
+        # another drill, from another host
         assert main(["drill", "--hold-seconds", "0", "--out", str(tmp_path / "b")]) == 1
         refused = capsys.readouterr().err
         assert "another DR drill is running" in refused and drill_a.names(refused), refused
         assert main(["drill", "--recover"]) == 1, "teardown acts only on the drill that holds the lock"
         refused = capsys.readouterr().err
         assert "nothing to recover while it runs" in refused and drill_a.names(refused), refused
-        # the first drill is untouched: its record, the lease, its stalled replication
-        assert drills.load() == drill_a.state
-        assert lease(factory) == lease_before
-        assert drill_a.proc.poll() is None
-        replication = sandbox.status()["replication"]["settings"]
-        assert replication["paused"] is True, "the second drill did not resume the first one's stall"
-    assert lease(factory).active_region == primary
-    assert user_data(factory, topology, primary) == data
-
-
-def test_an_operator_failover_during_a_drill_is_refused_naming_the_drill(
-    topology: Topology,
-    factory: ClientFactory,
-    on_primary: None,
-    tmp_path: Path,
-    capsys: Any,
-) -> None:
-    from mldr.cli import main
-
-    primary, secondary = topology.primary_region, topology.secondary_region
-    data = user_data(factory, topology, primary)
-    with drill_stalling(topology, factory, tmp_path) as drill_a:
-        lease_before = lease(factory)
-        history = OperationStore(AwsCloud(factory).control()).history(limit=1000)
-        capsys.readouterr()
+        # an operator
         why = ["--reason", "the primary looks impaired to me", "--yes"]
         asks = [["failover", "--to", secondary, "--mode", "unplanned", *why], ["failback", *why]]
         for argv in asks:
@@ -348,9 +330,13 @@ def test_an_operator_failover_during_a_drill_is_refused_naming_the_drill(
             refused = capsys.readouterr().err
             assert "while a DR drill runs would fight it" in refused and drill_a.names(refused), refused
             assert f"kill -INT {drill_a.proc.pid}` on host-a" in refused, "it says how to stop the drill"
+        # the first drill is untouched: its record, the lease, its stalled replication; no operation
+        assert drills.load() == drill_a.state
         assert lease(factory) == lease_before
         assert OperationStore(AwsCloud(factory).control()).history(limit=1000) == history
         assert drill_a.proc.poll() is None
+        replication = sandbox.status()["replication"]["settings"]
+        assert replication["paused"] is True, "the second drill did not resume the first one's stall"
     assert lease(factory).active_region == primary
     assert user_data(factory, topology, primary) == data
     assert user_data(factory, topology, secondary) == data
