@@ -284,6 +284,32 @@ def test_copy_object_reads_a_bucket_in_the_other_region(
     assert not exists(east, primary_bucket, key + ".3")
 
 
+def test_a_server_side_copy_takes_the_destination_buckets_default_kms_key(
+    sandbox_state: SandboxState, buckets: tuple[str, str]
+) -> None:
+    """S3 encrypts a copy that names no encryption with the destination bucket's default key -
+    also a copy of an older version onto its own key (how a restore brings a version back);
+    moto made those AES256."""
+    primary_bucket, _ = buckets
+    east = s3(sandbox_state, sandbox_state.primary)
+    default = east.get_bucket_encryption(Bucket=primary_bucket)["ServerSideEncryptionConfiguration"]
+    bucket_key = default["Rules"][0]["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]
+    key = f"it/copy-kms/{uuid.uuid4()}.bin"
+    first = east.put_object(Bucket=primary_bucket, Key=key, Body=b"version one")
+    east.put_object(Bucket=primary_bucket, Key=key, Body=b"version two")
+    for target in (key, key + ".elsewhere"):
+        east.copy_object(
+            Bucket=primary_bucket,
+            Key=target,
+            CopySource={"Bucket": primary_bucket, "Key": key, "VersionId": first["VersionId"]},
+        )
+        head = east.head_object(Bucket=primary_bucket, Key=target)
+        assert (head.get("ServerSideEncryption"), head.get("SSEKMSKeyId")) == ("aws:kms", bucket_key), (
+            f"copy to {target}: {head.get('ServerSideEncryption')} {head.get('SSEKMSKeyId')}"
+        )
+        assert east.get_object(Bucket=primary_bucket, Key=target)["Body"].read() == b"version one"
+
+
 def test_delete_marker_replicates(sandbox_state: SandboxState, buckets: tuple[str, str]) -> None:
     src, dst = buckets
     key = f"it/{uuid.uuid4()}.txt"
