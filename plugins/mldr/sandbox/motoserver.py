@@ -321,7 +321,7 @@ def _copies_take_the_bucket_default_encryption() -> None:
             kwargs["kms_key_id"] = kwargs.get("kms_key_id") or rule.get("KMSMasterKeyID")
         original(self, src_key, dest_bucket_name, dest_key_name, **kwargs)
 
-    S3Backend.copy_object = copy_object  # type: ignore[method-assign]
+    S3Backend.copy_object = copy_object  # type: ignore[method-assign,assignment]
 
 
 class SandboxS3Middleware:
