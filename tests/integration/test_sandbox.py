@@ -6,6 +6,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -130,20 +131,59 @@ def _kms_bucket_pair(state: SandboxState) -> tuple[dict[str, str], dict[str, str
     return buckets, keys
 
 
+@contextmanager
+def _replication_role_for(state: SandboxState, buckets: dict[str, str]) -> Iterator[str]:
+    """A replication role allowed to replicate between `buckets` (the first dataset's role, with
+    an extra inline policy while the block runs): the replicator copies with the rule's role."""
+    import json
+
+    from mldr.sandbox.iam import replication_principal
+
+    topology = load_topology_file(state.topology_path)
+    dataset = topology.datasets[0]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObjectVersionForReplication", "s3:ReplicateObject", "s3:ReplicateDelete"],
+                "Resource": [f"arn:aws:s3:::{b}/*" for b in buckets.values()],
+            }
+        ],
+    }
+    servers = [prov.client("iam", state.moto[r], "us-east-1") for r in state.regions]
+    user = replication_principal(dataset.name)
+    for iam in servers:
+        iam.put_user_policy(UserName=user, PolicyName="it-buckets", PolicyDocument=json.dumps(policy))
+    try:
+        yield dataset.replication[state.primary].role_arn
+    finally:
+        for iam in servers:
+            iam.delete_user_policy(UserName=user, PolicyName="it-buckets")
+
+
 def test_an_sse_kms_object_replicates_only_under_a_rule_that_selects_it(
     sandbox_state: SandboxState,
 ) -> None:
     """As S3: a rule without the SSE-KMS selection skips KMS objects silently; with it, the replica
     is encrypted with the rule's replica key. And, as S3, a KMS object's ETag is no content MD5."""
+    buckets, keys = _kms_bucket_pair(sandbox_state)
+    with _replication_role_for(sandbox_state, buckets) as role:
+        _sse_kms_replication(sandbox_state, buckets, keys, role)
+
+
+def _sse_kms_replication(
+    state: SandboxState, buckets: dict[str, str], keys: dict[str, str], role: str
+) -> None:
     from mldr.cloud.aws.replication_rule import build_replication_rule
 
-    primary, secondary = sandbox_state.primary, sandbox_state.secondary
-    buckets, keys = _kms_bucket_pair(sandbox_state)
-    src, dst = s3(sandbox_state, primary), s3(sandbox_state, secondary)
+    sandbox_state = state
+    primary, secondary = state.primary, state.secondary
+    src, dst = s3(state, primary), s3(state, secondary)
 
     def rule(replica_key: str | None) -> dict[str, Any]:
         return {
-            "Role": "arn:aws:iam::123456789012:role/it-replication",
+            "Role": role,
             "Rules": [
                 build_replication_rule(
                     dataset="it-kms",

@@ -69,3 +69,14 @@ def operator_policy(sandbox_topology: dict[str, Any]) -> dict[str, Any]:
     """The DR operator role's policy as infra/ declares it, naming the sandbox's resources."""
     declared = snapshot()
     return rewrite(declared["operator_policy"], name_map(declared["topology"], sandbox_topology))
+
+
+def replication_policy(sandbox_topology: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """`dataset`'s replication role policy as infra/ declares it, naming the sandbox's resources."""
+    declared = snapshot()
+    policies = declared["replication_policies"]
+    if dataset not in policies:
+        raise KeyError(
+            f"infra/ declares no replication policy for dataset {dataset!r} (has: {', '.join(policies)})"
+        )
+    return rewrite(policies[dataset], name_map(declared["topology"], sandbox_topology))

@@ -21,7 +21,7 @@ from botocore.config import Config
 
 from mldr.cloud.aws.replication_rule import replication_rule_id
 from mldr.sandbox.capacity import SCALE_UP_TAG
-from mldr.sandbox.iam import ADMIN_KEYS, OPERATOR, POLICY_NAME, Principal
+from mldr.sandbox.iam import ADMIN_KEYS, OPERATOR, POLICY_NAME, Principal, replication_principal
 from mldr.topology import SCHEMA_VERSION, Topology, parse_topology
 
 ACCOUNT_ID = "123456789012"
@@ -363,15 +363,20 @@ def provision(layout: SandboxLayout) -> Topology:
 
 
 def grant_principals(layout: SandboxLayout, topology: Topology, principals: dict[str, Principal]) -> None:
-    """Give the DR operator the role's policy as infra/ declares it, on every moto server (each
-    has its own IAM), now that the resources it names exist."""
-    from mldr.sandbox.declared import operator_policy
+    """Give the DR operator and each replication role's principal their policies as infra/
+    declares them, on every moto server (each has its own IAM), now that what they name exists."""
+    from mldr.sandbox.declared import operator_policy, replication_policy
 
-    policy = json.dumps(operator_policy(json.loads(topology.to_json())))
-    for endpoint in layout.moto.values():
-        client("iam", endpoint, "us-east-1").put_user_policy(
-            UserName=principals[OPERATOR].name, PolicyName=POLICY_NAME, PolicyDocument=policy
+    document = json.loads(topology.to_json())
+    policies = {principals[OPERATOR].name: operator_policy(document)}
+    for dataset in topology.datasets:
+        policies[principals[replication_principal(dataset.name)].name] = replication_policy(
+            document, dataset.name
         )
+    for endpoint in layout.moto.values():
+        iam = client("iam", endpoint, "us-east-1")
+        for user, policy in policies.items():
+            iam.put_user_policy(UserName=user, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy))
 
 
 def airflow_env(layout: SandboxLayout, topology_path: str, operator: Principal) -> dict[str, str]:
