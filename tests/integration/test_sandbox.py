@@ -15,7 +15,7 @@ import pytest
 from mldr.checks.replication_status import ReplicationState, SandboxStatusSource
 from mldr.sandbox import provision as prov
 from mldr.sandbox.manager import Sandbox, SandboxState
-from mldr.topology import load_topology_file
+from mldr.topology import load_topology_file, parse_topology
 from tests.sandbox_rules import as_stored, expected_rule, stored_rules
 
 pytestmark = pytest.mark.sandbox
@@ -495,13 +495,31 @@ def _contains(actual: Any, declared: Any, where: str) -> None:
         assert actual == declared, f"{where}: {actual!r}, declared {declared!r}"
 
 
+def _same_shape(declared: Any, actual: Any, own: set[str], where: str) -> None:
+    """The same fields with the same values (`own`: dotted paths the sandbox has its own way)."""
+    if isinstance(declared, dict) and isinstance(actual, dict):
+        for name in sorted(set(declared) | set(actual)):
+            path = f"{where}.{name}".removeprefix("topology.")
+            if path in own:
+                continue
+            assert name in declared, f"{path}: the sandbox's topology has it, the program's export not"
+            assert name in actual, f"{path}: the program exports it, the sandbox's topology lacks it"
+            _same_shape(declared[name], actual[name], own, f"{where}.{name}")
+    elif isinstance(declared, list) and isinstance(actual, list):
+        assert len(declared) == len(actual), f"{where}: {len(actual)} items, declared {len(declared)}"
+        for i, (d, a) in enumerate(zip(declared, actual, strict=True)):
+            _same_shape(d, a, own, f"{where}[{i}]")
+    else:
+        assert declared == actual, f"{where}: {actual!r}, exported {declared!r}"
+
+
 def test_the_sandbox_holds_what_infra_declares_for_its_stack(sandbox_state: SandboxState) -> None:
     """Every bucket setting, dataset key and replication role the program declares for the
     sandbox's stack is in the running sandbox as declared (names mapped onto the sandbox's)."""
     import json
 
     from mldr.sandbox import declared_resources as dr
-    from mldr.sandbox.declared import name_map, snapshot
+    from mldr.sandbox.declared import name_map, rewrite, snapshot
 
     declared = snapshot()
     topology = json.loads(load_topology_file(sandbox_state.topology_path).to_json())
@@ -552,6 +570,13 @@ def test_the_sandbox_holds_what_infra_declares_for_its_stack(sandbox_state: Sand
         assert json.loads(kms.get_key_policy(KeyId=arn, PolicyName="default")["Policy"]) == json.loads(
             key.inputs["policy"]
         )
+
+    # The topology document is the program's export, names mapped, but for what the sandbox runs
+    # its own way (README's sandbox section): where clients reach it, and the control state's
+    # two replicas on the global server (eventual, one write region) for a strong global table.
+    own = {"inference.url", "sandbox", "control_state"}
+    exported = parse_topology(rewrite(declared["topology"], names), source="infra/'s export, names mapped")
+    _same_shape(json.loads(exported.to_json()), topology, own, "topology")
 
     iam = prov.client("iam", sandbox_state.moto["global"], "us-east-1")
     roles = dr.replication_roles(names)

@@ -30,14 +30,12 @@ from mldr.sandbox.iam import ADMIN_KEYS, OPERATOR, POLICY_NAME, Principal, repli
 from mldr.topology import SCHEMA_VERSION, Topology, parse_topology
 
 ACCOUNT_ID = "123456789012"
-DATASETS: tuple[tuple[str, str, int], ...] = (
-    # name, kind, rpo_seconds
-    ("training-data", "training_data", 60),
-    ("features", "features", 60),
-    ("model-artifacts", "model_artifacts", 30),
+#: The datasets infra/ declares for the sandbox's stack (`infra/Pulumi.sandbox.yaml`), by name.
+DECLARED_DATASETS: dict[str, dict[str, Any]] = {d["name"]: d for d in snapshot()["topology"]["datasets"]}
+#: name, kind, rpo_seconds
+DATASETS: tuple[tuple[str, str, int], ...] = tuple(
+    (d["name"], d["kind"], int(d["rpo_seconds"])) for d in DECLARED_DATASETS.values()
 )
-#: Every sandbox dataset fills its buckets, so the whole bucket replicates.
-DATASET_PREFIX = ""
 ZONE_NAME = "mldr.sandbox"
 DNS_NAME = f"inference.{ZONE_NAME}"
 CONTROL_TABLE = "mldr-control"
@@ -304,9 +302,9 @@ def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[
                 "name": name,
                 "kind": kind,
                 "buckets": {r: bucket_name(name, r) for r in layout.regions},
-                "prefix": DATASET_PREFIX,
+                "prefix": DECLARED_DATASETS[name]["prefix"],
                 "rpo_seconds": rpo,
-                "retention": {"noncurrent_days": 30, "min_versions": 1},
+                "retention": DECLARED_DATASETS[name]["retention"],
                 "replication": {
                     r: {
                         "kms_key_arn": regions[r]["kms_keys"][name],
@@ -336,7 +334,7 @@ def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[
             "consistency": "eventual",
             "write_region": layout.secondary,
         },
-        "objectives": {"rto_seconds": 30, "rpo_seconds": 5},
+        "objectives": snapshot()["topology"]["objectives"],
         "sandbox": {"edge_url": layout.edge_url, "replicator_url": layout.replicator_url},
     }
 
