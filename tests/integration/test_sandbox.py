@@ -475,8 +475,6 @@ NOT_APPLIED = {
     "aws:sns/topic:Topic": "the sandbox's own topic per region",
     "aws:route53/healthCheck:HealthCheck": "probes the sandbox's inference servers, not a load balancer",
     "aws:route53/record:Record": "A records to stand-in addresses, not aliases to load balancers",
-    "aws:dynamodb/table:Table": "two replicas on the global server (control_replicas.py)",
-    "aws:dynamodb/tableItem:TableItem": "the initial lease, written by provisioning",
 }
 
 
@@ -528,7 +526,7 @@ def test_the_sandbox_holds_what_infra_declares_for_its_stack(sandbox_state: Sand
         declared["topology"]["primary_region"]: sandbox_state.primary,
         declared["topology"]["secondary_region"]: sandbox_state.secondary,
     }
-    applied = {*dr.BUCKET_SETTINGS, dr.KEY, dr.ROLE, dr.ROLE_POLICY}
+    applied = {*dr.BUCKET_SETTINGS, dr.KEY, dr.ROLE, dr.ROLE_POLICY, dr.TABLE, dr.TABLE_ITEM}
     kinds = {r["type"] for r in declared["resources"]}
     assert kinds - applied - set(NOT_APPLIED) == set(), "declared types the sandbox neither applies nor lists"
 
@@ -577,6 +575,14 @@ def test_the_sandbox_holds_what_infra_declares_for_its_stack(sandbox_state: Sand
     own = {"inference.url", "sandbox", "control_state"}
     exported = parse_topology(rewrite(declared["topology"], names), source="infra/'s export, names mapped")
     _same_shape(json.loads(exported.to_json()), topology, own, "topology")
+
+    # the control table's schema as declared, in each of its replicas (named the sandbox's way)
+    schema, _ = dr.control_table(regions)
+    for region in sandbox_state.regions:
+        ddb = prov.client("dynamodb", sandbox_state.moto["global"], region)
+        table = ddb.describe_table(TableName=topology["control_state"]["table"])["Table"]
+        _contains(table, {k: v for k, v in schema.items() if k != "BillingMode"}, f"control table ({region})")
+        assert table["BillingModeSummary"]["BillingMode"] == schema["BillingMode"]
 
     iam = prov.client("iam", sandbox_state.moto["global"], "us-east-1")
     roles = dr.replication_roles(names)

@@ -65,3 +65,15 @@ def test_every_declared_bucket_setting_can_be_applied_and_names_a_declared_bucke
     for setting in settings:
         assert setting.bucket in buckets, setting.name
         assert setting.region in regions, setting.name
+
+
+def test_the_declared_lease_is_the_one_a_new_topology_starts_with_in_the_sandboxs_regions() -> None:
+    from mldr.cloud.aws.dynamodb import initial_lease_item
+
+    declared = snapshot()["topology"]
+    primary, secondary = declared["primary_region"], declared["secondary_region"]
+    schema, lease = dr.control_table({primary: "eu-west-1", secondary: "eu-central-1"})
+    expected = initial_lease_item("eu-west-1")
+    expected.pop("updated_at")  # infra/ seeds none (the runbooks tolerate its absence)
+    assert lease == expected
+    assert schema["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]

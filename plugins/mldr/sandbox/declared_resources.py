@@ -7,8 +7,10 @@ every bucket setting (versioning, default encryption, public access block, lifec
 lock, replication) - with the declared names (buckets, key and role ARNs) mapped onto the
 sandbox's. Pulumi spells the inputs in camelCase; `api_shape` turns them into the API's names.
 
-Declared but not applied (see README's sandbox table for why): the buckets' TLS-only policies,
-topics' tags, the health checks, records and table (the sandbox's stand-ins for those are its
+The control table's schema (key, attributes, billing, stream) and its initial lease item are the
+declared ones too; its name and its replicas (both on the sandbox's global server) are the
+sandbox's. Declared but not applied (see README's sandbox table for why): the buckets' TLS-only
+policies, topics' tags, the health checks and records (the sandbox's stand-ins for those are its
 own: `mldr.sandbox.provision`).
 """
 
@@ -31,6 +33,8 @@ PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
 REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+TABLE = "aws:dynamodb/table:Table"
+TABLE_ITEM = "aws:dynamodb/tableItem:TableItem"
 #: Bucket settings in the order S3 needs them: replication wants versioning on both sides.
 BUCKET_SETTINGS = (VERSIONING, ENCRYPTION, PUBLIC_ACCESS_BLOCK, LIFECYCLE, OBJECT_LOCK, REPLICATION)
 #: Where the API's name is not the input's with a capital first letter.
@@ -173,3 +177,32 @@ def replication_roles(names: dict[str, str]) -> list[tuple[str, str, dict[str, A
         trust = rewrite(json.loads(role.inputs["assumeRolePolicy"]), names)
         roles.append((arn.rsplit("/", 1)[-1], role.name, {"assume": trust, "policies": policies}))
     return roles
+
+
+def control_table(regions: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(CreateTable's schema arguments, the initial lease item) as declared; `regions` maps the
+    declared regions to the sandbox's (the lease names the active one)."""
+    (table,) = resources(TABLE)
+    (item,) = resources(TABLE_ITEM)
+    inputs = table.inputs
+    keys = [{"AttributeName": inputs["hashKey"], "KeyType": "HASH"}]
+    if inputs.get("rangeKey"):
+        keys.append({"AttributeName": inputs["rangeKey"], "KeyType": "RANGE"})
+    schema: dict[str, Any] = {
+        "AttributeDefinitions": [
+            {"AttributeName": a["name"], "AttributeType": a["type"]} for a in inputs["attributes"]
+        ],
+        "KeySchema": keys,
+        "BillingMode": inputs.get("billingMode", "PROVISIONED"),
+    }
+    if inputs.get("streamEnabled"):
+        schema["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": inputs["streamViewType"]}
+    return schema, _in_regions(json.loads(item.inputs["item"]), regions)
+
+
+def _in_regions(value: Any, regions: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _in_regions(v, regions) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_in_regions(v, regions) for v in value]
+    return regions.get(value, value) if isinstance(value, str) else value

@@ -260,18 +260,13 @@ def load_balancer_address(index: int) -> str:
 
 def _provision_control_state(layout: SandboxLayout) -> None:
     """The table's two replicas: one per region on the global server (so they survive a region's
-    outage), copied last-writer-wins by the replicator (`mldr.sandbox.control_replicas`)."""
-    from mldr.cloud.aws.dynamodb import initial_lease_item
-
+    outage), copied last-writer-wins by the replicator (`mldr.sandbox.control_replicas`); its
+    schema and initial lease as infra/ declares them."""
+    schema, lease = declared_resources.control_table(_declared_regions(layout))
     for region in layout.regions:
         ddb = client("dynamodb", layout.moto["global"], region)
-        ddb.create_table(
-            TableName=CONTROL_TABLE,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        ddb.put_item(TableName=CONTROL_TABLE, Item=initial_lease_item(layout.primary))
+        ddb.create_table(TableName=CONTROL_TABLE, **schema)
+        ddb.put_item(TableName=CONTROL_TABLE, Item=lease)
 
 
 def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[str, Any]) -> dict[str, Any]:
