@@ -268,6 +268,29 @@ SANDBOX_STACK = INFRA / "Pulumi.sandbox.yaml"
 #: starts in a few; tests/infra/test_sandbox_declared.py holds the snapshot to the program.
 SANDBOX_SNAPSHOT = INFRA.parent / "plugins" / "mldr" / "sandbox" / "declared.json"
 OPERATOR_POLICY = "mldr-dr-operator-runbooks"
+#: The resource types the sandbox has a stand-in for (moto's S3, KMS, IAM, SNS, Route 53,
+#: DynamoDB): each one declared for the sandbox stack is in the snapshot, with its inputs and
+#: the outputs the provider adds.
+SANDBOX_TYPES = frozenset(
+    {
+        "aws:s3/bucket:Bucket",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
+        "aws:kms/key:Key",
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:sns/topic:Topic",
+        "aws:route53/healthCheck:HealthCheck",
+        "aws:route53/record:Record",
+        "aws:dynamodb/table:Table",
+        "aws:dynamodb/tableItem:TableItem",
+    }
+)
 REPLICATION_POLICY_SUFFIX = "-replication-policy"
 
 
@@ -281,8 +304,9 @@ def stack_config(path: Path = SANDBOX_STACK) -> dict[str, Any]:
 
 def sandbox_declarations(path: Path = SANDBOX_STACK) -> dict[str, Any]:
     """What the program declares for the sandbox's stack that the sandbox applies: the DR
-    operator role's policy, each dataset's replication role policy, and the topology export
-    (whose names the sandbox maps its own resources onto)."""
+    operator role's policy, each dataset's replication role policy, the topology export
+    (whose names the sandbox maps its own resources onto) and every declared resource of a type
+    the sandbox has a stand-in for (`SANDBOX_TYPES`)."""
     from infra import config, program
 
     stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
@@ -300,6 +324,19 @@ def sandbox_declarations(path: Path = SANDBOX_STACK) -> dict[str, Any]:
             if name.endswith(REPLICATION_POLICY_SUFFIX)
         },
         "topology": declared.outputs["topology"],
+        "resources": sorted(
+            (
+                {
+                    "type": r.type,
+                    "name": r.name,
+                    "inputs": r.inputs,
+                    "outputs": {k: v for k, v in r.outputs.items() if r.inputs.get(k) != v},
+                }
+                for r in declared.resources
+                if r.type in SANDBOX_TYPES
+            ),
+            key=lambda r: (r["type"], r["name"]),
+        ),
     }
 
 

@@ -6,6 +6,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -14,8 +15,8 @@ import pytest
 from mldr.checks.replication_status import ReplicationState, SandboxStatusSource
 from mldr.sandbox import provision as prov
 from mldr.sandbox.manager import Sandbox, SandboxState
-from mldr.topology import load_topology_file
-from tests.sandbox_rules import expected_rule, stored_rules
+from mldr.topology import load_topology_file, parse_topology
+from tests.sandbox_rules import as_stored, expected_rule, stored_rules
 
 pytestmark = pytest.mark.sandbox
 
@@ -125,9 +126,49 @@ def _kms_bucket_pair(state: SandboxState) -> tuple[dict[str, str], dict[str, str
     for region in state.regions:
         buckets[region] = f"it-kms-{suffix}-{region}"
         keys[region] = prov.client("kms", state.moto[region], region).create_key()["KeyMetadata"]["Arn"]
-        prov._create_bucket(s3(state, region), buckets[region], region)
-        prov._encrypt_by_default(s3(state, region), buckets[region], keys[region])
+        client = s3(state, region)
+        location = (
+            {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        )
+        client.create_bucket(Bucket=buckets[region], **location)
+        client.put_bucket_versioning(Bucket=buckets[region], VersioningConfiguration={"Status": "Enabled"})
+        by_default = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": keys[region]}
+        client.put_bucket_encryption(
+            Bucket=buckets[region],
+            ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": by_default}]},
+        )
     return buckets, keys
+
+
+@contextmanager
+def _replication_role_for(state: SandboxState, buckets: dict[str, str]) -> Iterator[str]:
+    """A replication role allowed to replicate between `buckets` (the first dataset's role, with
+    an extra inline policy while the block runs): the replicator copies with the rule's role."""
+    import json
+
+    from mldr.sandbox.iam import replication_principal
+
+    topology = load_topology_file(state.topology_path)
+    dataset = topology.datasets[0]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObjectVersionForReplication", "s3:ReplicateObject", "s3:ReplicateDelete"],
+                "Resource": [f"arn:aws:s3:::{b}/*" for b in buckets.values()],
+            }
+        ],
+    }
+    servers = [prov.client("iam", state.moto[r], "us-east-1") for r in state.regions]
+    user = replication_principal(dataset.name)
+    for iam in servers:
+        iam.put_user_policy(UserName=user, PolicyName="it-buckets", PolicyDocument=json.dumps(policy))
+    try:
+        yield dataset.replication[state.primary].role_arn
+    finally:
+        for iam in servers:
+            iam.delete_user_policy(UserName=user, PolicyName="it-buckets")
 
 
 def test_an_sse_kms_object_replicates_only_under_a_rule_that_selects_it(
@@ -135,15 +176,23 @@ def test_an_sse_kms_object_replicates_only_under_a_rule_that_selects_it(
 ) -> None:
     """As S3: a rule without the SSE-KMS selection skips KMS objects silently; with it, the replica
     is encrypted with the rule's replica key. And, as S3, a KMS object's ETag is no content MD5."""
+    buckets, keys = _kms_bucket_pair(sandbox_state)
+    with _replication_role_for(sandbox_state, buckets) as role:
+        _sse_kms_replication(sandbox_state, buckets, keys, role)
+
+
+def _sse_kms_replication(
+    state: SandboxState, buckets: dict[str, str], keys: dict[str, str], role: str
+) -> None:
     from mldr.cloud.aws.replication_rule import build_replication_rule
 
-    primary, secondary = sandbox_state.primary, sandbox_state.secondary
-    buckets, keys = _kms_bucket_pair(sandbox_state)
-    src, dst = s3(sandbox_state, primary), s3(sandbox_state, secondary)
+    sandbox_state = state
+    primary, secondary = state.primary, state.secondary
+    src, dst = s3(state, primary), s3(state, secondary)
 
     def rule(replica_key: str | None) -> dict[str, Any]:
         return {
-            "Role": "arn:aws:iam::123456789012:role/it-replication",
+            "Role": role,
             "Rules": [
                 build_replication_rule(
                     dataset="it-kms",
@@ -284,6 +333,32 @@ def test_copy_object_reads_a_bucket_in_the_other_region(
     assert not exists(east, primary_bucket, key + ".3")
 
 
+def test_a_server_side_copy_takes_the_destination_buckets_default_kms_key(
+    sandbox_state: SandboxState, buckets: tuple[str, str]
+) -> None:
+    """S3 encrypts a copy that names no encryption with the destination bucket's default key -
+    also a copy of an older version onto its own key (how a restore brings a version back);
+    moto made those AES256."""
+    primary_bucket, _ = buckets
+    east = s3(sandbox_state, sandbox_state.primary)
+    default = east.get_bucket_encryption(Bucket=primary_bucket)["ServerSideEncryptionConfiguration"]
+    bucket_key = default["Rules"][0]["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]
+    key = f"it/copy-kms/{uuid.uuid4()}.bin"
+    first = east.put_object(Bucket=primary_bucket, Key=key, Body=b"version one")
+    east.put_object(Bucket=primary_bucket, Key=key, Body=b"version two")
+    for target in (key, key + ".elsewhere"):
+        east.copy_object(
+            Bucket=primary_bucket,
+            Key=target,
+            CopySource={"Bucket": primary_bucket, "Key": key, "VersionId": first["VersionId"]},
+        )
+        head = east.head_object(Bucket=primary_bucket, Key=target)
+        assert (head.get("ServerSideEncryption"), head.get("SSEKMSKeyId")) == ("aws:kms", bucket_key), (
+            f"copy to {target}: {head.get('ServerSideEncryption')} {head.get('SSEKMSKeyId')}"
+        )
+        assert east.get_object(Bucket=primary_bucket, Key=target)["Body"].read() == b"version one"
+
+
 def test_delete_marker_replicates(sandbox_state: SandboxState, buckets: tuple[str, str]) -> None:
     src, dst = buckets
     key = f"it/{uuid.uuid4()}.txt"
@@ -391,3 +466,131 @@ def test_region_outage_fails_over_dns_and_heal_keeps_data(
     wait_for("the primary answers again", lambda: _resolve(sandbox_state.edge_url)["answer"] == primary, 15)
     after = _snapshot(s3(sandbox_state, primary), src)
     assert {k: v for k, v in after.items() if k in before} == before
+
+
+#: Declared resource types the sandbox does not apply as declared yet, and why (README's table).
+NOT_APPLIED = {
+    "aws:s3/bucketPolicy:BucketPolicy": "TLS-only: the sandbox speaks HTTP on loopback",
+    "aws:s3/bucket:Bucket": "named by the sandbox (Object Lock at creation is the declared one)",
+    "aws:sns/topic:Topic": "the sandbox's own topic per region",
+    "aws:route53/healthCheck:HealthCheck": "probes the sandbox's inference servers, not a load balancer",
+    "aws:route53/record:Record": "A records to stand-in addresses, not aliases to load balancers",
+}
+
+
+def _contains(actual: Any, declared: Any, where: str) -> None:
+    """Every declared field is there with the declared value (the API may add defaults)."""
+    if isinstance(declared, dict):
+        assert isinstance(actual, dict), f"{where}: {actual!r} is not a mapping"
+        for name, value in declared.items():
+            assert name in actual, f"{where}: {name} missing from {actual!r}"
+            _contains(actual[name], value, f"{where}.{name}")
+    elif isinstance(declared, list):
+        assert isinstance(actual, list) and len(actual) == len(declared), f"{where}: {actual!r}"
+        for i, (got, value) in enumerate(zip(actual, declared, strict=True)):
+            _contains(got, value, f"{where}[{i}]")
+    else:
+        assert actual == declared, f"{where}: {actual!r}, declared {declared!r}"
+
+
+def _same_shape(declared: Any, actual: Any, own: set[str], where: str) -> None:
+    """The same fields with the same values (`own`: dotted paths the sandbox has its own way)."""
+    if isinstance(declared, dict) and isinstance(actual, dict):
+        for name in sorted(set(declared) | set(actual)):
+            path = f"{where}.{name}".removeprefix("topology.")
+            if path in own:
+                continue
+            assert name in declared, f"{path}: the sandbox's topology has it, the program's export not"
+            assert name in actual, f"{path}: the program exports it, the sandbox's topology lacks it"
+            _same_shape(declared[name], actual[name], own, f"{where}.{name}")
+    elif isinstance(declared, list) and isinstance(actual, list):
+        assert len(declared) == len(actual), f"{where}: {len(actual)} items, declared {len(declared)}"
+        for i, (d, a) in enumerate(zip(declared, actual, strict=True)):
+            _same_shape(d, a, own, f"{where}[{i}]")
+    else:
+        assert declared == actual, f"{where}: {actual!r}, exported {declared!r}"
+
+
+def test_the_sandbox_holds_what_infra_declares_for_its_stack(sandbox_state: SandboxState) -> None:
+    """Every bucket setting, dataset key and replication role the program declares for the
+    sandbox's stack is in the running sandbox as declared (names mapped onto the sandbox's)."""
+    import json
+
+    from mldr.sandbox import declared_resources as dr
+    from mldr.sandbox.declared import name_map, rewrite, snapshot
+
+    declared = snapshot()
+    topology = json.loads(load_topology_file(sandbox_state.topology_path).to_json())
+    names = name_map(declared["topology"], topology)
+    regions = {
+        declared["topology"]["primary_region"]: sandbox_state.primary,
+        declared["topology"]["secondary_region"]: sandbox_state.secondary,
+    }
+    applied = {*dr.BUCKET_SETTINGS, dr.KEY, dr.ROLE, dr.ROLE_POLICY, dr.TABLE, dr.TABLE_ITEM}
+    kinds = {r["type"] for r in declared["resources"]}
+    assert kinds - applied - set(NOT_APPLIED) == set(), "declared types the sandbox neither applies nor lists"
+
+    settings = dr.bucket_settings(names, regions)
+    assert {s.type for s in settings} >= {dr.VERSIONING, dr.ENCRYPTION, dr.REPLICATION}
+    for setting in settings:
+        client, where = s3(sandbox_state, setting.region), f"{setting.name} ({setting.bucket})"
+        inputs = setting.inputs
+        if setting.type == dr.VERSIONING:
+            status = inputs["versioningConfiguration"]["status"]
+            assert client.get_bucket_versioning(Bucket=setting.bucket)["Status"] == status, where
+        elif setting.type == dr.ENCRYPTION:
+            got = client.get_bucket_encryption(Bucket=setting.bucket)["ServerSideEncryptionConfiguration"]
+            _contains(got["Rules"], dr.api_shape(inputs["rules"]), where)
+        elif setting.type == dr.PUBLIC_ACCESS_BLOCK:
+            got = client.get_public_access_block(Bucket=setting.bucket)["PublicAccessBlockConfiguration"]
+            fields = ("blockPublicAcls", "ignorePublicAcls", "blockPublicPolicy", "restrictPublicBuckets")
+            _contains(got, dr.api_shape({f: bool(inputs.get(f)) for f in fields}), where)
+        elif setting.type == dr.LIFECYCLE:
+            got = client.get_bucket_lifecycle_configuration(Bucket=setting.bucket)["Rules"]
+            _contains(got, dr.api_shape(inputs["rules"]), where)
+        elif setting.type == dr.REPLICATION:
+            configuration = dr.replication_configuration(inputs)
+            stored = stored_rules(sandbox_state.moto[setting.region], setting.bucket)
+            assert stored == [as_stored(rule) for rule in configuration["Rules"]], where
+            role = client.get_bucket_replication(Bucket=setting.bucket)["ReplicationConfiguration"]["Role"]
+            assert role == configuration["Role"], where
+        else:
+            raise AssertionError(f"{where}: no check for {setting.type}")
+
+    for (dataset, region), key in dr.dataset_keys(regions).items():
+        arn = next(d for d in topology["datasets"] if d["name"] == dataset)["replication"][region][
+            "kms_key_arn"
+        ]
+        kms = prov.client("kms", sandbox_state.moto[region], region)
+        assert kms.describe_key(KeyId=arn)["KeyMetadata"]["Description"] == key.inputs["description"]
+        tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=arn)["Tags"]}
+        assert tags == key.inputs["tags"], arn
+        assert json.loads(kms.get_key_policy(KeyId=arn, PolicyName="default")["Policy"]) == json.loads(
+            key.inputs["policy"]
+        )
+
+    # The topology document is the program's export, names mapped, but for what the sandbox runs
+    # its own way (README's sandbox section): where clients reach it, and the control state's
+    # two replicas on the global server (eventual, one write region) for a strong global table.
+    own = {"inference.url", "sandbox", "control_state"}
+    exported = parse_topology(rewrite(declared["topology"], names), source="infra/'s export, names mapped")
+    _same_shape(json.loads(exported.to_json()), topology, own, "topology")
+
+    # the control table's schema as declared, in each of its replicas (named the sandbox's way)
+    schema, _ = dr.control_table(regions)
+    for region in sandbox_state.regions:
+        ddb = prov.client("dynamodb", sandbox_state.moto["global"], region)
+        table = ddb.describe_table(TableName=topology["control_state"]["table"])["Table"]
+        _contains(table, {k: v for k, v in schema.items() if k != "BillingMode"}, f"control table ({region})")
+        assert table["BillingModeSummary"]["BillingMode"] == schema["BillingMode"]
+
+    iam = prov.client("iam", sandbox_state.moto["global"], "us-east-1")
+    roles = dr.replication_roles(names)
+    assert {name for name, _, _ in roles} == {
+        d["replication"][sandbox_state.primary]["role_arn"].rsplit("/", 1)[-1] for d in topology["datasets"]
+    }
+    for name, _, role in roles:
+        assert iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"] == role["assume"], name
+        for policy_name, policy in role["policies"].items():
+            got = iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
+            assert got == policy, f"{name}/{policy_name}"

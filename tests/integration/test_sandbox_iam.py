@@ -295,3 +295,55 @@ def test_the_operator_policy_allows_exactly_what_the_runbooks_use(
     assert not denied, f"the runbooks needed permissions the DR operator role lacks: {sorted(denied)}"
     unused = allowed - used - UNOBSERVABLE - set(EXERCISED_ELSEWHERE)
     assert not unused, f"the DR operator role grants what no runbook used: {sorted(unused)}"
+
+
+def test_the_replicator_copies_with_the_replication_role_so_a_missing_permission_fails_the_version(
+    sandbox: Sandbox, sandbox_state: SandboxState, topology: Topology
+) -> None:
+    """S3 replicates with the rule's role: the replicator runs with that role's declared policy,
+    so a permission the role lacks fails replication of that dataset (FAILED, naming the action),
+    while another dataset's role still replicates."""
+    from mldr.sandbox.iam import replication_principal
+
+    primary, secondary = topology.primary_region, topology.secondary_region
+    denied, other = topology.datasets[1], topology.datasets[0]
+    user = replication_principal(denied.name)
+    policy = declared.replication_policy(json.loads(topology.to_json()), denied.name)
+    without = [
+        {**s, "Action": [a for a in s["Action"] if a != "s3:ReplicateObject"]} for s in policy["Statement"]
+    ]
+    admin_iam = _client("iam", sandbox_state.moto[secondary], "us-east-1", ADMIN_KEYS)
+    admin_iam.put_user_policy(
+        UserName=user, PolicyName=POLICY_NAME, PolicyDocument=json.dumps({**policy, "Statement": without})
+    )
+    s3 = _client("s3", sandbox_state.moto[primary], primary, ADMIN_KEYS)
+    key = f"iam-replication/{uuid.uuid4().hex}.bin"
+
+    def status(bucket: str) -> dict[str, Any]:
+        found = http.get(f"{sandbox_state.replicator_url}/status", params={"bucket": bucket, "key": key})
+        return found.json() if found.status_code == 200 else {}
+
+    try:
+        for dataset in (denied, other):
+            s3.put_object(Bucket=dataset.buckets[primary], Key=key, Body=b"replicated by its role")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if status(denied.buckets[primary]).get("status") == "FAILED" and (
+                status(other.buckets[primary]).get("status") == "COMPLETED"
+            ):
+                break
+            time.sleep(0.2)
+        failed = status(denied.buckets[primary])
+        assert failed.get("status") == "FAILED", failed
+        assert f"user/{user} is not authorized to perform: s3:ReplicateObject" in failed["error"], failed
+        assert status(other.buckets[primary]).get("status") == "COMPLETED"
+    finally:
+        admin_iam.put_user_policy(UserName=user, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy))
+        sandbox.replication("clear")  # re-queues the FAILED version, as a Batch Replication job
+    replica = _client("s3", sandbox_state.moto[secondary], secondary, ADMIN_KEYS)
+    deadline = time.monotonic() + 30
+    while status(denied.buckets[primary]).get("status") != "COMPLETED" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for dataset in (denied, other):
+        got = replica.get_object(Bucket=dataset.buckets[secondary], Key=key)
+        assert got["Body"].read() == b"replicated by its role"

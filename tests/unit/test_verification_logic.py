@@ -197,6 +197,22 @@ def test_lifecycle_rules_shorter_than_the_policy_are_problems() -> None:
     assert "'few'" in problems[1] and "3 versions" in problems[1]
 
 
+def test_infras_scratch_rule_is_no_retention_problem_for_a_whole_bucket_dataset() -> None:
+    """infra/ expires `_mldr/` (canaries, drill data) after a day in every dataset bucket;
+    verification ignores those keys, so that rule breaks no retention policy - a rule on the
+    whole bucket still does."""
+    ds = dataset(prefix="", retention={"noncurrent_days": 30, "min_versions": 1})
+    scratch = {
+        "ID": "mldr-scratch",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "_mldr/"},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+    }
+    assert lifecycle_problems([scratch], ds, "b") == []
+    whole = {**scratch, "ID": "whole", "Filter": {"Prefix": ""}}
+    assert len(lifecycle_problems([scratch, whole], ds, "b")) == 1
+
+
 def test_required_versions_counts_only_what_the_source_still_keeps() -> None:
     now = time.time()
     day = 86400

@@ -25,22 +25,25 @@ def snapshot() -> dict[str, Any]:
     return data
 
 
-def _walk(declared: Any, actual: Any, names: dict[str, str], regions: dict[str, str]) -> None:
+def _walk(declared: Any, actual: Any, names: dict[str, str], regions: dict[str, str], same: set[str]) -> None:
     if isinstance(declared, dict) and isinstance(actual, dict):
         for key, value in declared.items():
             key_here = regions.get(key, key)
             if key_here in actual:
-                _walk(value, actual[key_here], names, regions)
+                _walk(value, actual[key_here], names, regions, same)
     elif isinstance(declared, list) and isinstance(actual, list):
         by_name = {item.get("name"): item for item in actual if isinstance(item, dict)}
         for i, value in enumerate(declared):
             if isinstance(value, dict) and "name" in value:
                 if value["name"] in by_name:
-                    _walk(value, by_name[value["name"]], names, regions)
+                    _walk(value, by_name[value["name"]], names, regions, same)
             elif i < len(actual):
-                _walk(value, actual[i], names, regions)
-    elif isinstance(declared, str) and isinstance(actual, str) and declared and declared != actual:
-        names.setdefault(declared, actual)
+                _walk(value, actual[i], names, regions, same)
+    elif isinstance(declared, str) and isinstance(actual, str) and declared:
+        if declared == actual:
+            same.add(declared)
+        else:
+            names.setdefault(declared, actual)
 
 
 def name_map(declared_topology: dict[str, Any], sandbox_topology: dict[str, Any]) -> dict[str, str]:
@@ -50,7 +53,12 @@ def name_map(declared_topology: dict[str, Any], sandbox_topology: dict[str, Any]
         declared_topology["secondary_region"]: sandbox_topology["secondary_region"],
     }
     names: dict[str, str] = {}
-    _walk(declared_topology, sandbox_topology, names, regions)
+    same: set[str] = set()
+    _walk(declared_topology, sandbox_topology, names, regions, same)
+    # A name the sandbox keeps somewhere is its own too: where the two documents differ around it
+    # (the control table's replicas, both on the sandbox's global server), it is not renamed.
+    for name in same:
+        names.pop(name, None)
     # ARNs the document does not spell out (the table's, per region) carry the region itself
     names.update({f":{d}:": f":{s}:" for d, s in regions.items() if d != s})
     return names
@@ -69,3 +77,14 @@ def operator_policy(sandbox_topology: dict[str, Any]) -> dict[str, Any]:
     """The DR operator role's policy as infra/ declares it, naming the sandbox's resources."""
     declared = snapshot()
     return rewrite(declared["operator_policy"], name_map(declared["topology"], sandbox_topology))
+
+
+def replication_policy(sandbox_topology: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """`dataset`'s replication role policy as infra/ declares it, naming the sandbox's resources."""
+    declared = snapshot()
+    policies = declared["replication_policies"]
+    if dataset not in policies:
+        raise KeyError(
+            f"infra/ declares no replication policy for dataset {dataset!r} (has: {', '.join(policies)})"
+        )
+    return rewrite(policies[dataset], name_map(declared["topology"], sandbox_topology))

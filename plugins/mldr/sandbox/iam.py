@@ -16,9 +16,15 @@ same keys (`install`). What moto leaves out is added here, in the server's proce
   (`GET /_mldr/authorized`), so tests hold a role's policy to what the runbooks use.
 
 Principals: `admin` (full access; its keys are the SDK placeholder `testing`, which the example
-pipeline, the drill's client load and the sandbox's own processes use) and `dr-operator` (an IAM
+pipeline, the drill's client load and the sandbox's own processes use), `dr-operator` (an IAM
 user carrying the DR operator role's policy as infra/ declares it, applied once the resources it
-names exist: `mldr.sandbox.declared`).
+names exist: `mldr.sandbox.declared`) and one per dataset's replication role, named as the role
+(`mldr-replication-<dataset>`: an IAM user carrying that role's declared policy, which the
+replicator copies with, as S3 replicates with the rule's role).
+
+A replicator's request (`x-mldr-replication: true`) is authorised as S3 authorises replication:
+reading the source version is `s3:GetObjectVersionForReplication`, writing the replica
+`s3:ReplicateObject`, a delete marker `s3:ReplicateDelete` (`REPLICATION_ACTIONS`).
 """
 
 from __future__ import annotations
@@ -47,6 +53,19 @@ JSON_SERVICES = frozenset({"dynamodb", "ecs", "kms", "logs"})
 AUDIT_ENV = "MLDR_SANDBOX_IAM_AUDIT"
 #: The inline policy holding what infra/ declares for a principal.
 POLICY_NAME = "declared"
+#: What S3 authorises a replication role's reads and writes as (the replicator marks its requests).
+REPLICATION_ACTIONS = {
+    "s3:GetObject": "s3:GetObjectVersionForReplication",
+    "s3:GetObjectVersion": "s3:GetObjectVersionForReplication",
+    "s3:PutObject": "s3:ReplicateObject",
+    "s3:DeleteObject": "s3:ReplicateDelete",
+}
+REPLICATION_HEADER = "x-mldr-replication"
+
+
+def replication_principal(dataset: str) -> str:
+    """The principal playing dataset's replication role: named as infra/ names the role's purpose."""
+    return f"mldr-replication-{dataset}"
 
 
 @dataclass(frozen=True)
@@ -63,14 +82,20 @@ class Principal:
         return {**asdict(self), "arn": self.arn}
 
 
-def new_principals() -> dict[str, Principal]:
-    """The sandbox's principals, with fresh operator keys (shaped like AWS's)."""
+def _fresh(name: str) -> Principal:
+    """A principal with fresh keys, shaped like AWS's."""
     alphabet = string.ascii_uppercase + string.digits
-    operator_key = "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16))
-    return {
-        ADMIN: Principal(ADMIN, *ADMIN_KEYS),
-        OPERATOR: Principal(OPERATOR, operator_key, secrets.token_urlsafe(30)[:40]),
-    }
+    key = "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16))
+    return Principal(name, key, secrets.token_urlsafe(30)[:40])
+
+
+def new_principals(datasets: tuple[str, ...] = ()) -> dict[str, Principal]:
+    """The sandbox's principals: admin, the DR operator and each dataset's replication role."""
+    principals = {ADMIN: Principal(ADMIN, *ADMIN_KEYS), OPERATOR: _fresh(OPERATOR)}
+    for dataset in datasets:
+        name = replication_principal(dataset)
+        principals[name] = _fresh(name)
+    return principals
 
 
 def principals_from_json(data: dict[str, Any]) -> dict[str, Principal]:
@@ -214,6 +239,11 @@ def _delete_objects_batch(action: str, resource: str, body: Any) -> list[tuple[s
     return checks
 
 
+def _replicating(headers: Any) -> bool:
+    """Is this the replicator's request (`x-mldr-replication: true`, any header case)?"""
+    return any(str(k).lower() == REPLICATION_HEADER and str(v).lower() == "true" for k, v in headers.items())
+
+
 def _scope(headers: Any) -> tuple[str, str]:
     """(region, service) from the request's SigV4 credential scope."""
     auth = str(headers.get("Authorization", ""))
@@ -291,6 +321,8 @@ def enforce(*, audit_only: bool = False) -> None:
     def check_action_permitted(self: Any, resource: str) -> None:
         service, _, name = self._action.partition(":")
         self._action = f"{IAM_PREFIXES.get(service, service)}:{name}"
+        if _replicating(self._headers):
+            self._action = REPLICATION_ACTIONS.get(self._action, self._action)
         batch = _delete_objects_batch(self._action, resource, getattr(self, "_body", b""))
         if batch:  # S3 authorises DeleteObjects key by key; moto once, on the bucket
             for action, key_resource in batch:

@@ -346,7 +346,8 @@ class Sandbox:
         inference_ports = {r: port_of(sock) for r, sock in inference_sockets.items()}
         edge_socket = listen_socket(edge_port or 0)
         edge_port = port_of(edge_socket)
-        principals = iam.new_principals()
+        datasets = tuple(name for name, _, _ in prov.DATASETS)
+        principals = iam.new_principals(datasets)
         state.principals = {name: asdict(p) for name, p in principals.items()}
         principals_path = d / "principals.json"
         principals_path.write_text(json.dumps(state.principals))
@@ -375,6 +376,16 @@ class Sandbox:
                 {
                     "regions": {r: state.moto[r] for r in state.regions},
                     "lag_seconds": lag_seconds,
+                    # S3 replicates with the rule's role: the principal playing each one
+                    "roles": {
+                        prov.replication_role_arn(dataset): {
+                            "access_key_id": principals[iam.replication_principal(dataset)].access_key_id,
+                            "secret_access_key": principals[
+                                iam.replication_principal(dataset)
+                            ].secret_access_key,
+                        }
+                        for dataset in datasets
+                    },
                     # the control-state table's two replicas on the global server (a global table)
                     "control": {
                         "endpoint": state.moto["global"],

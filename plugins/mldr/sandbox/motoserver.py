@@ -20,6 +20,10 @@ moto's WSGI app with a thin middleware that adds:
 - **SSE-KMS ETags as in AWS**: the ETag of an object S3 encrypts with a KMS key is not the MD5
   of its bytes; moto's is, and code that trusted it would pass here and fail in AWS
   (`_opaque_kms_etags`).
+- **a copy takes the destination bucket's default encryption**: S3 encrypts a CopyObject that
+  names no encryption as the destination bucket's default says (SSE-KMS with its key); moto did so
+  only for a copy to another key, and made a copy of a version onto its own key - how a restore
+  brings a version back - AES256 (`_copies_take_the_bucket_default_encryption`).
 - **a checksum sent without naming its algorithm is kept**: S3 stores the `x-amz-checksum-sha256`
   (or CRC32, CRC32C, SHA-1, CRC64NVME) a writer sends; moto only when the SDK also names the
   algorithm (`x-amz-sdk-checksum-algorithm`), so verification would find no stored checksum for
@@ -297,6 +301,29 @@ def _opaque_kms_etags() -> None:
     FakeKey.etag = property(etag)  # type: ignore[method-assign,assignment]
 
 
+def _copies_take_the_bucket_default_encryption() -> None:
+    """A CopyObject without `x-amz-server-side-encryption`: the destination bucket's default, as S3.
+
+    moto's copy onto the object's own key (a restore of an older version) falls back to AES256
+    when the source was SSE-KMS, before its `put_object` would apply the bucket's default.
+    """
+    from moto.s3.models import S3Backend
+
+    original = S3Backend.copy_object
+
+    def copy_object(
+        self: Any, src_key: Any, dest_bucket_name: str, dest_key_name: str, **kwargs: Any
+    ) -> None:
+        default = self.get_bucket(dest_bucket_name).encryption
+        if not kwargs.get("encryption") and default:
+            rule = default["Rule"]["ApplyServerSideEncryptionByDefault"]
+            kwargs["encryption"] = rule["SSEAlgorithm"]
+            kwargs["kms_key_id"] = kwargs.get("kms_key_id") or rule.get("KMSMasterKeyID")
+        original(self, src_key, dest_bucket_name, dest_key_name, **kwargs)
+
+    S3Backend.copy_object = copy_object  # type: ignore[method-assign,assignment]
+
+
 class SandboxS3Middleware:
     """Adds the change feed and write-fence enforcement in front of moto's dispatcher."""
 
@@ -550,6 +577,7 @@ def build_app(
 ) -> SandboxS3Middleware:
     _exempt_replication_from_bucket_policy()
     _opaque_kms_etags()
+    _copies_take_the_bucket_default_encryption()
     _fast_backend_lookup()
     return SandboxS3Middleware(_dispatcher(), ChangeJournal(), name, replicator_url, peers)
 

@@ -1,11 +1,13 @@
 """Provision the sandbox's resources through the AWS APIs, as `infra/` does in a real account.
 
-Dataset buckets (versioned, default SSE-KMS with a key per dataset and region, replication rule
-primary -> secondary with delete-marker replication, SSE-KMS selection and the replica key,
-assumed by a replication role per dataset, as infra/ declares them), the ops buckets, SNS
-topics, ECS compute records, the Route 53 zone with a health check per region and
-PRIMARY/SECONDARY failover records, and the DR control-state table. Returns the topology
-document describing all of it.
+What infra/ declares for the sandbox's stack is applied as declared
+(`mldr.sandbox.declared_resources`): each dataset's KMS keys (a key per dataset and region),
+every bucket setting (versioning, default SSE-KMS, public access block, lifecycle, object lock,
+the replication rule primary -> secondary) and the replication roles with their policies - the
+declared names mapped onto the sandbox's. The sandbox's own stand-ins, named here: the buckets'
+and table's names, SNS topics, ECS compute records, the Route 53 zone with a health check per
+region and PRIMARY/SECONDARY failover records, and the DR control-state table (README's sandbox
+table says which are not the program's yet). Returns the topology document describing all of it.
 """
 
 from __future__ import annotations
@@ -20,19 +22,20 @@ import boto3
 from botocore.config import Config
 
 from mldr.cloud.aws.replication_rule import replication_rule_id
+from mldr.sandbox import declared_resources
 from mldr.sandbox.capacity import SCALE_UP_TAG
-from mldr.sandbox.iam import ADMIN_KEYS, OPERATOR, POLICY_NAME, Principal
+from mldr.sandbox.declared import name_map, snapshot
+from mldr.sandbox.declared_resources import BUCKET
+from mldr.sandbox.iam import ADMIN_KEYS, OPERATOR, POLICY_NAME, Principal, replication_principal
 from mldr.topology import SCHEMA_VERSION, Topology, parse_topology
 
 ACCOUNT_ID = "123456789012"
-DATASETS: tuple[tuple[str, str, int], ...] = (
-    # name, kind, rpo_seconds
-    ("training-data", "training_data", 60),
-    ("features", "features", 60),
-    ("model-artifacts", "model_artifacts", 30),
+#: The datasets infra/ declares for the sandbox's stack (`infra/Pulumi.sandbox.yaml`), by name.
+DECLARED_DATASETS: dict[str, dict[str, Any]] = {d["name"]: d for d in snapshot()["topology"]["datasets"]}
+#: name, kind, rpo_seconds
+DATASETS: tuple[tuple[str, str, int], ...] = tuple(
+    (d["name"], d["kind"], int(d["rpo_seconds"])) for d in DECLARED_DATASETS.values()
 )
-#: Every sandbox dataset fills its buckets, so the whole bucket replicates.
-DATASET_PREFIX = ""
 ZONE_NAME = "mldr.sandbox"
 DNS_NAME = f"inference.{ZONE_NAME}"
 CONTROL_TABLE = "mldr-control"
@@ -103,56 +106,52 @@ def client(service: str, endpoint: str, region: str) -> Any:
     )
 
 
-def _create_bucket(s3: Any, name: str, region: str) -> None:
+def _declared_regions(layout: SandboxLayout) -> dict[str, str]:
+    """The declared stack's regions -> the sandbox's (`mldr sandbox up` may choose others)."""
+    declared = snapshot()["topology"]
+    return {declared["primary_region"]: layout.primary, declared["secondary_region"]: layout.secondary}
+
+
+def _declared_buckets(layout: SandboxLayout) -> dict[str, str]:
+    """Each sandbox bucket's name -> the name infra/ declares for it."""
+    declared = snapshot()["topology"]
+    regions = {here: there for there, here in _declared_regions(layout).items()}
+    names = {ops_bucket_name(r): declared["regions"][regions[r]]["ops_bucket"] for r in layout.regions}
+    for dataset in declared["datasets"]:
+        for region in layout.regions:
+            names[bucket_name(dataset["name"], region)] = dataset["buckets"][regions[region]]
+    return names
+
+
+def _create_bucket(s3: Any, name: str, region: str, declared: dict[str, Any]) -> None:
+    """The bucket alone (its settings follow, as declared): Object Lock is set at creation."""
     kwargs: dict[str, Any] = {"Bucket": name}
     if region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    if declared.get("objectLockEnabled"):
+        kwargs["ObjectLockEnabledForBucket"] = True
     s3.create_bucket(**kwargs)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_public_access_block(
-        Bucket=name,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
-    )
-
-
-def _encrypt_by_default(s3: Any, bucket: str, key_arn: str) -> None:
-    """Default SSE-KMS with the dataset's key in this region, as infra/'s SecureBucket sets it."""
-    s3.put_bucket_encryption(
-        Bucket=bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [
-                {
-                    "ApplyServerSideEncryptionByDefault": {
-                        "SSEAlgorithm": "aws:kms",
-                        "KMSMasterKeyID": key_arn,
-                    },
-                    "BucketKeyEnabled": True,
-                }
-            ]
-        },
-    )
 
 
 def _provision_region(layout: SandboxLayout, region: str) -> dict[str, Any]:
     endpoint = layout.moto[region]
     s3 = client("s3", endpoint, region)
     kms = client("kms", endpoint, region)
+    declared_keys = declared_resources.dataset_keys(_declared_regions(layout))
+    declared_buckets = {b.outputs.get("bucket"): b.inputs for b in declared_resources.resources(BUCKET)}
+    names = _declared_buckets(layout)
     keys: dict[str, str] = {}
     for dataset, _, _ in DATASETS:
         # A key per dataset and region: a KMS key never leaves its region, and the replica must
         # stay readable when the other region (and its key) is gone.
-        keys[dataset] = kms.create_key(
-            Description=f"SSE-KMS for dataset {dataset} in {region}",
-            Tags=[{"TagKey": "mldr:dataset", "TagValue": dataset}],
-        )["KeyMetadata"]["Arn"]
-        _create_bucket(s3, bucket_name(dataset, region), region)
-        _encrypt_by_default(s3, bucket_name(dataset, region), keys[dataset])
-    _create_bucket(s3, ops_bucket_name(region), region)
+        if (dataset, region) not in declared_keys:
+            raise RuntimeError(
+                f"infra/ declares no KMS key for dataset {dataset} in {region}: refresh the sandbox's "
+                "declarations with `uv run python -m infra.under_mocks`"
+            )
+        keys[dataset] = declared_resources.create_key(kms, declared_keys[(dataset, region)])
+    for bucket in [*(bucket_name(d, region) for d, _, _ in DATASETS), ops_bucket_name(region)]:
+        _create_bucket(s3, bucket, region, declared_buckets.get(names[bucket], {}))
     topic_arn = client("sns", endpoint, region).create_topic(Name="mldr-alerts")["TopicArn"]
     ecs = client("ecs", endpoint, region)
     ecs.create_cluster(clusterName=CLUSTER)
@@ -176,34 +175,31 @@ def _provision_region(layout: SandboxLayout, region: str) -> dict[str, Any]:
     return {"topic_arn": topic_arn, "kms_keys": keys}
 
 
-def _provision_replication(layout: SandboxLayout, topology: Topology) -> None:
-    """A role per dataset, and each primary bucket's rule as the runbooks write it (one builder)."""
-    from mldr.actions.replication import dataset_configuration
-
+def _apply_declared(layout: SandboxLayout, topology: Topology) -> None:
+    """The replication roles with their policies, and every bucket setting, as infra/ declares
+    them (names mapped onto the sandbox's): the replication rules are the program's, which the
+    runbooks' builder also writes (`cloud/aws/replication_rule.py`)."""
+    names = name_map(snapshot()["topology"], json.loads(topology.to_json()))
     iam = client("iam", layout.moto["global"], "us-east-1")
-    s3 = client("s3", layout.moto[layout.primary], layout.primary)
-    for dataset in topology.datasets:
+    for role_name, declared_name, role in declared_resources.replication_roles(names):
         iam.create_role(
-            RoleName=replication_role_name(dataset.name),
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "s3.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            RoleName=role_name,
+            AssumeRolePolicyDocument=json.dumps(role["assume"]),
+            Description=f"infra/'s {declared_name}",
         )
-        s3.put_bucket_replication(
-            Bucket=dataset.buckets[layout.primary],
-            ReplicationConfiguration=dataset_configuration(
-                dataset, source=layout.primary, target=layout.secondary
-            ),
-        )
+        for policy_name, policy in role["policies"].items():
+            iam.put_role_policy(RoleName=role_name, PolicyName=policy_name, PolicyDocument=json.dumps(policy))
+    settings = declared_resources.bucket_settings(names, _declared_regions(layout))
+
+    def apply(region: str) -> None:
+        s3 = client("s3", layout.moto[region], region)
+        for setting in settings:
+            if setting.region == region:
+                declared_resources.apply_bucket_setting(s3, setting)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done in [pool.submit(apply, region) for region in layout.regions]:
+            done.result()
 
 
 def _provision_dns(layout: SandboxLayout) -> dict[str, Any]:
@@ -264,18 +260,13 @@ def load_balancer_address(index: int) -> str:
 
 def _provision_control_state(layout: SandboxLayout) -> None:
     """The table's two replicas: one per region on the global server (so they survive a region's
-    outage), copied last-writer-wins by the replicator (`mldr.sandbox.control_replicas`)."""
-    from mldr.cloud.aws.dynamodb import initial_lease_item
-
+    outage), copied last-writer-wins by the replicator (`mldr.sandbox.control_replicas`); its
+    schema and initial lease as infra/ declares them."""
+    schema, lease = declared_resources.control_table(_declared_regions(layout))
     for region in layout.regions:
         ddb = client("dynamodb", layout.moto["global"], region)
-        ddb.create_table(
-            TableName=CONTROL_TABLE,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        ddb.put_item(TableName=CONTROL_TABLE, Item=initial_lease_item(layout.primary))
+        ddb.create_table(TableName=CONTROL_TABLE, **schema)
+        ddb.put_item(TableName=CONTROL_TABLE, Item=lease)
 
 
 def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[str, Any]) -> dict[str, Any]:
@@ -306,9 +297,9 @@ def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[
                 "name": name,
                 "kind": kind,
                 "buckets": {r: bucket_name(name, r) for r in layout.regions},
-                "prefix": DATASET_PREFIX,
+                "prefix": DECLARED_DATASETS[name]["prefix"],
                 "rpo_seconds": rpo,
-                "retention": {"noncurrent_days": 30, "min_versions": 1},
+                "retention": DECLARED_DATASETS[name]["retention"],
                 "replication": {
                     r: {
                         "kms_key_arn": regions[r]["kms_keys"][name],
@@ -338,7 +329,7 @@ def topology_document(layout: SandboxLayout, regions: dict[str, Any], dns: dict[
             "consistency": "eventual",
             "write_region": layout.secondary,
         },
-        "objectives": {"rto_seconds": 30, "rpo_seconds": 5},
+        "objectives": snapshot()["topology"]["objectives"],
         "sandbox": {"edge_url": layout.edge_url, "replicator_url": layout.replicator_url},
     }
 
@@ -358,20 +349,25 @@ def provision(layout: SandboxLayout) -> Topology:
         regions = {region: job.result() for region, job in region_jobs.items()}
         dns = dns_job.result()
     topology = parse_topology(topology_document(layout, regions, dns), source="sandbox topology")
-    _provision_replication(layout, topology)
+    _apply_declared(layout, topology)
     return topology
 
 
 def grant_principals(layout: SandboxLayout, topology: Topology, principals: dict[str, Principal]) -> None:
-    """Give the DR operator the role's policy as infra/ declares it, on every moto server (each
-    has its own IAM), now that the resources it names exist."""
-    from mldr.sandbox.declared import operator_policy
+    """Give the DR operator and each replication role's principal their policies as infra/
+    declares them, on every moto server (each has its own IAM), now that what they name exists."""
+    from mldr.sandbox.declared import operator_policy, replication_policy
 
-    policy = json.dumps(operator_policy(json.loads(topology.to_json())))
-    for endpoint in layout.moto.values():
-        client("iam", endpoint, "us-east-1").put_user_policy(
-            UserName=principals[OPERATOR].name, PolicyName=POLICY_NAME, PolicyDocument=policy
+    document = json.loads(topology.to_json())
+    policies = {principals[OPERATOR].name: operator_policy(document)}
+    for dataset in topology.datasets:
+        policies[principals[replication_principal(dataset.name)].name] = replication_policy(
+            document, dataset.name
         )
+    for endpoint in layout.moto.values():
+        iam = client("iam", endpoint, "us-east-1")
+        for user, policy in policies.items():
+            iam.put_user_policy(UserName=user, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy))
 
 
 def airflow_env(layout: SandboxLayout, topology_path: str, operator: Principal) -> dict[str, str]:

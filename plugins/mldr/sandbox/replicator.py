@@ -11,6 +11,12 @@ preserving key, bytes, content type, user metadata and SHA-256 checksum. Like S3
   deletes of a specific version never replicate;
 - versions of one key are applied in order; a destination that does not answer is retried;
 - a destination whose bucket policy denies the replica (`AccessDenied`) FAILS the version;
+- it copies with the rule's role (`Role`): the credentials of the principal playing that role
+  (`roles` in the config; `mldr.sandbox.iam`), whose declared policy moto enforces on the source
+  read (`s3:GetObjectVersionForReplication`) and the replica write (`s3:ReplicateObject`,
+  `s3:ReplicateDelete`); a permission the role lacks, or a role it cannot assume, FAILS the
+  version with the denial, as S3 reports it. Finding buckets and listing versions is S3's own
+  fabric and runs as admin;
 - only keys under the rule's `Filter.Prefix` replicate;
 - an SSE-KMS object replicates only when the rule selects SSE-KMS objects
   (`SourceSelectionCriteria.SseKmsEncryptedObjects`), and its replica is encrypted with the
@@ -89,6 +95,8 @@ class Entry:
     detected_at: float
     dest_region: str
     dest_bucket: str
+    #: the role the rule replicates with (its ARN)
+    role: str = ""
     #: the rule selects SSE-KMS objects, and the key their replicas are encrypted with
     kms_selected: bool = False
     replica_kms_key: str | None = None
@@ -116,6 +124,7 @@ class Rule:
     priority: int
     kms_selected: bool = False
     replica_kms_key: str | None = None
+    role: str = ""
 
 
 @dataclass
@@ -125,13 +134,21 @@ class Settings:
     fail_globs: list[str] = field(default_factory=list)
 
 
-def _s3(endpoint: str, region: str, *, read_timeout: float = 5.0) -> Any:
+#: The admin's keys: what S3's own fabric (finding buckets, listing versions) runs as.
+ADMIN_KEYS = ("testing", "testing")
+
+
+class RoleNotAssumable(Exception):
+    """The rule names a role the replicator has no credentials for: S3 fails such a version."""
+
+
+def _s3(endpoint: str, region: str, *, read_timeout: float = 5.0, keys: tuple[str, str] = ADMIN_KEYS) -> Any:
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
         region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=keys[0],
+        aws_secret_access_key=keys[1],
         config=Config(
             connect_timeout=1.0,
             read_timeout=read_timeout,
@@ -151,8 +168,19 @@ def _epoch(value: datetime | None) -> float:
 
 
 class Replicator:
-    def __init__(self, regions: dict[str, str], *, lag_seconds: float = 1.0, workers: int = 16) -> None:
+    def __init__(
+        self,
+        regions: dict[str, str],
+        *,
+        lag_seconds: float = 1.0,
+        workers: int = 16,
+        roles: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
+        """`roles`: each replication role's ARN -> the keys of the principal playing it; None
+        copies as admin (a replicator without IAM)."""
         self.regions = regions
+        self.roles = roles
+        self.role_clients: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.settings = Settings(lag_seconds=lag_seconds)
         self.clients = {r: _s3(url, r) for r, url in regions.items()}
         self.writers = {}
@@ -226,6 +254,7 @@ class Replicator:
                         priority=int(raw.get("Priority", 0)),
                         kms_selected=selection.get("Status") == "Enabled",
                         replica_kms_key=encryption.get("ReplicaKmsKeyID") or None,
+                        role=str(config.get("Role", "")),
                     )
                 )
             rules.sort(key=lambda r: -r.priority)
@@ -324,6 +353,7 @@ class Replicator:
                 dest_bucket=rule.dest_bucket,
                 kms_selected=rule.kms_selected,
                 replica_kms_key=rule.replica_kms_key,
+                role=rule.role,
                 next_try_at=now + self.settings.lag_seconds,
             )
             if any(fnmatch.fnmatchcase(key, g) for g in self.settings.fail_globs):
@@ -359,16 +389,33 @@ class Replicator:
                 due.append(entry)
             return due
 
+    def _as_role(self, role: str, region: str) -> tuple[Any, Any]:
+        """(reader, writer) for `region` with `role`'s credentials, marked as replication."""
+        if self.roles is None:
+            return self.clients[region], self.writers[region]
+        if role not in self.roles:
+            raise RoleNotAssumable(
+                f"the rule's role {role or '(none)'} cannot be assumed"
+                f" (the sandbox's roles: {', '.join(self.roles) or 'none'})"
+            )
+        if (role, region) not in self.role_clients:
+            reader = _s3(self.regions[region], region, keys=self.roles[role])
+            writer = _s3(self.regions[region], region, read_timeout=30.0, keys=self.roles[role])
+            for client in (reader, writer):
+                client.meta.events.register("before-sign.s3.*", _mark_as_replication)
+            self.role_clients[(role, region)] = (reader, writer)
+        return self.role_clients[(role, region)]
+
     def _copy(self, entry: Entry) -> None:
         try:
+            reader = self._as_role(entry.role, entry.source_region)[0]
+            writer = self._as_role(entry.role, entry.dest_region)[1]
             if entry.is_delete_marker:
-                result = self.writers[entry.dest_region].delete_object(
-                    Bucket=entry.dest_bucket, Key=entry.key
-                )
+                result = writer.delete_object(Bucket=entry.dest_bucket, Key=entry.key)
                 replica_version = result.get("VersionId")
                 size = 0
             else:
-                source = self.clients[entry.source_region].get_object(
+                source = reader.get_object(
                     Bucket=entry.bucket, Key=entry.key, VersionId=entry.version_id, ChecksumMode="ENABLED"
                 )
                 if source.get("ServerSideEncryption") == "aws:kms" and not entry.kms_selected:
@@ -393,7 +440,7 @@ class Replicator:
                 if source.get("ChecksumSHA256"):
                     # S3 verifies the bytes against the source's checksum: a corrupted copy fails.
                     put["ChecksumSHA256"] = source["ChecksumSHA256"]
-                result = self.writers[entry.dest_region].put_object(**put)
+                result = writer.put_object(**put)
                 replica_version = result.get("VersionId")
                 size = len(body)
         except ClientError as exc:
@@ -405,11 +452,17 @@ class Replicator:
                     # The source version was deleted before it could be copied; nothing to replicate.
                     entry.status = Status.FAILED
                 elif code == "AccessDenied":
-                    # The destination denies s3:ReplicateObject (a failover's replica guard): S3
-                    # marks the version FAILED and does not try again.
+                    # The destination denies s3:ReplicateObject (a failover's replica guard), or
+                    # the role lacks a permission: S3 marks the version FAILED, no retry.
                     entry.status = Status.FAILED
+                    log.warning("replication of %s/%s FAILED: %s", entry.bucket, entry.key, entry.error)
                 else:
                     entry.next_try_at = time.time() + RETRY_SECONDS
+        except RoleNotAssumable as exc:
+            with self.lock:
+                entry.attempts += 1
+                entry.error = str(exc)
+                entry.status = Status.FAILED
         except BotoCoreError as exc:
             with self.lock:
                 entry.attempts += 1
@@ -591,13 +644,22 @@ class _Handler(BaseHTTPRequestHandler):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="sandbox S3 cross-region replicator")
-    parser.add_argument("--config", required=True, help="JSON: {regions: {name: endpoint}, lag_seconds}")
+    parser.add_argument(
+        "--config", required=True, help="JSON: {regions: {name: endpoint}, lag_seconds, roles: {arn: keys}}"
+    )
     add_listen_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per feed poll buries the log
     config = json.loads(Path(args.config).read_text())
-    replicator = Replicator(config["regions"], lag_seconds=float(config.get("lag_seconds", 1.0)))
+    roles = config.get("roles")
+    replicator = Replicator(
+        config["regions"],
+        lag_seconds=float(config.get("lag_seconds", 1.0)),
+        roles=None
+        if roles is None
+        else {arn: (k["access_key_id"], k["secret_access_key"]) for arn, k in roles.items()},
+    )
     if config.get("control"):
         control = config["control"]
         replicator.control = ControlTableCopier(control["endpoint"], control["table"], control["regions"])

@@ -15,7 +15,7 @@ from typing import Any
 
 from mldr.checks.listing import ListedObject
 from mldr.checks.replication_status import ReplicationState
-from mldr.checks.verification.model import Basis, Difference, Finding
+from mldr.checks.verification.model import RESERVED_PREFIX, Basis, Difference, Finding
 from mldr.cloud.objects import ObjectHead
 from mldr.topology import Dataset
 
@@ -127,6 +127,10 @@ def lifecycle_problems(rules: list[Mapping[str, Any]], dataset: Dataset, bucket:
         filt = rule.get("Filter") or {}
         prefix = filt.get("Prefix", (filt.get("And") or {}).get("Prefix", rule.get("Prefix", ""))) or ""
         if not (dataset.prefix.startswith(prefix) or prefix.startswith(dataset.prefix)):
+            continue
+        if prefix.startswith(RESERVED_PREFIX):
+            # mldr's own scratch objects (canaries, drill data), which verification ignores:
+            # infra/ expires their history after a day on purpose
             continue
         name = rule.get("ID", "(unnamed)")
         expiry = rule.get("NoncurrentVersionExpiration") or {}
