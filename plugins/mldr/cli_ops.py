@@ -18,6 +18,7 @@ from mldr.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from mldr.cloud.aws.cloud import AwsCloud
+    from mldr.runbooks.autopilot.policy import State
     from mldr.topology import Topology
 
 
@@ -39,6 +40,7 @@ def _say(message: str) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from mldr.checks.fence_duty import pending_fence_duties
+    from mldr.runbooks.autopilot.policy import read_policy, read_state
     from mldr.runbooks.drill.lock import running_drill
     from mldr.runbooks.engine import OperationStore
     from mldr.runbooks.progress_view import awaiting_approval, stalled
@@ -59,6 +61,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "drill": drill.describe() if drill else None,
         "awaiting_approval": [{"operation": r.id, **vars(awaiting_approval(r, topology))} for r in waiting],
         "stalled": [vars(s) for s in dead],
+        "autopilot": _autopilot(read_policy(control, topology).public(), read_state(control)),
     }
     if args.json:
         print(json.dumps(data, indent=2))
@@ -80,7 +83,28 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"PENDING DUTY:   {duty.describe()}")
     running = "none" if drill is None else f"{drill.describe()}: failover and failback wait for it"
     print(f"drill:          {running}")
+    pilot = data["autopilot"]
+    verdict = (
+        f"last verdict {pilot['last_verdict']} at {pilot['decided_at']}: {pilot['why']}"
+        if pilot["last_verdict"]
+        else "no verdict yet"
+    )
+    print(f"autopilot:      {pilot['mode']} (policy from the {pilot['source']}); {verdict}")
     return 0
+
+
+def _autopilot(policy: dict[str, object], state: State) -> dict[str, object]:
+    """Autopilot at a glance for `mldr status`: its mode and last verdict (`mldr autopilot status`
+    shows the rest: thresholds, observers)."""
+    last = state.last
+    return {
+        "mode": policy["mode"],
+        "source": policy["source"],
+        "last_verdict": last.verdict.value if last else None,
+        "decided_at": state.decided_at or None,
+        "why": last.why if last else None,
+        "command": last.command if last else None,
+    }
 
 
 def _approve_interactively(ctx: Any) -> bool:
