@@ -6,6 +6,7 @@ from pathlib import Path
 
 from airflow.sdk import Param
 
+from mldr.airflow.alerts import rto_alert
 from mldr.airflow.runbook_dag import build_runbook_dag, runbook_doc
 from mldr.airflow.runbook_tasks import region_param_schema
 from mldr.runbooks import failover
@@ -16,6 +17,8 @@ dag = build_runbook_dag(
     description="Move inference and data to another region: fence, drain, scale, switch DNS, protect, verify",
     doc_md=runbook_doc("region-outage.md", "planned-switchover.md"),
     alert_runbook="runbooks/region-outage.md",
+    # still going past the topology's RTO (counted from the trigger): on-call hears of it
+    deadline=rto_alert(runbook="runbooks/region-outage.md"),
     params={
         "target_region": Param(
             type="string", title="Target region", description="the region to move to", **region_param_schema()

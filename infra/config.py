@@ -15,6 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from mldr.topology import Autopilot
+
+_AUTOPILOT = Autopilot()
+
 NAMESPACE = "mldr"
 
 # Same rule as mldr.topology.REGION_PATTERN. infra/ imports one module of the runbook library, the
@@ -83,6 +89,21 @@ DEFAULTS: dict[str, Any] = {
     "primaryVpcCidr": "10.10.0.0/16",
     "secondaryVpcCidr": "10.20.0.0/16",
     "continuousBackupDays": 35,  # 0: no independent copy (AWS Backup) of the datasets
+    # Autopilot (README: Autopilot): the policy the topology seeds; defaults are the runbooks' own.
+    "autopilotMode": _AUTOPILOT.mode.value,
+    "autopilotObserversRequired": _AUTOPILOT.observers_required,
+    "autopilotForSeconds": _AUTOPILOT.for_seconds,
+    "autopilotBlockAfterSeconds": _AUTOPILOT.block_after_seconds,
+    "autopilotMaxPerDay": _AUTOPILOT.max_per_day,
+}
+
+#: The topology's `autopilot` fields, by the config key that sets each.
+_AUTOPILOT_KEYS = {
+    "autopilotMode": "mode",
+    "autopilotObserversRequired": "observers_required",
+    "autopilotForSeconds": "for_seconds",
+    "autopilotBlockAfterSeconds": "block_after_seconds",
+    "autopilotMaxPerDay": "max_per_day",
 }
 
 _DATASET_FIELDS = {"name", "kind", "prefix", "rpoSeconds", "noncurrentDays", "minVersions", "objectLockDays"}
@@ -159,6 +180,10 @@ class InfraConfig:
     #: AWS Backup continuous backup of every dataset, into a vault the DR role cannot delete
     #: from, kept this many days (1-35); 0 = none (infra/README.md: The independent copy).
     continuous_backup_days: int = 35
+    #: The topology's `autopilot` section (snake_case, validated by the runbooks' own model);
+    #: None when no autopilot key is set: then no section is exported and the runbooks' default
+    #: (off) applies.
+    autopilot: Mapping[str, Any] | None = None
 
     @property
     def control_strongly_consistent(self) -> bool:
@@ -401,6 +426,28 @@ def _compute(reader: _Reader) -> ComputeConfig:
     )
 
 
+def _autopilot(reader: _Reader) -> dict[str, Any] | None:
+    """The `autopilot` section, checked by the model the runbooks read it with (one set of bounds);
+    None when no autopilot key is set."""
+    if not any(reader.raw.get(key) not in (None, "") for key in _AUTOPILOT_KEYS):
+        return None
+    fields: dict[str, Any] = {}
+    for key, field in _AUTOPILOT_KEYS.items():
+        value = reader.value(key)
+        # Pulumi config hands numbers out as strings
+        fields[field] = (
+            int(value) if isinstance(value, str) and re.fullmatch(r"\d+", value.strip()) else value
+        )
+    try:
+        return Autopilot.model_validate(fields).model_dump(mode="json")
+    except ValidationError as exc:
+        by_field = {field: key for key, field in _AUTOPILOT_KEYS.items()}
+        for error in exc.errors():
+            key = by_field.get(str(error["loc"][0]), "autopilot") if error["loc"] else "autopilot"
+            reader.problems.append(f"{key}: {error['input']!r}: {error['msg']}")
+        return None
+
+
 def load(raw: Mapping[str, Any], *, default_name: str = "mldr") -> InfraConfig:
     """Validate raw config (keys without the `mldr:` namespace) into an `InfraConfig`.
 
@@ -453,6 +500,7 @@ def load(raw: Mapping[str, Any], *, default_name: str = "mldr") -> InfraConfig:
         airflow_principal_arns=tuple(str(p) for p in principals),
         control_witness_region=_witness(reader, primary, secondary),
         continuous_backup_days=reader.integer("continuousBackupDays", low=0, high=35),
+        autopilot=_autopilot(reader),
     )
     if reader.problems:
         raise ConfigError(reader.problems)

@@ -119,6 +119,8 @@ def topology_document(cfg: InfraConfig, resolved: StackOutputs) -> dict[str, Any
             ),
         },
         "objectives": {"rto_seconds": cfg.rto_seconds, "rpo_seconds": cfg.rpo_seconds},
+        # only when the stack sets it: the runbooks' default (off) needs no section
+        **({"autopilot": dict(cfg.autopilot)} if cfg.autopilot is not None else {}),
     }
 
 

@@ -18,6 +18,7 @@ from mldr.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from mldr.cloud.aws.cloud import AwsCloud
+    from mldr.runbooks.autopilot.policy import State
     from mldr.topology import Topology
 
 
@@ -39,24 +40,28 @@ def _say(message: str) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from mldr.checks.fence_duty import pending_fence_duties
+    from mldr.runbooks.autopilot.policy import read_policy, read_state
     from mldr.runbooks.drill.lock import running_drill
     from mldr.runbooks.engine import OperationStore
-    from mldr.runbooks.progress_view import awaiting_approval
+    from mldr.runbooks.progress_view import awaiting_approval, stalled
 
     topology, cloud = _context()
     control = cloud.control()
     lease = control.read_lease()
     duties = pending_fence_duties(control, lease)
     drill = running_drill(control)
-    # Awaiting approval holds no lease (the fence takes it after the answer): found in the records.
-    waiting = [
-        r for r in OperationStore(control).history(limit=20) if awaiting_approval(r, topology) is not None
-    ]
+    # Awaiting approval holds no lease (the fence takes it after the answer), and a run that died
+    # before the fence holds none either: both are found in the records.
+    records = OperationStore(control).history(limit=20)
+    waiting = [r for r in records if awaiting_approval(r, topology) is not None]
+    dead = [s for r in records if (s := stalled(r, topology)) is not None]
     data = {
         **lease.public(),
         "fence_duties": [d.public() for d in duties],
         "drill": drill.describe() if drill else None,
         "awaiting_approval": [{"operation": r.id, **vars(awaiting_approval(r, topology))} for r in waiting],
+        "stalled": [vars(s) for s in dead],
+        "autopilot": _autopilot(read_policy(control, topology).public(), read_state(control)),
     }
     if args.json:
         print(json.dumps(data, indent=2))
@@ -72,11 +77,34 @@ def cmd_status(args: argparse.Namespace) -> int:
     for record in waiting:
         print(f"AWAITING:       {record.id} {record.kind} to {record.params.target_region}: ", end="")
         print(awaiting_approval(record, topology).describe())  # type: ignore[union-attr]
+    for dead_run in dead:
+        print(f"STALLED:        {dead_run.operation}: {dead_run.describe()}")
     for duty in duties:
         print(f"PENDING DUTY:   {duty.describe()}")
     running = "none" if drill is None else f"{drill.describe()}: failover and failback wait for it"
     print(f"drill:          {running}")
+    pilot = data["autopilot"]
+    verdict = (
+        f"last verdict {pilot['last_verdict']} at {pilot['decided_at']}: {pilot['why']}"
+        if pilot["last_verdict"]
+        else "no verdict yet"
+    )
+    print(f"autopilot:      {pilot['mode']} (policy from the {pilot['source']}); {verdict}")
     return 0
+
+
+def _autopilot(policy: dict[str, object], state: State) -> dict[str, object]:
+    """Autopilot at a glance for `mldr status`: its mode and last verdict (`mldr autopilot status`
+    shows the rest: thresholds, observers)."""
+    last = state.last
+    return {
+        "mode": policy["mode"],
+        "source": policy["source"],
+        "last_verdict": last.verdict.value if last else None,
+        "decided_at": state.decided_at or None,
+        "why": last.why if last else None,
+        "command": last.command if last else None,
+    }
 
 
 def _approve_interactively(ctx: Any) -> bool:
@@ -191,22 +219,26 @@ def cmd_abort(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from mldr.runbooks.engine import OperationStore
-    from mldr.runbooks.progress_view import awaiting_approval, took
+    from mldr.runbooks.progress_view import awaiting_approval, stalled, took
 
     topology, cloud = _context()
     records = OperationStore(cloud.control()).history(limit=args.limit)
     if args.json:
-        print(json.dumps([r.public() for r in records], indent=2, default=str))
+        out = [{**r.public(), "stalled": vars(s) if (s := stalled(r, topology)) else None} for r in records]
+        print(json.dumps(out, indent=2, default=str))
         return 0
     for r in records:
         waiting = awaiting_approval(r, topology)
-        status = "awaiting-approval" if waiting else r.status.value
+        dead = stalled(r, topology)
+        status = "stalled" if dead else "awaiting-approval" if waiting else r.status.value
         print(
             f"{r.created_at}  {r.id:<44} {status:<9} to {r.params.target_region} "
             f"({r.params.mode.value}, took {took(r).describe()}) by {r.params.requested_by}: "
             f"{r.params.reason}"
         )
-        if waiting:
+        if dead:
+            print(f"    {dead.describe()}")
+        elif waiting:
             print(f"    {waiting.describe()}")
     if not records:
         print("no operations yet")

@@ -108,3 +108,52 @@ def test_a_restore_through_airflow_plans_then_restores(
     states = task_states(run)
     assert str(run.state) == "success", states
     assert current() == {f"{prefix}a": hashlib.sha256(b"good a").hexdigest()}
+
+
+def test_dr_autopilot_recommends_nothing_for_a_healthy_primary_and_records_its_decision(
+    sandbox: Sandbox, dagbag: Any, task_states: Any
+) -> None:
+    """Issue 16: the `dr_autopilot` DAG runs the same evaluation as `mldr autopilot evaluate`: in
+    `recommend` on a healthy primary it changes nothing, and its decision is recorded (the state
+    `mldr status` reads) and audited with what each observer saw."""
+    from mldr.runbooks.audit import AuditLog
+    from mldr.runbooks.autopilot.policy import AUDIT_ID, POLICY_KEY, STATE_KEY, change_policy, read_state
+    from mldr.topology import AutopilotMode
+
+    topology = load_topology(use_airflow=False)
+    cloud = AwsCloud.from_environment(topology)
+    store = cloud.control()
+    before = store.read_lease()
+    audit = AuditLog(cloud, topology, store)
+    audited = len(audit.events(topology.primary_region, AUDIT_ID))
+    change_policy(
+        cloud,
+        topology,
+        by="pytest",
+        reason="dr_autopilot through dag.test()",
+        mode=AutopilotMode.RECOMMEND,
+        observers_required=3,
+        for_seconds=60,
+        block_after_seconds=0,
+        max_per_day=1,
+    )
+    try:
+        run = dagbag.dags["dr_autopilot"].test()
+        assert str(run.state) == "success", task_states(run)
+        decision = read_state(store).last
+        assert decision is not None and decision.verdict.value in ("healthy", "suspect"), decision
+        assert not decision.command, "nothing to recommend for a healthy primary"
+        after = store.read_lease()
+        assert (after.active_region, after.fencing_token, after.operation) == (
+            before.active_region,
+            before.fencing_token,
+            None,
+        )
+        [evaluation] = [
+            e for e in audit.events(topology.primary_region, AUDIT_ID)[audited:] if e["event"] == "evaluation"
+        ]
+        assert evaluation["by"] == "mldr-autopilot" and evaluation["verdict"] == decision.verdict.value
+        assert len(evaluation["observations"]) == 4, "what each observer saw"
+    finally:
+        store.delete_record(POLICY_KEY)  # back to the topology's policy (off) for the session
+        store.delete_record(STATE_KEY)

@@ -196,3 +196,53 @@ def test_the_control_table_gets_a_witness_where_strong_consistency_is_offered() 
     assert problem.startswith("controlWitnessRegion: eu-west-1 and us-east-1 are not in one region set")
     (problem,) = problems({**MINIMAL, "controlWitnessRegion": "us-west-2"})
     assert problem.startswith("controlWitnessRegion: 'us-west-2' must be a third region of the set")
+
+
+def test_autopilot_keys_become_the_topologys_autopilot_section_checked_like_the_runbooks_do() -> None:
+    # Not set: no section (the runbooks' default, off, applies) - the export is unchanged.
+    assert config.load(MINIMAL).autopilot is None
+    # Set (Pulumi hands numbers out as strings): the whole section, every field, as the topology has it.
+    cfg = config.load({**MINIMAL, "autopilotMode": "recommend", "autopilotForSeconds": "120"})
+    assert cfg.autopilot == {
+        "mode": "recommend",
+        "observers_required": 3,
+        "for_seconds": 120,
+        "block_after_seconds": 3600,
+        "max_per_day": 1,
+    }
+    found = problems({**MINIMAL, "autopilotMode": "auto", "autopilotObserversRequired": 1})
+    assert any(
+        p.startswith("autopilotMode: 'auto': Input should be 'off', 'recommend' or 'act'") for p in found
+    ), found
+    assert any(
+        p.startswith("autopilotObserversRequired: 1: Input should be greater than or equal to 2")
+        for p in found
+    ), found
+
+
+def test_the_exported_autopilot_section_is_the_one_the_runbooks_read() -> None:
+    from infra.topology_document import RegionOutputs, StackOutputs, topology_document
+    from mldr.topology import Autopilot, AutopilotMode
+
+    def exported(raw: dict[str, Any]) -> dict[str, Any]:
+        cfg = config.load(raw)
+        names = [d.name for d in cfg.datasets]
+        per_region = {n: {r: f"{n}-{r}" for r in cfg.regions} for n in names}
+        outputs = StackOutputs(
+            regions={
+                r: RegionOutputs(*(f"{f}-{r}" for f in ("b", "t", "e", "h", "c", "s"))) for r in cfg.regions
+            },
+            dataset_buckets=per_region,
+            dataset_keys=per_region,
+            dataset_roles={n: f"role-{n}" for n in names},
+            hosted_zone_id="Z1",
+            record_name="inference.example.com",
+            control_table="mldr-control",
+        )
+        return topology_document(cfg, outputs)
+
+    assert "autopilot" not in exported(MINIMAL), "no key set: the export is unchanged"
+    section = Autopilot.model_validate(
+        exported({**MINIMAL, "autopilotMode": "act", "autopilotMaxPerDay": 2})["autopilot"]
+    )
+    assert (section.mode, section.max_per_day, section.for_seconds) == (AutopilotMode.ACT, 2, 60)

@@ -201,6 +201,14 @@ def test_real_blips_do_not_fail_over(
     assert status["policy"]["mode"] == "act" and status["policy"]["observers_required"] == 3
     assert status["policy"]["changed_by"] == "pytest" and status["policy"]["source"] == "control store"
     assert status["last_decision"]["verdict"] in ("healthy", "suspect")
+    # `mldr status` shows it at a glance: the mode and the last verdict, in text and --json
+    assert main(["status", "--json"]) == 0
+    pilot = json.loads(capsys.readouterr().out)["autopilot"]
+    assert (pilot["mode"], pilot["source"]) == ("act", "control store")
+    assert pilot["last_verdict"] == status["last_decision"]["verdict"] and pilot["why"]
+    assert main(["status"]) == 0
+    [line] = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("autopilot:")]
+    assert f"act (policy from the control store); last verdict {pilot['last_verdict']} at " in line
     assert {o["observer"] for o in status["observations"]} == {
         "route53",
         "standby_probe",

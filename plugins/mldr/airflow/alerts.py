@@ -169,3 +169,20 @@ def late_run_alert(*, window: timedelta, what: str, runbook: str) -> DeadlineAle
         interval=window,
         callback=AsyncCallback(DrAlertNotifier, kwargs={"runbook": runbook, "deadline": what}),
     )
+
+
+def rto_alert(*, runbook: str) -> DeadlineAlert | None:
+    """A failover's deadline alert: on-call hears of a run still going past the topology's RTO
+    (from when it was queued). Its window is read when the DAG file is parsed, from the topology
+    file MLDR_TOPOLOGY names (a DAG file reads no Variable); without one, None: no deadline.
+
+    Not a custom deadline reference reading the topology when the run is created: Airflow
+    3.3.2 refuses to create a run whose reference is not registered by a plugin in that process,
+    and a failover must never fail to start because of its alerting."""
+    from mldr.airflow.runbook_tasks import local_topology
+
+    topology = local_topology()
+    if topology is None:
+        return None
+    rto = topology.objectives.rto_seconds
+    return late_run_alert(window=timedelta(seconds=rto), what=f"the RTO ({rto} s)", runbook=runbook)

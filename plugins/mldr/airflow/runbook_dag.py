@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule, task
+from airflow.sdk.definitions.deadline import DeadlineAlert
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mldr.airflow.alerts import DrAlertNotifier
@@ -62,10 +63,12 @@ def build_runbook_dag(
     doc_md: str,
     description: str,
     alert_runbook: str,
+    deadline: DeadlineAlert | None = None,
 ) -> DAG:
     """One task per step function of the runbook, its task id the function's name, in order.
 
-    `alert_runbook`: the runbook (path under runbooks/) a failure alert tells on-call to follow.
+    `alert_runbook`: the runbook (path under runbooks/) a failure alert tells on-call to follow;
+    `deadline`: a deadline alert for the run (the failover's RTO).
     """
     kind = runbook.kind
     defaults = _declared_defaults(params)
@@ -80,6 +83,7 @@ def build_runbook_dag(
         # Triggered only, never scheduled: paused, a trigger would sit queued with no hint why.
         is_paused_upon_creation=False,
         max_active_runs=1,
+        deadline=deadline,
         params=params,
         tags=["mldr", "dr", kind],
         default_args={

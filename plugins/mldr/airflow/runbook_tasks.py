@@ -19,16 +19,16 @@ if TYPE_CHECKING:
     from mldr.airflow.approval_text import Decision
     from mldr.runbooks.engine import Runbook, StepFn
     from mldr.runbooks.params import OperationParams
+    from mldr.topology import Topology
 
 log = logging.getLogger(__name__)
 
 
-def region_choices() -> list[str] | None:
-    """The topology's regions for a Param enum, when the topology is a local file.
+def local_topology() -> Topology | None:
+    """The topology, when it is a local file: what a DAG file may read while it is parsed.
 
     DAG files must parse with no network and no credentials, so this reads only a file named
-    by MLDR_TOPOLOGY (the sandbox's, or one shipped with the deployment); otherwise the Param
-    takes any region name and preflight checks it against the topology.
+    by MLDR_TOPOLOGY (the sandbox's, or one shipped with the deployment); None otherwise.
     """
     import os
 
@@ -36,9 +36,16 @@ def region_choices() -> list[str] | None:
     if not path or not Path(path).is_file():
         return None
     try:
-        return load_topology_file(path).region_names
+        return load_topology_file(path)
     except ConfigurationError:
         return None
+
+
+def region_choices() -> list[str] | None:
+    """The topology's regions for a Param enum, when the topology is a local file; otherwise the
+    Param takes any region name and preflight checks it against the topology."""
+    topology = local_topology()
+    return topology.region_names if topology is not None else None
 
 
 def region_param_schema() -> dict[str, Any]:

@@ -27,6 +27,7 @@ import functools
 import json
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,7 @@ from mldr.cloud import Cloud, ControlStore
 from mldr.cloud.control import now_iso
 from mldr.errors import ConfigurationError, FencingConflict, MldrError, SimulatedCrash, StaleRecord
 from mldr.runbooks.audit import AuditLog
+from mldr.runbooks.heartbeat import Heartbeat, read_heartbeat, read_heartbeats
 from mldr.runbooks.params import OperationParams
 from mldr.topology import Topology
 
@@ -47,6 +49,9 @@ log = logging.getLogger(__name__)
 
 #: Fault injection for crash-safety tests and drills: stop the process right after this step.
 CRASH_AFTER_ENV = "MLDR_CRASH_AFTER_STEP"
+#: Harder: kill the process (SIGKILL) right after this step - nothing of it runs after, not even
+#: the failure handling that records a crash, as when a laptop dies or a pod is evicted.
+KILL_AFTER_ENV = "MLDR_KILL_AFTER_STEP"
 
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -157,10 +162,12 @@ class OperationRecord:
     #: How many times the record was saved (0: never). Kept beside the document, not in it:
     #: saves are conditional on it (`OperationStore.save`).
     version: int = 0
+    #: Its run's last heartbeat, as read with the record (not part of it: see `heartbeat`).
+    heard: Heartbeat | None = None
 
     def to_json(self) -> str:
         data = {**asdict(self), "params": self.params.to_dict()}
-        del data["version"]
+        del data["version"], data["heard"]
         return json.dumps(data, default=str)
 
     @classmethod
@@ -218,7 +225,11 @@ class OperationStore:
 
     def load(self, operation_id: str) -> OperationRecord | None:
         item = self.store.get_record(_record_key(operation_id))
-        return _from_item(item) if item else None
+        if not item:
+            return None
+        record = _from_item(item)
+        record.heard = read_heartbeat(self.store, operation_id)
+        return record
 
     def save(self, record: OperationRecord) -> None:
         """Save `record` if nobody saved it since this run did (or read it); else `StaleRecord`
@@ -250,6 +261,9 @@ class OperationStore:
 
     def history(self, limit: int = 20) -> list[OperationRecord]:
         records = [_from_item(item) for item in self.store.records(_record_key(""))]
+        heard = read_heartbeats(self.store)
+        for record in records:
+            record.heard = heard.get(record.id)
         return sorted(records, key=lambda r: r.created_epoch, reverse=True)[:limit]
 
 
@@ -393,6 +407,8 @@ def _run_step(ctx: Context, step: Callable[[Context], R]) -> R:
     state.ended_at, state.seconds = now_iso(), round(time.monotonic() - started, 3)
     ctx.operations.save(record)
     ctx.audit.record(record.id, "step-end", step=name, seconds=state.seconds, result=stored, token=token)
+    if os.environ.get(KILL_AFTER_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
     if os.environ.get(CRASH_AFTER_ENV) == name:
         raise SimulatedCrash(f"simulated crash after step {name} ({CRASH_AFTER_ENV})")
     return result

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from mldr.actions import fencing
 from mldr.cloud import Cloud
 from mldr.errors import AlreadyDone, ConfigurationError, LeaseHeld
-from mldr.runbooks import failback, failover, restore, rollback
+from mldr.runbooks import failback, failover, heartbeat, restore, rollback
 from mldr.runbooks.common import new_operation_id
 from mldr.runbooks.drill.lock import refuse_during_drill
 from mldr.runbooks.engine import (
@@ -140,27 +141,46 @@ def _summary(ctx: Context) -> str:
     return result.summary if isinstance(result, Summarised) else ""
 
 
+@contextmanager
+def _alive(ctx: Context) -> Iterator[None]:
+    """This run heartbeats while it runs the operation (so a reader can tell when it died); once
+    the operation has ended, its heartbeat goes."""
+    try:
+        with heartbeat.beating(ctx.control, ctx.record.id, ctx.run.id):
+            yield
+    finally:
+        if ctx.record.status is not OperationStatus.RUNNING:
+            heartbeat.forget(ctx.control, ctx.record.id)
+
+
 def run_one(ctx: Context, step: Callable[[Context], R]) -> R:
     """Run a single step (a DAG task), marking the operation finished after the last one."""
     if step not in ctx.runbook.steps:
         names = ", ".join(step_name(s) for s in ctx.runbook.steps)
         raise ConfigurationError(f"{ctx.record.kind} has no step {step_name(step)!r}: {names}")
-    try:
-        result = run_step(ctx, step)
-    except AlreadyDone as exc:
-        finish(ctx, OperationStatus.NOOP, str(exc))
-        raise
-    if step is ctx.runbook.last:
-        finish(ctx, OperationStatus.COMPLETED, _summary(ctx))
-    return result
+    with _alive(ctx):
+        try:
+            result = run_step(ctx, step)
+        except AlreadyDone as exc:
+            finish(ctx, OperationStatus.NOOP, str(exc))
+            raise
+        if step is ctx.runbook.last:
+            finish(ctx, OperationStatus.COMPLETED, _summary(ctx))
+        return result
 
 
 def execute(ctx: Context, *, approve: Callable[[Context], bool] | None = None) -> OperationRecord:
     """Run every step not yet done. A dry run stops after preflight; a finished one is a no-op."""
-    record, runbook = ctx.record, ctx.runbook
+    record = ctx.record
     if record.status in (OperationStatus.COMPLETED, OperationStatus.NOOP):
         ctx.say(f"operation {record.id} already {record.status.value}: nothing to do")
         return record
+    with _alive(ctx):
+        return _execute(ctx, approve)
+
+
+def _execute(ctx: Context, approve: Callable[[Context], bool] | None) -> OperationRecord:
+    record, runbook = ctx.record, ctx.runbook
     try:
         for step in runbook.steps:
             needs_approval = step is approval and step_name(approval) not in record.steps

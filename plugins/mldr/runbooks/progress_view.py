@@ -1,4 +1,5 @@
-"""How an operation reads to a person: awaiting approval (who, since when), and how long it took.
+"""How an operation reads to a person: awaiting approval (who, since when), stalled (its run
+died: how to resume it), and how long it took.
 
 Pure functions over an `OperationRecord` and the topology, for `mldr status`, `mldr history` and
 the dashboard: one place decides what "awaiting approval" and "took" mean.
@@ -6,10 +7,13 @@ the dashboard: one place decides what "awaiting approval" and "took" mean.
 
 from __future__ import annotations
 
+import shlex
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from mldr.runbooks.engine import OperationRecord, OperationStatus, StepStatus
+from mldr.runbooks.heartbeat import DEFAULT_EVERY, MISSED_BEATS
 from mldr.topology import Topology
 
 _APPROVAL = "approval"
@@ -42,6 +46,77 @@ def awaiting_approval(record: OperationRecord, topology: Topology) -> AwaitingAp
         "or PATCH .../taskInstances/await_approval/-1/hitlDetails"
     )
     return AwaitingApproval(since=preflight.ended_at, approvers=who, where=where)
+
+
+def resume_command(record: OperationRecord) -> str:
+    """The CLI call that resumes `record` with the params it was started with (a resume with
+    other params is refused); it takes over from a DAG run as well as from a dead CLI."""
+    p = record.params
+    tail = ["--reason", p.reason, *(["--yes"] if not p.require_approval else []), "--resume", record.id]
+    if record.kind == "failover":
+        head = [
+            "failover",
+            "--to",
+            p.target_region,
+            "--mode",
+            p.mode.value,
+            *(["--force"] if p.force else []),
+        ]
+    elif record.kind == "failback":
+        head = ["failback"]
+    else:  # a restore or rollback: its what and when are long to retype; they must match exactly
+        return f"the `mldr restore` command it was started with, plus --resume {record.id}"
+    return "mldr " + shlex.join([*head, *tail])
+
+
+@dataclass(frozen=True)
+class Stalled:
+    """A running operation whose run has not been heard from: it died (killed, its DAG run failed
+    or was marked failed) and nothing runs it now."""
+
+    operation: str
+    since: str  # when its run was last heard from
+    run: str | None  # which run (host/pid/nonce) that was, if it heartbeat at all
+    resume: str  # the command that resumes it
+    abort: str  # the command that ends it instead
+
+    def describe(self) -> str:
+        run = f" ({self.run})" if self.run else ""
+        return (
+            f"stalled: its run{run} was last heard from at {self.since} and nothing runs it now; "
+            f"resume with `{self.resume}`, or end it with `{self.abort}`"
+        )
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def stalled(record: OperationRecord, topology: Topology, *, now: float | None = None) -> Stalled | None:
+    """A `running` operation not heard from for `MISSED_BEATS` heartbeats (its record's last save
+    counts as one: a record from before heartbeats, or a run that died before its first beat).
+    One awaiting approval in a DAG run waits without a heartbeat (the task is deferred): it is
+    stalled only once its response window has passed as well."""
+    if record.status is not OperationStatus.RUNNING:
+        return None
+    heard = record.heard
+    last = max(heard.at if heard else 0.0, _at(record.updated_at) or 0.0)
+    grace = MISSED_BEATS * (heard.every if heard else DEFAULT_EVERY)
+    deadline = last + grace
+    waiting = awaiting_approval(record, topology)
+    if waiting is not None:
+        deadline = max(
+            deadline, (_at(waiting.since) or 0.0) + topology.approval.response_window_seconds + grace
+        )
+    if (time.time() if now is None else now) <= deadline:
+        return None
+    return Stalled(
+        operation=record.id,
+        since=_iso(last),
+        run=heard.run if heard else None,
+        resume=resume_command(record),
+        abort=f"mldr abort --operation {record.id} --reason 'WHY (10+ characters)'",
+    )
 
 
 def _at(text: str | None) -> float | None:

@@ -177,6 +177,8 @@ class OperationView:
     #: "awaiting approval since ... by ...: where" while a person must answer; None otherwise
     awaiting_approval: str | None = None
     took: str = "-"  # wall time, the approval wait apart (progress_view.took)
+    #: "stalled: its run ... was last heard from at ...; resume with ..." when its run died
+    stalled: str | None = None
 
     @property
     def dag_id(self) -> str | None:
@@ -366,10 +368,11 @@ def lag_staleness(lag: LagStatus | None, *, lease: Lease | None, switch: Switch 
 
 
 def operation_view(record: OperationRecord, topology: Topology | None = None) -> OperationView:
-    from mldr.runbooks.progress_view import awaiting_approval, took
+    from mldr.runbooks.progress_view import awaiting_approval, stalled, took
 
     steps = tuple(StepView(s.name, s.status.value, s.seconds) for s in record.steps.values())
     waiting = awaiting_approval(record, topology) if topology is not None else None
+    dead = stalled(record, topology) if topology is not None else None
     spent = took(record)
     return OperationView(
         id=record.id,
@@ -386,6 +389,7 @@ def operation_view(record: OperationRecord, topology: Topology | None = None) ->
         via_dag=not _CLI_OPERATION.match(record.id),
         awaiting_approval=waiting.describe() if waiting else None,
         took=spent.describe(),
+        stalled=dead.describe() if dead else None,
     )
 
 
