@@ -63,8 +63,8 @@ def airflow_base_url() -> str | None:
     lead to the DR dashboard under it (`mldr.reports.report_url`)."""
     from airflow.configuration import conf
 
-    value = conf.get("api", "base_url", fallback=None)
-    return str(value).strip().rstrip("/") or None if value else None
+    value = conf.get("api", "base_url", fallback=None) or ""
+    return str(value).strip().rstrip("/") or None
 
 
 def select_datasets(names: list[str] | None) -> list[str]:
