@@ -199,6 +199,8 @@ def test_dashboard_shows_the_active_region_and_lag_and_follows_a_failover(stack:
             "document.body !== null && document.body.textContent.includes('features')", what="the lag report"
         )
         browser.screenshot(ARTIFACTS / "dr-dashboard-report-link.png")
+        browser.goto(f"{stack.url}/plugin/dr-dashboard")  # back to the dashboard for the failover
+        assert browser.wait_for(ACTIVE_REGION, timeout=60, what="the active region") == "us-east-1"
 
         # fail over with the CLI (the break-glass path); the dashboard follows
         failover = stack.mldr(
