@@ -53,6 +53,9 @@ export AIRFLOW__CORE__PARALLELISM=4
 # Tasks report to the API server's execution API; it must follow the port, or every task fails
 # with "connection refused".
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://localhost:$PORT/execution/"
+# Where a person opens the UI: the report links `mldr verify`, `mldr drill`, the task logs and the
+# alerts print lead to the DR dashboard under it (/mldr/reports/...).
+export AIRFLOW__API__BASE_URL="http://localhost:$PORT"
 mkdir -p "$AIRFLOW_HOME" "$LOG_DIR"
 # A fixed login for the sandbox (the simple auth manager would generate a random password).
 printf '{"%s": "%s"}\n' "$LOGIN" "$PASSWORD" >"$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
@@ -70,6 +73,8 @@ set -a
 # shellcheck disable=SC1091  # written by `mldr sandbox up`: AIRFLOW_CONN_* and MLDR_TOPOLOGY
 . "$MLDR_SANDBOX_DIR/airflow.env"
 set +a
+# ...and for the `mldr` CLI, which reads the sandbox's airflow.env when MLDR_TOPOLOGY is not set
+printf 'export %s=%q\n' AIRFLOW__API__BASE_URL "$AIRFLOW__API__BASE_URL" >>"$MLDR_SANDBOX_DIR/airflow.env"
 if [[ "${MLDR_UP_SEED_LAG:-1}" != "0" ]]; then
     say "== first replication-lag measurement (report + metrics for the dashboard)"
     mldr lag >/dev/null || say "   (lag check reported a problem; the dashboard shows it)"

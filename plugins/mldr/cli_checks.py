@@ -64,7 +64,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         verification_metrics,
         verify,
     )
-    from mldr.reports import html_uri
+    from mldr.reports import base_url_from_env, first_report_url, report_lines
 
     options = VerifyOptions(
         sample=args.sample, mode=Mode(args.mode), pending_threshold_seconds=args.threshold
@@ -86,6 +86,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             render_html(document),
             {d.name: verification_metrics(d) for d in report.datasets},
         )
+        document["report_url"] = first_report_url(document["reports"], base_url_from_env())
     if args.json:
         print(json.dumps(document, indent=2, default=str))
     else:
@@ -100,8 +101,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             )
             for line in breach_lines(d):
                 print(f"  {line}")
-        for region, uri in document.get("reports", {}).items():
-            print(f"report ({region}): {html_uri(uri)}")
+        for line in report_lines(document.get("reports", {}), base_url_from_env()):
+            print(line)
     if not report.ok:
         say("mldr: verification FAILED; see runbooks/backup-verification-failed.md")
     return 0 if report.ok else 1
@@ -109,7 +110,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_lag(args: argparse.Namespace) -> int:
     from mldr.checks.replication import LagOptions, lag_metrics, measure_lag, render_html
-    from mldr.reports import html_uri
+    from mldr.reports import base_url_from_env, first_report_url, report_lines
     from mldr.runbooks.fence_duty import complete_fence_duties
 
     options = LagOptions(threshold_seconds=args.threshold, canary_timeout_seconds=args.canary_timeout)
@@ -137,6 +138,7 @@ def cmd_lag(args: argparse.Namespace) -> int:
             render_html(document),
             {d.name: lag_metrics(d) for d in report.datasets},
         )
+        document["report_url"] = first_report_url(document["reports"], base_url_from_env())
     if args.json:
         print(json.dumps(document, indent=2, default=str))
     else:
@@ -153,8 +155,8 @@ def cmd_lag(args: argparse.Namespace) -> int:
             )
             for line in d["problems"]:
                 print(f"  {line}")
-        for region, uri in document.get("reports", {}).items():
-            print(f"report ({region}): {html_uri(uri)}")
+        for line in report_lines(document.get("reports", {}), base_url_from_env()):
+            print(line)
     if not report.ok:
         say("mldr: replication lag over the threshold; see runbooks/replication-lag.md")
     return 0 if report.ok else 1

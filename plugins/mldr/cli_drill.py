@@ -23,6 +23,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     # the drill injects its faults through the sandbox (in AWS it refuses: see drill/faults.py)
     require_extra("sandbox", needed_by="`mldr drill`")
     from mldr.cli_ops import _context, _who
+    from mldr.reports import base_url_from_env, first_report_url
     from mldr.runbooks import drill
     from mldr.runbooks.drill.publish import publish, summary
     from mldr.runbooks.drill.recover import recover
@@ -52,6 +53,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     document = drill.run_drill(topology, cloud, params, say=say)
     document = publish(topology, cloud, document, local_dir=args.out)
     result: dict[str, Any] = summary(document)
+    result["report_url"] = first_report_url(document.get("reports") or {}, base_url_from_env())
     if args.json:
         print_json(result)
     else:

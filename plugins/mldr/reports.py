@@ -10,17 +10,24 @@ Names start with a UTC timestamp (`report_name`), so S3's key order is time orde
 `latest_reports` can read the newest without listing a year of history. Readers (the dashboard)
 read reports through `latest_reports`, never by listing data buckets. Reports publish nothing:
 a check's metrics are sent by its caller (`mldr.checks.results`).
+
+A person opens a report through the DR dashboard (`report_url`): an `s3://` path needs AWS
+credentials and a console, the dashboard's link needs only an Airflow login with read access to
+the DR DAGs. Both are printed: the `s3://` copies are what survives when Airflow is down.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from mldr.cloud import Cloud
 from mldr.cloud.calls import Timeouts
@@ -35,6 +42,12 @@ PREFIX = "reports"
 #: stopped region accepts the TCP connection and never answers).
 REPORT_TIMEOUTS = Timeouts(connect=1.0, read=4.0, max_attempts=1)
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
+#: Where the Airflow API server mounts the DR dashboard (the plugin's `url_prefix`); its
+#: `/reports/<kind>/<name>` route serves a stored report.
+DASHBOARD_PATH = "/mldr"
+#: Airflow's `[api] base_url` as the environment sets it: the break-glass CLI runs without Airflow.
+BASE_URL_ENV = "AIRFLOW__API__BASE_URL"
+_STORED = re.compile(rf"^s3://[^/]+/{PREFIX}/([^/]+)/([^/]+)\.(?:html|json)$")
 #: How far back `latest_reports` looks, widening until it has enough.
 _WINDOWS = (timedelta(days=1), timedelta(days=7), timedelta(days=31), timedelta(days=366))
 
@@ -101,6 +114,35 @@ def store_report(
 
 def html_uri(json_uri: str) -> str:
     return json_uri[: -len(".json")] + ".html" if json_uri.endswith(".json") else json_uri
+
+
+def base_url_from_env() -> str | None:
+    """Airflow's base URL (`[api] base_url`) from the environment, or None when it is not set."""
+    return os.environ.get(BASE_URL_ENV, "").strip().rstrip("/") or None
+
+
+def report_url(uri: str, base_url: str | None) -> str | None:
+    """The DR dashboard's link to the report stored at `uri` (`s3://<ops bucket>/reports/<kind>/
+    <name>.html` or `.json`, in any region: the dashboard reads whichever answers); None without a
+    base URL, or for a URI that is not a stored report's."""
+    match = _STORED.match(uri)
+    if not base_url or match is None:
+        return None
+    kind, name = match.groups()
+    return f"{base_url.rstrip('/')}{DASHBOARD_PATH}/{PREFIX}/{quote(kind, safe='')}/{quote(name, safe='')}"
+
+
+def first_report_url(uris: Mapping[str, str], base_url: str | None) -> str | None:
+    """The dashboard link of a report stored in several regions (the same page in each)."""
+    return next((url for url in (report_url(u, base_url) for u in uris.values()) if url), None)
+
+
+def report_lines(uris: Mapping[str, str], base_url: str | None) -> list[str]:
+    """How a CLI or a task log names a stored report: the dashboard link a person opens (when the
+    base URL is known), then each region's `s3://` copy (readable while Airflow is down)."""
+    url = first_report_url(uris, base_url)
+    lines = [f"report: {url}"] if url else []
+    return lines + [f"report ({region}): {html_uri(uri)}" for region, uri in uris.items()]
 
 
 def _list_names(store: ObjectStore, bucket: str, kind: str, start_after: str | None) -> list[str]:

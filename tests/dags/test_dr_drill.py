@@ -1,6 +1,6 @@
-"""`dr_drill`: house rules, bad params, and the region-outage drill end to end through Airflow
-(`dag.test()`) against the sandbox. The replication-stall and interrupted drills, through the
-CLI, are in tests/e2e/test_drill.py."""
+"""`dr_drill`: house rules, bad params, and the region-outage and logical-corruption drills end to
+end through Airflow (`dag.test()`) against the sandbox. The replication-stall and interrupted
+drills, through the CLI, are in tests/e2e/test_drill.py and test_drill_logical_corruption.py."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import pytest
 from mldr.cloud.aws.clients import ClientFactory
 from mldr.cloud.aws.cloud import AwsCloud
 from mldr.runbooks import failback, failover
+from mldr.runbooks.drill.corruption import SEED_BYTES, SEED_KEYS
 from mldr.runbooks.drill.state import DrillStateStore, Phase
 from mldr.runbooks.engine import step_name
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import load_topology
+from tests.e2e.test_drill_logical_corruption import datasets, settled
 
 RUNBOOK = Path(__file__).parents[2] / "runbooks" / "dr-drill.md"
 
@@ -160,3 +162,54 @@ def test_region_outage_drill_through_airflow(sandbox: Sandbox, dagbag: Any, task
     assert summary["lost_after_failback"] == 0, doc["data"]["lost_after_failback_detail"]
     assert summary["verdict"] == "pass", summary["verdict_reason"]
     assert str(run.state) == "success" and states["judge"] == "success", states
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_logical_corruption_drill_through_airflow(
+    sandbox: Sandbox, dagbag: Any, task_states: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scenario param reaches the corruption drill: damage, detection, restore and rollback,
+    both regions exactly as before. (The measures in detail: tests/e2e/test_drill_logical_corruption.py.)
+    The report is linked through the DR dashboard under Airflow's base URL."""
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080/")
+    topology = load_topology(use_airflow=False)
+    factory = ClientFactory.from_environment(topology)
+    control = AwsCloud(factory).control()
+    assert control.read_lease().active_region == topology.primary_region
+    before = datasets(factory, topology)
+
+    run = dagbag.dags["dr_drill"].test(run_conf={"scenario": "logical-corruption"})
+
+    states = task_states(run)
+    assert {k: states[k] for k in ("preflight", "drill", "judge", "revert")} == dict.fromkeys(
+        ("preflight", "drill", "judge", "revert"), "success"
+    ), states
+    summary = xcom(run, "drill")
+    assert (summary["scenario"], summary["verdict"]) == ("logical-corruption", "pass"), summary[
+        "verdict_reason"
+    ]
+    restore = summary["restore"]
+    assert restore["recovery_point"]["keys"] == SEED_KEYS
+    assert (restore["keys_reverted"], restore["keys_deleted"]) == (11, 1)
+    assert restore["bytes_restored"] == 11 * SEED_BYTES
+    for region in topology.region_names:
+        assert restore["exact"][region] == {"exact": True, "missing": [], "extra": [], "different": []}, (
+            region
+        )
+        assert restore["model_after"][region] is None, region
+    assert set(summary["reports"]) == set(topology.region_names)
+    name = next(iter(summary["reports"].values())).rsplit("/", 1)[1].removesuffix(".html")
+    link = f"http://airflow.example:8080/mldr/reports/drill/{name}"
+    assert summary["report_url"] == link, "a link a person can open, beside the s3:// copies"
+    [extra] = asset_extras(run)
+    assert (extra["scenario"], extra["verdict"], extra["report_url"]) == ("logical-corruption", "pass", link)
+
+    lease = control.read_lease()
+    assert (lease.active_region, lease.operation, lease.fenced_regions) == (topology.primary_region, None, ())
+    state = DrillStateStore(control).load()
+    assert state is not None and state.drill_id == summary["drill_id"] and state.phase is Phase.DONE
+    assert set(state.operations) == {"restore", "rollback"}, "the restore and the rollback ran"
+    assert xcom(run, "revert") == [], "the drill reverted itself; nothing was left for the teardown"
+    # every dataset of both regions as before, key for key and checksum for checksum
+    settled(factory, topology, before)

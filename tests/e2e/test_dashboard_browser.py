@@ -183,6 +183,25 @@ def test_dashboard_shows_the_active_region_and_lag_and_follows_a_failover(stack:
         assert browser.evaluate(frame("doc.querySelectorAll('svg[id^=lag-]').length")) == len(expected_lag)
         browser.screenshot(ARTIFACTS / "dr-dashboard.png")
 
+        # the report link the CLI prints (Airflow's base URL, from the sandbox's airflow.env) opens
+        # the stored report for the signed-in person
+        lag = stack.mldr("lag", "--dataset", "features")
+        assert lag.returncode in (0, 1), lag.stdout + lag.stderr
+        links = [
+            line.removeprefix("report: ") for line in lag.stdout.splitlines() if line.startswith("report: ")
+        ]
+        assert len(links) == 1 and links[0].startswith(f"{stack.url}/mldr/reports/replication-lag/"), (
+            lag.stdout
+        )
+        assert "report (us-east-1): s3://" in lag.stdout, "the s3:// copies are still named"
+        browser.goto(links[0])
+        browser.wait_for(
+            "document.body !== null && document.body.textContent.includes('features')", what="the lag report"
+        )
+        browser.screenshot(ARTIFACTS / "dr-dashboard-report-link.png")
+        browser.goto(f"{stack.url}/plugin/dr-dashboard")  # back to the dashboard for the failover
+        assert browser.wait_for(ACTIVE_REGION, timeout=60, what="the active region") == "us-east-1"
+
         # fail over with the CLI (the break-glass path); the dashboard follows
         failover = stack.mldr(
             "failover", "--to", "us-west-2", "--mode", "planned", "--reason", "browser test failover", "--yes"

@@ -502,6 +502,17 @@ def test_serves_the_page_json_and_reports_read_only(logged_in: TestClient, sourc
         assert getattr(logged_in, method)("/").status_code == 405, f"{method}: the dashboard is read-only"
 
 
+def test_the_report_link_the_cli_prints_opens_the_report(logged_in: TestClient) -> None:
+    """`mldr.reports.report_url` (CLI output, task logs, alerts) leads to this app's report route."""
+    from mldr.reports import report_url
+
+    base = "http://localhost:8080"
+    url = report_url("s3://ops/reports/drill/20261129T100000Z-b.html", base)
+    assert url is not None and url.startswith(base + dashboard_app.URL_PREFIX + "/")
+    page = logged_in.get(url.removeprefix(base + dashboard_app.URL_PREFIX))
+    assert page.status_code == 200 and page.text == "<html>drill/20261129T100000Z-b</html>"
+
+
 def test_airflow_loads_the_plugin_and_nothing_else_from_plugins() -> None:
     from airflow._shared.plugins_manager.plugins_manager import _load_plugins_from_plugin_directory
 

@@ -61,6 +61,8 @@ def preflight(
 
 
 def run(plan: Mapping[str, Any], *, run_id: str | None, outlet_events: Any = None) -> dict[str, Any]:
+    from mldr.airflow.tasks import airflow_base_url
+    from mldr.reports import first_report_url
     from mldr.runbooks.drill import DrillParams, run_drill
     from mldr.runbooks.drill.publish import publish, summary
 
@@ -70,6 +72,7 @@ def run(plan: Mapping[str, Any], *, run_id: str | None, outlet_events: Any = Non
     document["airflow"] = {"run_id": run_id}
     document = publish(topology, cloud, document)
     result = summary(document)
+    result["report_url"] = first_report_url(document.get("reports") or {}, airflow_base_url())
     if outlet_events is not None:
         outlet_events[DRILL_REPORTS].extra = {
             "drill_id": result["drill_id"],
@@ -78,13 +81,15 @@ def run(plan: Mapping[str, Any], *, run_id: str | None, outlet_events: Any = Non
             "rto_seconds": result["rto_seconds"],
             "rpo_seconds": result["rpo_seconds"],
             "reports": result.get("reports", {}),
+            "report_url": result["report_url"],
             "run_id": run_id,
         }
     log.info(
-        "drill %s: %s (%s); report %s",
+        "drill %s: %s (%s); report %s %s",
         result["drill_id"],
         result["verdict"],
         result["verdict_reason"],
+        result["report_url"] or "",
         result.get("reports"),
     )
     return result
@@ -99,6 +104,7 @@ def judge(result: Mapping[str, Any]) -> None:
         return
     lines = [f"DR drill {result.get('drill_id')} ({result.get('scenario')}) FAILED:"]
     lines += [f"  - {reason}" for reason in result.get("failed_criteria") or [result.get("verdict_reason")]]
+    lines += [f"  report: {result['report_url']}"] if result.get("report_url") else []
     lines += [f"  report ({region}): {uri}" for region, uri in (result.get("reports") or {}).items()]
     lines.append(f"  what to do: {RUNBOOK}, 'When a drill fails'")
     message = "\n".join(lines)

@@ -58,6 +58,15 @@ def task_context() -> tuple[Topology, AwsCloud]:
     return topology, AwsCloud.from_airflow(topology)
 
 
+def airflow_base_url() -> str | None:
+    """Airflow's `[api] base_url` (None: not configured): report links in task logs and alerts
+    lead to the DR dashboard under it (`mldr.reports.report_url`)."""
+    from airflow.configuration import conf
+
+    value = conf.get("api", "base_url", fallback=None) or ""
+    return str(value).strip().rstrip("/") or None
+
+
 def select_datasets(names: list[str] | None) -> list[str]:
     """The datasets to check, validated against the topology (unknown names fail here)."""
     from mldr.topology import load_topology
@@ -83,7 +92,7 @@ def verify_dataset(
         verification_metrics,
         verify,
     )
-    from mldr.reports import html_uri
+    from mldr.reports import first_report_url, html_uri
 
     options = VerifyOptions(
         sample=int(params.get("sample_size", 10)),
@@ -106,6 +115,7 @@ def verify_dataset(
     )
     summary = result.summary()
     summary["reports"] = {region: html_uri(uri) for region, uri in uris.items()}
+    summary["report_url"] = first_report_url(uris, airflow_base_url())
     summary["problems"] = breach_lines(result.to_dict())
     if outlet_events is not None:
         outlet_events[VERIFICATION_REPORTS].extra = {
@@ -116,7 +126,11 @@ def verify_dataset(
             **{k: summary[f"{k}_count"] for k in ("missing", "extra", "mismatched", "pending", "failed")},
         }
     log.info(
-        "verification of %s: %s; report %s", dataset, "OK" if result.ok else "FAILED", summary["reports"]
+        "verification of %s: %s; report %s %s",
+        dataset,
+        "OK" if result.ok else "FAILED",
+        summary["report_url"] or "",
+        summary["reports"],
     )
     return summary
 
@@ -127,6 +141,8 @@ def _actionable(summary: Mapping[str, Any], *, what: str, runbook: str) -> str:
         f"({summary.get('source_region')} -> {summary.get('target_region')}):"
     ]
     lines += [f"  - {p}" for p in summary.get("problems", [])]
+    if summary.get("report_url"):
+        lines.append(f"  report: {summary['report_url']}")
     for region, uri in (summary.get("reports") or {}).items():
         lines.append(f"  report ({region}): {uri}")
     if not summary.get("reports"):
@@ -172,7 +188,7 @@ def measure_dataset_lag(
 ) -> dict[str, Any]:
     from mldr.checks.replication import LagOptions, lag_metrics, measure_lag, render_html
     from mldr.checks.results import keep_check_results
-    from mldr.reports import html_uri
+    from mldr.reports import first_report_url, html_uri
 
     options = LagOptions(
         threshold_seconds=params.get("threshold_seconds"),
@@ -195,6 +211,7 @@ def measure_dataset_lag(
     summary = {k: v for k, v in result.to_dict().items() if k not in ("oldest", "canary")}
     summary["failed_keys"] = summary["failed_keys"][:100]
     summary["reports"] = {region: html_uri(uri) for region, uri in uris.items()}
+    summary["report_url"] = first_report_url(uris, airflow_base_url())
     if outlet_events is not None:
         outlet_events[LAG_REPORTS].extra = {
             "dataset": dataset,
@@ -205,6 +222,13 @@ def measure_dataset_lag(
             "pending_objects": result.pending_objects,
             "oldest_pending_age_seconds": summary["oldest_pending_age_seconds"],
         }
+    log.info(
+        "replication lag of %s: %s; report %s %s",
+        dataset,
+        "OK" if result.ok else "BREACH",
+        summary["report_url"] or "",
+        summary["reports"],
+    )
     return summary
 
 

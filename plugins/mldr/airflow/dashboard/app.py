@@ -28,10 +28,11 @@ from mldr.airflow.dashboard.access import DashboardForbidden, dr_reader
 from mldr.airflow.dashboard.data import DashboardSource
 from mldr.airflow.dashboard.render import ICON_SVG, error_page, render
 from mldr.errors import ConfigurationError, MldrError
+from mldr.reports import DASHBOARD_PATH
 
 log = logging.getLogger(__name__)
 
-URL_PREFIX = "/mldr"
+URL_PREFIX = DASHBOARD_PATH  # the links CLIs and task logs print (`mldr.reports.report_url`) lead here
 
 
 def _airflow_user_dependency() -> Callable[..., Any]:

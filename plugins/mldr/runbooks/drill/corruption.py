@@ -219,7 +219,9 @@ class CorruptionDrill:
     def bad_run(self) -> None:
         self.m.damage_at = _second_boundary()
         self.events["damage_at"] = self.m.damage_at
-        self.state.damaged = True  # before the first bad write: a recovery rolls the model back
+        broken = f"{self.point.version}-broken-{self.id[-6:]}"
+        # before the first bad write: a recovery rolls the model back and unregisters `broken`
+        self.state.damaged, self.state.broken_version = True, broken
         self.phase(Phase.FAULT)
         store, bucket = self.cloud.objects(self.source), self.bucket(self.source)
         keys = sorted(self.snapshot)
@@ -235,7 +237,6 @@ class CorruptionDrill:
         # not the model to serve).
         training = next(ref for ref in self.point.refs if ref.startswith(f"{self.dataset.name}/"))
         store.put(self.bucket(self.source), training.split("/", 1)[1], b"garbage,from,a,bad,run\n")
-        broken = f"{self.point.version}-broken-{self.id[-6:]}"
         metadata = store.get_json(artifacts, metadata_key(self.point.model, self.point.version))
         store.put_json(artifacts, metadata_key(self.point.model, broken), {**metadata, "version": broken})
         store.put_json(artifacts, current_key(self.point.model), {"version": broken})
@@ -330,11 +331,7 @@ class CorruptionDrill:
             self.topology, self.cloud, self.state, say=self.say, on_open=self._opened("rollback")
         )
         self.durations["rollback"] = round(time.time() - started, 3)
-        # The broken version is served nowhere now: its registration goes too (a delete marker).
-        artifacts = self.bucket(self.source, ARTIFACTS_DATASET)
-        self.cloud.objects(self.source).delete(
-            artifacts, metadata_key(self.point.model, self.m.broken_version)
-        )
+        unregister_broken(self.topology, self.cloud, self.state)
         self.events["restored_at"] = time.time()
         applied = record.steps["restore_apply"].result or {}
         self.m.restored = {
@@ -457,22 +454,45 @@ def rollback_to(
     )
 
 
+def unregister_broken(topology: Topology, cloud: Cloud, state: DrillState) -> str | None:
+    """The broken version is served nowhere once the model is rolled back: its registration goes
+    too (a delete marker in the primary, replicated; history is kept). Returns the version
+    unregistered, None when there was nothing to remove."""
+    if not state.broken_version:
+        return None
+    region = topology.primary_region
+    bucket = topology.dataset(ARTIFACTS_DATASET).buckets[region]
+    key = metadata_key(DEFAULT_MODEL_NAME, state.broken_version)
+    store = cloud.objects(region)
+    try:
+        store.head(bucket, key)
+    except NotFound:
+        return None  # never registered (stopped before), or already removed: nothing to add to its history
+    store.delete(bucket, key)
+    return state.broken_version
+
+
 def undo_damage(
     topology: Topology, cloud: Cloud, state: DrillState, *, say: Callable[[str], None]
 ) -> list[str]:
     """After a logical-corruption drill that stopped once it had damaged the model: roll the model
-    back to the recorded time, unless the drill's own rollback completed. Its dataset needs no
-    restore: it is the drill's own prefix, removed with the canaries."""
+    back to the recorded time, unless the drill's own rollback completed, and unregister the
+    broken version. Its dataset needs no restore: it is the drill's own prefix, removed with the
+    canaries."""
     from mldr.runbooks.engine import OperationStatus, OperationStore
 
     if state.scenario != "logical-corruption" or not state.damaged:
         return []
-    done = state.operations.get("rollback")
-    record = OperationStore(cloud.control()).load(done) if done else None
-    if record is not None and record.status is OperationStatus.COMPLETED:
-        return []
-    rolled = rollback_to(topology, cloud, state, say=say)
-    return [f"rolled {DEFAULT_MODEL_NAME} back to {iso(state.restore_to or 0.0)} ({rolled.id})"]
+    done: list[str] = []
+    rollback = state.operations.get("rollback")
+    record = OperationStore(cloud.control()).load(rollback) if rollback else None
+    if record is None or record.status is not OperationStatus.COMPLETED:
+        rolled = rollback_to(topology, cloud, state, say=say)
+        done.append(f"rolled {DEFAULT_MODEL_NAME} back to {iso(state.restore_to or 0.0)} ({rolled.id})")
+    broken = unregister_broken(topology, cloud, state)
+    if broken:
+        done.append(f"unregistered the broken version {broken}")
+    return done
 
 
 def _diff_dict(diff: StateDiff) -> dict[str, Any]:

@@ -94,6 +94,8 @@ def format_restore_summary(summary: Mapping[str, Any]) -> str:
     lines += [f"  {a.ljust(width)}  {b}" for a, b in rows]
     lines += [f"    given up: {g['key']} ({g['written_at']})" for g in (restore.get("given_up") or [])[:10]]
     lines.append(f"  verdict: {str(summary.get('verdict', '?')).upper()} - {summary.get('verdict_reason')}")
+    if summary.get("report_url"):
+        lines.append(f"  open:    {summary.get('report_url')}")
     if summary.get("report"):
         lines.append(f"  report:  {summary.get('report')}")
     for region, uri in (summary.get("reports") or {}).items():

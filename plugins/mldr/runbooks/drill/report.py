@@ -480,6 +480,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     for row in rows:
         lines.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
     lines.append(f"  verdict: {str(summary.get('verdict', '?')).upper()} - {summary.get('verdict_reason')}")
+    if summary.get("report_url"):
+        lines.append(f"  open:    {summary.get('report_url')}")
     if summary.get("report"):
         lines.append(f"  report:  {summary.get('report')}")
     for region, uri in (summary.get("reports") or {}).items():

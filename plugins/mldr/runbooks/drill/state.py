@@ -57,6 +57,7 @@ class DrillState:
     operations: dict[str, str] = field(default_factory=dict)  # kind -> operation id
     restore_to: float | None = None  # logical-corruption: the recovery point's time (epoch seconds)
     damaged: bool = False  # logical-corruption: set *before* the bad run writes
+    broken_version: str | None = None  # logical-corruption: the version the bad run registers (set before)
     message: str = ""
 
     def to_json(self) -> str:
