@@ -1,6 +1,7 @@
 """Fixed seeds of the schedule tester (bench/chaos.py runs any seed): randomized fault schedules
 against the sandbox must break no safety promise. A failure prints the violations and the
-command that replays the schedule. Heavy (minutes): `make test-heavy` runs it."""
+command that replays the schedule. `make test` replays one fixed schedule (~30 s); the rest are
+heavy (minutes): `make test-heavy` runs them."""
 
 from __future__ import annotations
 
@@ -14,13 +15,23 @@ from mldr.cloud.aws.cloud import AwsCloud
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import load_topology
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.heavy]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
-#: (seed, schedule index): fixed, so CI replays the same schedules every run.
-CI_SCHEDULES = [(1, 0), (2, 0)]
+#: (seed, schedule index): fixed, so CI replays the same schedules every run. Seed 1's first
+#: schedule crashes a CLI failover after `protect`, meets it with a second caller (refused, naming
+#: the holder), aborts it and winds down through lag and failback.
+CI_SCHEDULES = [(1, 0)]
+#: More of the same, outside make test's 10-minute budget.
+HEAVY_SCHEDULES = [(2, 0)]
 
 
-@pytest.mark.parametrize(("seed", "index"), CI_SCHEDULES)
+@pytest.mark.parametrize(
+    ("seed", "index"),
+    [
+        *CI_SCHEDULES,
+        *(pytest.param(seed, index, marks=pytest.mark.heavy) for seed, index in HEAVY_SCHEDULES),
+    ],
+)
 def test_a_fault_schedule_breaks_no_safety_promise(sandbox: Sandbox, seed: int, index: int) -> None:
     topology = load_topology(use_airflow=False)
     state = sandbox.running_state()
