@@ -373,6 +373,45 @@ def test_delete_marker_replicates(sandbox_state: SandboxState, buckets: tuple[st
     assert len(versions["Versions"]) == 1  # the data survives behind the marker, as in S3
 
 
+def test_a_batch_delete_replicates_its_delete_markers_and_a_fenced_bucket_refuses_it(
+    sandbox_state: SandboxState, buckets: tuple[str, str]
+) -> None:
+    """DeleteObjects makes a delete marker per key, and S3 replicates each as it does a DELETE's
+    (the sandbox's change feed saw only "a bucket-level write": the markers never left the
+    primary). A write-fenced bucket refuses the batch's keys as it refuses a DELETE."""
+    from mldr.cloud.aws.cloud import AwsCloud
+
+    src, dst = buckets
+    primary = s3(sandbox_state, sandbox_state.primary)
+    replica = s3(sandbox_state, sandbox_state.secondary)
+    batch = f"it/batch-{uuid.uuid4().hex[:8]}"
+    keys = [f"{batch}/{i}.txt" for i in range(3)]
+    for key in keys:
+        primary.put_object(Bucket=src, Key=key, Body=key.encode())
+    wait_for("the batch's keys replicate", lambda: all(exists(replica, dst, k) for k in keys), 30)
+    answer = primary.delete_objects(Bucket=src, Delete={"Objects": [{"Key": k} for k in keys]})
+    assert answer.get("Errors", []) == [] and len(answer["Deleted"]) == len(keys), answer
+    wait_for(
+        "the batch's delete markers replicate", lambda: not any(exists(replica, dst, k) for k in keys), 30
+    )
+    versions = replica.list_object_versions(Bucket=dst, Prefix=f"{batch}/")
+    assert sorted(m["Key"] for m in versions.get("DeleteMarkers", [])) == keys
+    assert sorted(v["Key"] for v in versions["Versions"]) == keys, "the data survives behind the markers"
+
+    kept = f"{batch}/fenced.txt"
+    primary.put_object(Bucket=src, Key=kept, Body=b"stays")
+    store = AwsCloud.from_environment(load_topology_file(sandbox_state.topology_path)).objects(
+        sandbox_state.primary
+    )
+    assert store.fence(src)
+    try:
+        answer = primary.delete_objects(Bucket=src, Delete={"Objects": [{"Key": kept}]})
+        assert [e["Code"] for e in answer.get("Errors", [])] == ["AccessDenied"], answer
+        assert exists(primary, src, kept)
+    finally:
+        store.lift_fence(src)
+
+
 def test_pause_leaves_key_pending_and_resume_delivers(
     sandbox: Sandbox, sandbox_state: SandboxState, buckets: tuple[str, str], clean_replication: None
 ) -> None:

@@ -62,6 +62,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote
+from xml.etree import ElementTree
 
 from werkzeug.serving import make_server
 
@@ -420,8 +421,21 @@ class SandboxS3Middleware:
                     size=int(size) if size and method == "PUT" and not copying else None,
                     replicating=replicating,
                 )
+            elif key is None and method == "POST" and "delete" in query:
+                # DeleteObjects: S3 replicates each delete marker it makes, as it does a DELETE's.
+                body = b"".join(result)
+                for deleted, version_id in _delete_markers_made(body):
+                    self._record_write(
+                        bucket,
+                        deleted,
+                        "DELETE",
+                        version_id=version_id,
+                        delete_marker=True,
+                        replicating=replicating,
+                    )
+                return [body]
             elif key is None and method in ("PUT", "POST", "DELETE"):
-                # Bucket-level writes: rules, policy, versioning, batch delete (keys are in the body).
+                # Bucket-level writes: rules, policy, versioning.
                 self.journal.append(bucket=bucket, key=None, method=method)
         return result  # type: ignore[no-any-return]
 
@@ -570,6 +584,23 @@ def _dispatcher() -> Any:
             return self._backend_by_host[host]
 
     return CachingDispatcher()
+
+
+def _delete_markers_made(body: bytes) -> list[tuple[str, str]]:
+    """(key, delete marker version id) of each delete marker a DeleteObjects answer reports made
+    (deleting a named version makes none, and S3 does not replicate that)."""
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        return []
+    made = []
+    for deleted in root:
+        if not deleted.tag.endswith("Deleted"):
+            continue
+        fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "") for child in deleted}
+        if fields.get("DeleteMarker", "").lower() == "true" and fields.get("DeleteMarkerVersionId"):
+            made.append((fields["Key"], fields["DeleteMarkerVersionId"]))
+    return made
 
 
 def build_app(
