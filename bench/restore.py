@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             # a restore reads no replication settings; the schema wants them, so borrow a dataset's
             replication=topology.datasets[0].replication,
         )
+        vb.grant_operator(state, topology.datasets[0], bench)
         topology = topology.model_copy(update={"datasets": [*topology.datasets, bench]})
         topology_path = directory / "bench-topology.json"
         topology_path.write_text(topology.to_json())

@@ -126,6 +126,31 @@ def create_buckets(state: Any) -> None:
         s3.put_bucket_versioning(Bucket=bucket(region), VersioningConfiguration={"Status": "Enabled"})
 
 
+def grant_operator(state: Any, like: Dataset, bench: Dataset) -> None:
+    """Give the DR operator on the bench's buckets what infra/ gives it on a declared dataset's
+    (`like`): the sandbox enforces the operator role's policy, which names the declared datasets'
+    buckets only, so without this every mldr command here would be refused (AccessDenied)."""
+    from mldr.sandbox.iam import OPERATOR, POLICY_NAME
+
+    names = {f"arn:aws:s3:::{like.buckets[r]}": f"arn:aws:s3:::{bench.buckets[r]}" for r in state.regions}
+    iam = prov.client("iam", state.moto["global"], "us-east-1")
+    policy = iam.get_user_policy(UserName=OPERATOR, PolicyName=POLICY_NAME)["PolicyDocument"]
+    for statement in policy["Statement"]:
+        resources = statement["Resource"]
+        resources = resources if isinstance(resources, list) else [resources]
+        extra = [
+            resource.replace(declared, ours, 1)
+            for resource in resources
+            for declared, ours in names.items()
+            if resource == declared or resource.startswith(declared + "/")
+        ]
+        statement["Resource"] = [*resources, *extra]
+    for endpoint in state.moto.values():  # each moto server has its own IAM
+        prov.client("iam", endpoint, "us-east-1").put_user_policy(
+            UserName=OPERATOR, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy)
+        )
+
+
 def edit_one_replica(state: Any, n: int, rng: random.Random) -> str:
     """Same size, different bytes, in the secondary only."""
     i = rng.randrange(n)
@@ -335,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             # verification reads no replication settings; the schema wants them, so borrow a dataset's
             replication=topology.datasets[0].replication,
         )
+        grant_operator(state, topology.datasets[0], bench)
         topology = topology.model_copy(update={"datasets": [*topology.datasets, bench]})
         topology_path = directory / "bench-topology.json"
         topology_path.write_text(topology.to_json())

@@ -4,13 +4,13 @@ policy statements and is idempotent; versions come merged with delete markers, n
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from mldr.cloud.aws.s3 import FENCE_SID, S3ObjectStore
+from mldr.cloud.aws.s3_listing import parse_versions
 from mldr.cloud.calls import Timeouts
 from mldr.errors import NotFound
 
@@ -100,46 +100,33 @@ def test_a_missing_bucket_is_not_mistaken_for_a_missing_setting() -> None:
 
 
 def test_versions_and_delete_markers_come_merged_newest_first_per_key() -> None:
-    def at(second: int) -> datetime:
-        return datetime(2026, 12, 1, 0, 0, second, tzinfo=UTC)
-
-    page = {
-        "Versions": [
-            {
-                "Key": "a",
-                "VersionId": "a2",
-                "LastModified": at(2),
-                "ETag": '"e2"',
-                "Size": 2,
-                "IsLatest": False,
-            },
-            {
-                "Key": "a",
-                "VersionId": "a1",
-                "LastModified": at(1),
-                "ETag": '"e1"',
-                "Size": 1,
-                "IsLatest": False,
-            },
-            {
-                "Key": "b",
-                "VersionId": "b1",
-                "LastModified": at(1),
-                "ETag": '"f1"',
-                "Size": 5,
-                "IsLatest": True,
-            },
-        ],
-        "DeleteMarkers": [{"Key": "a", "VersionId": "am", "LastModified": at(3), "IsLatest": True}],
-    }
-    versions = list(store(FakeS3(pages=[page])).versions("bucket", prefix=""))
+    # a ListObjectVersions page as S3 writes it (keys url-encoded, as asked): a restore plans from these
+    page = b"""<?xml version="1.0" encoding="UTF-8"?>
+<ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bucket</Name>
+<Prefix></Prefix><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>
+<NextKeyMarker>b+c%2B</NextKeyMarker><NextVersionIdMarker>b1</NextVersionIdMarker>
+<DeleteMarker><Key>a</Key><VersionId>am</VersionId><IsLatest>true</IsLatest>
+<LastModified>2026-12-01T00:00:03.000Z</LastModified></DeleteMarker>
+<Version><Key>a</Key><VersionId>a2</VersionId><IsLatest>false</IsLatest>
+<LastModified>2026-12-01T00:00:02.000Z</LastModified><ETag>&quot;e2&quot;</ETag><Size>2</Size></Version>
+<Version><Key>a</Key><VersionId>a1</VersionId><IsLatest>false</IsLatest>
+<LastModified>2026-12-01T00:00:01.000Z</LastModified><ETag>"e1"</ETag><Size>1</Size></Version>
+<Version><Key>b+c%2B</Key><VersionId>b1</VersionId><IsLatest>true</IsLatest>
+<LastModified>2026-12-01T00:00:01.000Z</LastModified><ETag>"f1"</ETag><Size>5</Size></Version>
+</ListVersionsResult>"""
+    parsed = parse_versions(page)
+    versions = parsed.versions
     assert [(v.key, v.version_id, v.deleted, v.latest) for v in versions] == [
         ("a", "am", True, True),
         ("a", "a2", False, False),
         ("a", "a1", False, False),
-        ("b", "b1", False, True),
+        ("b c+", "b1", False, True),
     ]
-    assert versions[1].etag == "e2" and versions[3].size == 5
+    assert versions[1].etag == "e2" and versions[3].size == 5 and versions[0].etag == ""
+    assert versions[0].modified - versions[1].modified == 1.0
+    assert (parsed.next_key, parsed.next_version) == ("b c+", "b1"), "the next page starts after b1"
+    last = page.replace(b"<IsTruncated>true", b"<IsTruncated>false")
+    assert parse_versions(last).next_key is None
 
 
 def test_a_fence_with_a_pass_lets_only_that_operations_writes_through() -> None:

@@ -126,8 +126,8 @@ class RestoreApplyResult:
 
 @step("copy each key's version at the time back as a new version, checksummed; delete markers for the rest")
 def restore_apply(ctx: Context) -> RestoreApplyResult:
+    plan = _plan(ctx, ctx.result(restore_preflight).region)  # reads only: made while that second runs out
     time.sleep(max(0.0, _started(ctx) + 0.001 - time.time()))  # nothing written in the undo point's second
-    plan = _plan(ctx, ctx.result(restore_preflight).region)
     ctx.say(f"  {plan.summary()}")
     report = apply_restore(ctx.cloud, plan)
     if report.failures:

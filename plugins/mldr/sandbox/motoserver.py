@@ -325,6 +325,114 @@ def _copies_take_the_bucket_default_encryption() -> None:
     S3Backend.copy_object = copy_object  # type: ignore[method-assign,assignment]
 
 
+def _paged_version_listing() -> None:
+    """ListObjectVersions at a cost per page, as in S3, not per version in the bucket.
+
+    moto deep-copies every version of the bucket (reading and re-buffering each one's bytes)
+    for every page, so that it can mark IsLatest on copies: quadratic in the bucket's history
+    (a 10,000-key restore's listings took minutes; a version listing is what both `mldr
+    restore` and `rclone --s3-version-at` read). The same answer from a light view of only
+    the versions the page can hold: names under the prefix, at or after the page's marker
+    (each name's versions stay together, so IsLatest is decided as before). The loop below is
+    moto 5.2's own, unchanged.
+    """
+    from moto.core.utils import unix_time_millis
+    from moto.s3.models import FakeKey, S3Backend
+
+    class Listed:
+        """A stored version as one page lists it: IsLatest its own, the rest read through (not
+        a copy of the FakeKey, whose finaliser would close the bytes the two share)."""
+
+        __slots__ = ("is_latest", "stored")
+
+        def __init__(self, stored: Any) -> None:
+            self.stored = stored
+            self.is_latest = False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.stored, name)
+
+    def list_object_versions(
+        self: Any,
+        bucket_name: str,
+        delimiter: str | None = None,
+        key_marker: str | None = None,
+        max_keys: int | None = 1000,
+        prefix: str = "",
+        version_id_marker: str | None = None,
+    ) -> tuple[list[Any], list[str], list[Any], str | None, str | None]:
+        bucket = self.get_bucket(bucket_name)
+        common_prefixes: set[str] = set()
+        requested_versions: list[Any] = []
+        delete_markers: list[Any] = []
+        next_key_marker: str | None = None
+        next_version_id_marker: str | None = None
+        all_versions = [
+            Listed(version)
+            for name, versions in bucket.keys.iterlists()
+            if name.startswith(prefix) and (key_marker is None or name >= key_marker)
+            for version in versions
+        ]
+        all_versions.sort(key=lambda r: (r.name, -unix_time_millis(r.last_modified)))
+        last_name = None
+        skip_versions = True
+        last_item_added: Any = None
+        for version in all_versions:
+            name = version.name
+            version.is_latest = name != last_name
+            if version.is_latest:
+                last_name = name
+            if skip_versions:
+                if key_marker is None:
+                    skip_versions = False
+                elif not version_id_marker:
+                    skip_versions = version.name < key_marker
+                    continue
+                elif version.name == key_marker and version.version_id == version_id_marker:
+                    skip_versions = False
+                    continue
+                else:
+                    continue
+            is_common_prefix = False
+            if delimiter and delimiter in name[len(prefix) :]:
+                end_of_delimiter = len(prefix) + name[len(prefix) :].index(delimiter) + len(delimiter)
+                prefix_including_delimiter = name[0:end_of_delimiter]
+                if prefix_including_delimiter == key_marker:
+                    continue
+                common_prefixes.add(prefix_including_delimiter)
+                name = prefix_including_delimiter
+                is_common_prefix = True
+            elif last_item_added:
+                name = last_item_added.name
+            if (
+                max_keys is not None
+                and len(requested_versions) + len(delete_markers) + len(common_prefixes) >= max_keys
+            ):
+                next_key_marker = name
+                if is_common_prefix:
+                    next_version_id_marker = None
+                elif last_item_added is not None:
+                    next_version_id_marker = last_item_added.version_id
+                else:
+                    next_version_id_marker = None
+                break
+            if not is_common_prefix:
+                last_item_added = version
+                if not isinstance(version.stored, FakeKey):
+                    delete_markers.append(version)
+                else:
+                    requested_versions.append(version)
+        return (
+            requested_versions,
+            sorted(common_prefixes),
+            delete_markers,
+            next_key_marker,
+            next_version_id_marker,
+        )
+
+    S3Backend.list_object_versions = list_object_versions  # type: ignore[method-assign]
+
+
 class SandboxS3Middleware:
     """Adds the change feed and write-fence enforcement in front of moto's dispatcher."""
 
@@ -610,6 +718,7 @@ def build_app(
     _opaque_kms_etags()
     _copies_take_the_bucket_default_encryption()
     _fast_backend_lookup()
+    _paged_version_listing()
     return SandboxS3Middleware(_dispatcher(), ChangeJournal(), name, replicator_url, peers)
 
 

@@ -48,6 +48,7 @@ from mldr.errors import AccessDenied, AwsError, MldrError, NotFound
 FENCE_SID = WRITE_FENCE
 FENCED_ACTIONS = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
 _ETAG = re.compile(rb"<ETag>([^<]*)</ETag>")
+_SHA256 = re.compile(rb"<ChecksumSHA256>([^<]*)</ChecksumSHA256>")
 
 
 def fence_pass(token: int) -> str:
@@ -178,11 +179,9 @@ class S3ObjectStore:
                     )
 
     def versions(self, bucket: str, *, prefix: str = "") -> Iterator[ObjectVersion]:
-        with self._call(bucket, prefix):
-            for page in self.client.get_paginator("list_object_versions").paginate(
-                Bucket=bucket, Prefix=prefix
-            ):
-                yield from _versions_of(page)
+        # signed and parsed lean, as listings are: a restore plans from a dataset's whole
+        # history, where botocore's parser took ~0.3 s of CPU a 1,000-version page
+        yield from self.lister(bucket).versions(prefix=prefix)
 
     def latest_version(self, bucket: str, key: str) -> ObjectVersion | None:
         with self._call(bucket, key):
@@ -237,19 +236,28 @@ class S3ObjectStore:
             yield from body.iter_chunks(chunk_size)
 
     def copy_version(self, bucket: str, key: str, version_id: str, *, to_key: str) -> ObjectHead:
-        source = {"Bucket": bucket, "Key": key, "VersionId": version_id}
-        with self._call(bucket, to_key):
-            answer = self.client.copy_object(
-                Bucket=bucket, Key=to_key, CopySource=source, ChecksumAlgorithm="SHA256"
-            )
-        result = answer.get("CopyObjectResult", {})
+        """CopyObject of one version within the bucket, stored with a SHA-256: signed and sent
+        lean (a restore's hot loop, where botocore's ~2 ms of CPU a call was the bottleneck)."""
+        signed = self._signed()
+        source = f"/{encode(bucket)}/{encode(key, safe='-_.~/')}?versionId={encode(version_id)}"
+        headers = {"x-amz-copy-source": source, "x-amz-checksum-algorithm": "SHA256"}
+        if self._pass:
+            headers["User-Agent"] = f"mldr {self._pass}"
+        resource = f"s3://{bucket}/{to_key}"
+        response = signed.send("PUT", signed.url(bucket, to_key), resource=resource, headers=headers)
+        body = bytes(response.data)
+        # S3 may answer a copy 200 and still fail it: the error is then in the body
+        if response.status != 200 or b"<Error>" in body:
+            with aws_call(resource, region=self._region):
+                raise error_from(response, "CopyObject")
+        etag, sha256 = _ETAG.search(body), _SHA256.search(body)
         return ObjectHead(
             key=to_key,
             size=-1,  # a copy's answer does not say; the source version's size is the plan's
-            etag=_unquote(result.get("ETag", "")),
-            version_id=answer.get("VersionId"),
-            sha256=result.get("ChecksumSHA256"),
-            kms=answer.get("ServerSideEncryption") == "aws:kms",
+            etag=html.unescape(etag.group(1).decode()).strip('"') if etag else "",
+            version_id=response.headers.get("x-amz-version-id"),
+            sha256=sha256.group(1).decode() if sha256 else None,
+            kms=response.headers.get("x-amz-server-side-encryption") == "aws:kms",
         )
 
     def put(

