@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 
+from mldr.cloud.aws.clients import ClientFactory
 from mldr.cloud.aws.cloud import AwsCloud
 from mldr.sandbox.manager import Sandbox
 from mldr.topology import load_topology
+from tests.integration.test_failover import snapshot, wait_replicated, write
 
 pytestmark = pytest.mark.sandbox
 
@@ -18,6 +21,10 @@ def test_failover_then_failback_through_airflow(sandbox: Sandbox, dagbag: Any, t
     store = AwsCloud.from_environment(topology).control()
     token = store.read_lease().fencing_token
     primary, secondary = topology.primary_region, topology.secondary_region
+    factory = ClientFactory.from_environment(topology)
+    written = write(factory, topology, primary, f"dag-{uuid.uuid4().hex[:8]}", 6)
+    wait_replicated(factory, topology, written, secondary)
+    before = snapshot(factory, topology, primary)
 
     # dry run: preflight only, every later task skipped, nothing changes
     dry = dagbag.dags["dr_failover"].test(
@@ -41,6 +48,8 @@ def test_failover_then_failback_through_airflow(sandbox: Sandbox, dagbag: Any, t
     assert states["record"] == "success", states
     lease = store.read_lease()
     assert (lease.active_region, lease.fencing_token) == (secondary, token + 1)
+    after = snapshot(factory, topology, secondary)
+    assert {k: after.get(k) for k in before} == before, "nothing lost: every object, byte for byte"
 
     back = dagbag.dags["dr_failback"].test(
         run_conf={"reason": "failback through airflow", "require_approval": False}
@@ -48,6 +57,8 @@ def test_failover_then_failback_through_airflow(sandbox: Sandbox, dagbag: Any, t
     assert str(back.state) == "success", task_states(back)
     lease = store.read_lease()
     assert (lease.active_region, lease.fencing_token, lease.fenced_regions) == (primary, token + 2, ())
+    after = snapshot(factory, topology, primary)
+    assert {k: after.get(k) for k in before} == before, "nothing lost: every object, byte for byte"
 
 
 def test_bad_params_fail_before_any_change(sandbox: Sandbox, dagbag: Any, task_states: Any) -> None:
