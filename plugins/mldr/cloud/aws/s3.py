@@ -238,18 +238,10 @@ class S3ObjectStore:
     def copy_version(self, bucket: str, key: str, version_id: str, *, to_key: str) -> ObjectHead:
         """CopyObject of one version within the bucket, stored with a SHA-256: signed and sent
         lean (a restore's hot loop, where botocore's ~2 ms of CPU a call was the bottleneck)."""
-        signed = self._signed()
         source = f"/{encode(bucket)}/{encode(key, safe='-_.~/')}?versionId={encode(version_id)}"
-        headers = {"x-amz-copy-source": source, "x-amz-checksum-algorithm": "SHA256"}
-        if self._pass:
-            headers["User-Agent"] = f"mldr {self._pass}"
-        resource = f"s3://{bucket}/{to_key}"
-        response = signed.send("PUT", signed.url(bucket, to_key), resource=resource, headers=headers)
-        body = bytes(response.data)
-        # S3 may answer a copy 200 and still fail it: the error is then in the body
-        if response.status != 200 or b"<Error>" in body:
-            with aws_call(resource, region=self._region):
-                raise error_from(response, "CopyObject")
+        response, body = self._copy_lean(
+            bucket, to_key, {"x-amz-copy-source": source, "x-amz-checksum-algorithm": "SHA256"}
+        )
         etag, sha256 = _ETAG.search(body), _SHA256.search(body)
         return ObjectHead(
             key=to_key,
@@ -316,24 +308,31 @@ class S3ObjectStore:
         """CopyObject from another region, signed and sent lean (resync's hot loop): S3 copies
         only if the source still has `etag` (else `PreconditionFailed`), and the copy's ETag
         (the MD5 of the bytes written) must be that ETag."""
-        signed = self._signed()
         copy_source = f"/{encode(source_bucket)}/{encode(key, safe='-_.~/')}"
         if version_id:
             copy_source += f"?versionId={encode(version_id)}"
         headers = {"x-amz-copy-source": copy_source, "x-amz-copy-source-if-match": f'"{etag}"'}
-        if self._pass:
-            headers["User-Agent"] = f"mldr {self._pass}"
+        _, body = self._copy_lean(bucket, key, headers)
         resource = f"s3://{bucket}/{key}"
-        response = signed.send("PUT", signed.url(bucket, key), resource=resource, headers=headers)
-        body = bytes(response.data)
-        # S3 may answer a copy 200 and still fail it: the error is then in the body
-        if response.status != 200 or b"<Error>" in body:
-            with aws_call(resource, region=self._region):
-                raise error_from(response, "CopyObject")
         match = _ETAG.search(body)
         copied = html.unescape(match.group(1).decode()).strip('"') if match else ""
         if copied != etag:
             raise MldrError(f"{resource}: the copy's ETag {copied!r} is not the source's {etag!r}")
+
+    def _copy_lean(self, bucket: str, key: str, headers: dict[str, str]) -> tuple[Any, bytes]:
+        """A signed CopyObject into `bucket`/`key` (the copy source and conditions in `headers`),
+        through the fence's pass when this store holds one; its response and body. A copy S3
+        answered 200 but failed (the error in the body) raises like any other refusal."""
+        signed = self._signed()
+        if self._pass:
+            headers = {**headers, "User-Agent": f"mldr {self._pass}"}
+        resource = f"s3://{bucket}/{key}"
+        response = signed.send("PUT", signed.url(bucket, key), resource=resource, headers=headers)
+        body = bytes(response.data)
+        if response.status != 200 or b"<Error>" in body:
+            with aws_call(resource, region=self._region):
+                raise error_from(response, "CopyObject")
+        return response, body
 
     def _signed(self) -> SignedS3:
         # made once per store: a resync holds one store per region for all its copies
